@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make run` (the daemon) and `make test` (the suite).
+# Each does its own set-up: a virtual environment in .venv, the package and its test extras.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+STATE  ?= $(CURDIR)/state
+
+.PHONY: run test lint format unit e2e bench sandbox clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	CALLCENTERD_STATE_DIR="$${CALLCENTERD_STATE_DIR:-$(STATE)}" $(BIN)/callcenterd run
+
+test: lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e
+
+bench: $(STAMP)
+	$(BIN)/python bench/auth_api.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

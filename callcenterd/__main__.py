@@ -1,0 +1,3 @@
+from callcenterd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""/api/auth: login, who am I, logout."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenterd import keys
+from callcenterd.api.endpoints import ALL_ROLES, ApiRoutes
+from callcenterd.api.schemas import LoginRequest, Message, TokenResponse, UserOut
+from callcenterd.domain.users import User
+from callcenterd.services.context import Principal
+
+routes = ApiRoutes("auth")
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        group_id=user.group_id,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+@routes.route(
+    "POST",
+    "/auth/login",
+    summary="Log in and get a JWT access token",
+    roles=None,
+    body=LoginRequest,
+    response=TokenResponse,
+    rate="auth",
+    notes="Limited per client address and per username (429 with Retry-After).",
+)
+async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
+    auth = request.app[keys.SERVICES].auth
+    issued, user = await auth.login(body.username, body.password)
+    return TokenResponse(
+        access_token=issued.token, expires_in=auth.token_ttl_minutes, user=user_out(user)
+    )
+
+
+@routes.route("GET", "/auth/me", summary="The current user", roles=ALL_ROLES, response=UserOut)
+async def me(request: web.Request, user: Principal) -> UserOut:
+    return user_out(user.user)
+
+
+@routes.route(
+    "POST",
+    "/auth/logout",
+    summary="Log out: the token is revoked server-side",
+    roles=ALL_ROLES,
+    response=Message,
+)
+async def logout(request: web.Request, user: Principal) -> Message:
+    await request.app[keys.SERVICES].auth.logout(user)
+    return Message(message="Successfully logged out")

@@ -1,0 +1,177 @@
+"""Declared endpoints: path, roles, input and output models, rate-limit class.
+
+Handlers stay small: they receive parsed, validated inputs as keyword arguments
+(``body``, ``query``, ``user`` and path parameters by name) and return a model.
+This module is the one place where roles are enforced and inputs validated, and
+the OpenAPI document is generated from the same declarations.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from callcenterd import keys
+from callcenterd.api.validation import RequestInvalid, body_error, validation_error
+from callcenterd.domain.users import Role
+from callcenterd.errors import PermissionDenied
+
+Handler = Callable[..., Awaitable[Any]]
+RateClass = Literal["auth", "general", "dashboard"]
+
+ALL_ROLES = frozenset(Role)
+API_PREFIXES = ("/api", "/api/v1")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # below /api, e.g. "/auth/login"
+    handler: Handler
+    summary: str
+    tag: str
+    roles: frozenset[Role] | None  # None: no token needed
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: Any
+    status: int
+    rate: RateClass | None
+    # Extra rule text for the docs, e.g. "operator: own record only".
+    notes: str = ""
+    wants: frozenset[str] = field(default=frozenset())
+
+    def adapter(self) -> TypeAdapter[Any] | None:
+        return None if self.response is None else TypeAdapter(self.response)
+
+
+class ApiRoutes:
+    """Collects one API area's endpoints (one module = one area)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        roles: Iterable[Role] | None,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        rate: RateClass | None = "general",
+        notes: str = "",
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            wants = frozenset(inspect.signature(handler).parameters) - {"request"}
+            self.endpoints.append(
+                Endpoint(
+                    method=method,
+                    path=path,
+                    handler=handler,
+                    summary=summary,
+                    tag=self.tag,
+                    roles=None if roles is None else frozenset(roles),
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    rate=rate,
+                    notes=notes,
+                    wants=wants,
+                )
+            )
+            return handler
+
+        return register
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+    )
+
+
+async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    try:
+        payload = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise body_error("Request body is not valid JSON", "json_invalid") from err
+    if payload is None:
+        raise body_error("Request body is required (a JSON object)", "missing")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise validation_error(err, "body") from err
+
+
+def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as err:
+        raise validation_error(err, "query") from err
+
+
+def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Turn a declared endpoint into an aiohttp handler enforcing its rules."""
+    adapter = endpoint.adapter()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        services = request.app[keys.SERVICES]
+        kwargs: dict[str, Any] = {}
+        user = None
+        if endpoint.roles is not None:
+            user = await services.auth.authenticate(request.headers.get("Authorization"))
+            if user.role not in endpoint.roles:
+                raise PermissionDenied(
+                    f"Role '{user.role}' may not {endpoint.method} {request.path}"
+                )
+        if endpoint.rate is not None:
+            services.rate_limits.check_client(endpoint.rate, request, user)
+        if endpoint.body is not None:
+            body = kwargs["body"] = await _read_body(request, endpoint.body)
+            subject = getattr(body, "rate_limit_subject", None)
+            if endpoint.rate is not None and isinstance(subject, str):
+                services.rate_limits.check_subject(endpoint.rate, subject)
+        if endpoint.query is not None:
+            kwargs["query"] = _read_query(request, endpoint.query)
+        if "user" in endpoint.wants:
+            kwargs["user"] = user
+        for name in endpoint.wants - {"body", "query", "user"}:
+            kwargs[name] = request.match_info[name]
+        result = await endpoint.handler(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        data = adapter.dump_python(result, mode="json") if adapter else result
+        return json_response(data, endpoint.status)
+
+    handle.__name__ = endpoint.handler.__name__
+    return handle
+
+
+def mount(app: web.Application, areas: Iterable[ApiRoutes]) -> list[Endpoint]:
+    """Register every endpoint under /api and its /api/v1 alias."""
+    endpoints = [endpoint for area in areas for endpoint in area.endpoints]
+    for endpoint in endpoints:
+        handler = bind(endpoint)
+        # The contract writes some collections with a trailing slash (/api/calls/); both work.
+        paths = {endpoint.path, endpoint.path.rstrip("/") or "/"}
+        for prefix in API_PREFIXES:
+            for path in sorted(paths):
+                app.router.add_route(endpoint.method, prefix + path, handler)
+    return endpoints
+
+
+__all__ = ["ALL_ROLES", "ApiRoutes", "Endpoint", "RequestInvalid", "json_response", "mount"]

@@ -1,0 +1,291 @@
+"""Request and response models of the REST API (the OpenAPI document is made from these)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from callcenterd.domain.users import OperatorStatus, Role
+from callcenterd.security import BCRYPT_MAX_BYTES
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value) or value.endswith("@") or "." not in value.rsplit("@", 1)[1]:
+        raise ValueError("value is not a valid email address")
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def _password(value: str) -> str:
+    if len(value.encode()) > BCRYPT_MAX_BYTES:
+        raise ValueError(f"password must be at most {BCRYPT_MAX_BYTES} bytes")
+    return value
+
+
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+]
+Password = Annotated[str, Field(min_length=6), AfterValidator(_password)]
+Username = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=50, pattern=r"^[\w.@+-]+$"),
+]
+Extension = Annotated[str, StringConstraints(pattern=r"^\d{3,5}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Skill = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+# Fields a client may send back unchanged from a GET; they are read-only and ignored.
+_READ_ONLY = ("id", "created_at", "updated_at", "updated_by", "user_id")
+
+
+class _In(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: val for key, val in data.items() if key not in _READ_ONLY}
+        return data
+
+
+class Message(BaseModel):
+    success: bool = True
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str | list[dict[str, Any]]
+    type: str
+    code: str
+    field: str | None = None
+
+
+# --- auth ----------------------------------------------------------------------------------
+class LoginRequest(_In):
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+    @property
+    def rate_limit_subject(self) -> str:
+        return self.username
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    email: str
+    name: str
+    role: Role
+    group_id: str | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int = Field(description="Token lifetime in minutes")
+    user: UserOut
+
+
+# --- users ---------------------------------------------------------------------------------
+class UserListQuery(BaseModel):
+    skip: int = Field(0, ge=0)
+    limit: int = Field(100, ge=1, le=1000)
+    role: Role | None = None
+
+
+class UserCreate(_In):
+    username: Username
+    email: Email
+    name: Name
+    password: Password
+    role: Role
+    group_id: str | None = None
+    extension: Extension | None = Field(None, description="Required for operators: 3-5 digits")
+    skills: list[Skill] = Field(default_factory=list, description="Operators only")
+    max_concurrent_calls: int = Field(1, ge=1, le=20, description="Operators only")
+
+    @model_validator(mode="after")
+    def _operator_needs_extension(self) -> UserCreate:
+        if self.role is Role.OPERATOR and self.extension is None:
+            raise ValueError("extension is required for role 'operator'")
+        if self.role is not Role.OPERATOR and self.extension is not None:
+            raise ValueError("extension is only for role 'operator'")
+        return self
+
+
+class UserUpdate(_In):
+    username: Username | None = None
+    email: Email | None = None
+    name: Name | None = None
+    password: Password | None = None
+    role: Role | None = None
+    group_id: str | None = None
+    is_active: bool | None = None
+    extension: Extension | None = None
+    skills: list[Skill] | None = None
+    max_concurrent_calls: int | None = Field(None, ge=1, le=20)
+
+    @field_validator("username", "email", "name", "password", "role", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be omitted, but not null")
+        return value
+
+
+class OperatorOut(BaseModel):
+    id: str
+    user_id: str
+    extension: str
+    group_id: str | None
+    status: OperatorStatus
+    skills: list[str]
+    max_concurrent_calls: int
+    current_calls: int
+    last_activity: datetime
+    created_at: datetime
+
+
+# --- groups --------------------------------------------------------------------------------
+class GroupIn(_In):
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class GroupUpdate(_In):
+    name: Name | None = None
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- settings ------------------------------------------------------------------------------
+PASSWORD_MASK = "********"  # noqa: S105 - what is shown instead of a password
+AsteriskProtocol = Literal["ARI", "http", "https"]
+Host = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=253, pattern=r"^[\w.:-]+$"),
+]
+
+
+class AsteriskConfig(BaseModel):
+    host: Host = "127.0.0.1"
+    port: int = Field(8088, ge=1, le=65535)
+    username: Annotated[str, StringConstraints(max_length=100)] = ""
+    password: Annotated[str, StringConstraints(max_length=256)] = Field(
+        "", description=f"Write-only: answers show '{PASSWORD_MASK}' when one is stored"
+    )
+    protocol: AsteriskProtocol = Field("ARI", description="'ARI' (plain HTTP) or 'https'")
+    timeout: int = Field(10, ge=1, le=120, description="Seconds")
+    enabled: bool = True
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self.protocol == "https" else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+
+class SystemSettings(BaseModel):
+    call_recording: bool = False
+    auto_answer_delay: float = Field(0, ge=0, le=30, description="Seconds")
+    max_call_duration: int = Field(3600, ge=0, le=86400, description="Seconds; 0 = unlimited")
+    queue_timeout: int = Field(300, ge=1, le=86400, description="Default max wait, seconds")
+    callback_enabled: bool = False
+    sms_notifications: bool = False
+    email_notifications: bool = False
+    asterisk_config: AsteriskConfig = AsteriskConfig()
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+
+class AsteriskConfigUpdate(_In):
+    host: Host | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    username: Annotated[str, StringConstraints(max_length=100)] | None = None
+    password: Annotated[str, StringConstraints(max_length=256)] | None = Field(
+        None, description=f"Omit, or send '{PASSWORD_MASK}', to keep the stored password"
+    )
+    protocol: AsteriskProtocol | None = None
+    timeout: int | None = Field(None, ge=1, le=120)
+    enabled: bool | None = None
+
+
+class SystemSettingsUpdate(_In):
+    call_recording: bool | None = None
+    auto_answer_delay: float | None = Field(None, ge=0, le=30)
+    max_call_duration: int | None = Field(None, ge=0, le=86400)
+    queue_timeout: int | None = Field(None, ge=1, le=86400)
+    callback_enabled: bool | None = None
+    sms_notifications: bool | None = None
+    email_notifications: bool | None = None
+    asterisk_config: AsteriskConfigUpdate | None = None
+
+
+class AsteriskTestRequest(_In):
+    host: Host
+    port: int = Field(8088, ge=1, le=65535)
+    username: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    password: Annotated[str, StringConstraints(max_length=256)] | None = Field(
+        None, description="Omit (or send the mask) to test with the stored password"
+    )
+    protocol: AsteriskProtocol = "ARI"
+    timeout: int = Field(10, ge=1, le=120, description="Seconds")
+
+
+class AsteriskTestResult(BaseModel):
+    success: bool
+    message: str
+    data: dict[str, Any]
+
+
+class LinkState(BaseModel):
+    state: Literal["disabled", "connecting", "connected", "disconnected", "not_implemented"]
+    url: str | None = None
+    asterisk_version: str | None = None
+    last_error: str | None = None
+    since: datetime | None = None
+
+
+class SystemInfo(BaseModel):
+    users: int
+    operators: int
+    calls_today: int
+    asterisk_connected: bool
+    database_status: Literal["connected", "error"]
+    uptime: str
+    version: str
+    ari: LinkState
+    ami: LinkState
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready", "not_ready"]
+    database: str | None = None
+    ari: LinkState | None = None
+    ami: LinkState | None = None

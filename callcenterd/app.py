@@ -1,0 +1,164 @@
+"""create_app(settings): the one place where the daemon's objects are built and wired.
+
+Every resource lives in a cleanup_ctx generator, so it is released in reverse order
+even when a later start-up step fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from callcenterd import keys
+from callcenterd.api import admin, auth
+from callcenterd.api.docs import add_docs_routes
+from callcenterd.api.endpoints import mount
+from callcenterd.api.health import add_health_routes, database_ok
+from callcenterd.api.middlewares import errors_as_json, request_context
+from callcenterd.api.ratelimit import RateLimits
+from callcenterd.api.schemas import AsteriskConfig
+from callcenterd.security import (
+    Clock,
+    PasswordHasher,
+    SecretBox,
+    TokenService,
+    load_or_create_key,
+    new_secret_key,
+    new_signing_key,
+    utcnow,
+)
+from callcenterd.services.auth import AuthService
+from callcenterd.services.system_settings import SystemSettingsService, seed_from
+from callcenterd.services.users import GroupService, UserService
+from callcenterd.settings import Settings
+from callcenterd.store.db import Database
+from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
+from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
+from callcenterd.systemd import notify, watchdog_interval
+from callcenterd.telephony.ari import AriLink
+
+log = structlog.get_logger(__name__)
+
+DATABASE = web.AppKey("database", Database)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+API_AREAS = (auth.routes, admin.routes)
+
+
+def _keys(settings: Settings) -> tuple[bytes, bytes]:
+    """The JWT signing key and the key encrypting stored secrets (0600 files by default)."""
+    auth_settings = settings.auth
+    signing = (
+        auth_settings.jwt_secret.get_secret_value().encode()
+        if auth_settings.jwt_secret
+        else load_or_create_key(settings.state_dir / "jwt.key", new_signing_key)
+    )
+    secret = (
+        auth_settings.secret_key.get_secret_value().encode()
+        if auth_settings.secret_key
+        else load_or_create_key(settings.state_dir / "secret.key", new_secret_key)
+    )
+    return signing, secret
+
+
+def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
+    app = web.Application(middlewares=[request_context, errors_as_json])
+    app[keys.SETTINGS] = settings
+    app[keys.ENDPOINTS] = mount(app, API_AREAS)
+    add_health_routes(app)
+    add_docs_routes(app)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_path)
+        await db.open()
+        applied = await db.migrate()
+        if applied:
+            log.info("migrations_applied", versions=[m.version for m in applied])
+        app[DATABASE] = db
+        yield
+        await db.close()
+
+    async def http_client(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[HTTP_CLIENT] = session
+            yield
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        db, session = app[DATABASE], app[HTTP_CLIENT]
+        signing_key, secret_key = _keys(settings)
+        hasher = PasswordHasher(settings.auth.bcrypt_rounds)
+        users = UserRepository(db)
+        system_settings = SystemSettingsService(
+            db, SettingsRepository(db), SecretBox(secret_key), clock, session, settings.ari.app
+        )
+        ari = AriLink(session, clock)
+        built = keys.Services(
+            settings=settings,
+            clock=clock,
+            started_at=clock(),
+            db=db,
+            auth=AuthService(
+                users,
+                RevokedTokenRepository(db),
+                TokenService(
+                    signing_key, timedelta(minutes=settings.auth.token_ttl_minutes), clock
+                ),
+                hasher,
+                clock,
+            ),
+            users=UserService(db, users, OperatorRepository(db), hasher, clock),
+            groups=GroupService(db, GroupRepository(db), clock),
+            system_settings=system_settings,
+            rate_limits=RateLimits(settings.rate_limits),
+            ari=ari,
+        )
+        await system_settings.seed(seed_from(settings))
+        await built.auth.start()
+        admin_password = (
+            settings.admin_password.get_secret_value() if settings.admin_password else None
+        )
+        generated = await built.users.ensure_initial_admin(admin_password)
+        if generated:
+            # Shown once, on purpose: there is no fixed default password to leak.
+            log.warning(
+                "initial_admin_created",
+                # Deliberately logged in clear, this once: the admin has no other way to it.
+                initial_credentials=f"admin / {generated}",
+                hint="log in and change it, or set CALLCENTERD_ADMIN_PASSWORD before first start",
+            )
+
+        async def reconnect(config: AsteriskConfig) -> None:
+            await ari.configure(system_settings.endpoint(config) if config.enabled else None)
+
+        system_settings.on_asterisk_change(reconnect)
+        await reconnect((await system_settings.current()).asterisk_config)
+        app[keys.SERVICES] = built
+        yield
+        await ari.stop()
+
+    async def watchdog(app: web.Application) -> AsyncIterator[None]:
+        interval = watchdog_interval()
+        task = None
+        if interval is not None:
+            task = asyncio.create_task(_watchdog_loop(app[keys.SERVICES], interval))
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.extend([database, http_client, services, watchdog])
+    return app
+
+
+async def _watchdog_loop(services: keys.Services, interval: float) -> None:
+    while True:
+        # Only a daemon whose database still takes writes is "healthy" to systemd.
+        if await database_ok(services):
+            notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

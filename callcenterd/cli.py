@@ -1,0 +1,245 @@
+"""The `callcenterd` command: run, migrate, user create|list|set-password, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+
+from callcenterd import __version__
+from callcenterd.api.schemas import UserCreate
+from callcenterd.app import create_app
+from callcenterd.domain.users import Role
+from callcenterd.errors import CallcenterError
+from callcenterd.logs import configure_logging
+from callcenterd.security import PasswordHasher, utcnow
+from callcenterd.services.users import UserService
+from callcenterd.settings import ConfigError, Settings, env_names, load_settings
+from callcenterd.store.db import Database
+from callcenterd.store.users import OperatorRepository, UserRepository
+from callcenterd.systemd import notify
+
+log = structlog.get_logger("callcenterd")
+
+DEFAULT_CONFIG = Path("/etc/callcenterd/callcenterd.toml")
+
+
+def _config_path(given: str | None) -> Path | None:
+    if given:
+        return Path(given)
+    env = os.environ.get("CALLCENTERD_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+# --- run -----------------------------------------------------------------------------------
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        settings.http.host,
+        settings.http.port,
+        shutdown_timeout=settings.http.shutdown_timeout,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await site.start()
+        log.info(
+            "serving", url=f"http://{settings.http.host}:{settings.http.port}", version=__version__
+        )
+        notify("READY=1")
+        await stop.wait()
+        log.info("stopping")
+        notify("STOPPING=1")
+    finally:
+        await runner.cleanup()
+        log.info("stopped")
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(serve(settings))
+    except OSError as err:
+        log.error("cannot_listen", host=settings.http.host, port=settings.http.port, error=str(err))
+        return 1
+    except CallcenterError as err:
+        log.error("startup_failed", error=err.detail, code=err.code)
+        return 1
+    return 0
+
+
+# --- store commands ------------------------------------------------------------------------
+async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    db = Database(settings.database_path)
+    await db.open()
+    try:
+        await db.migrate()
+        return await work(db)
+    finally:
+        await db.close()
+
+
+def _user_service(db: Database, settings: Settings) -> UserService:
+    return UserService(
+        db,
+        UserRepository(db),
+        OperatorRepository(db),
+        PasswordHasher(settings.auth.bcrypt_rounds),
+        utcnow,
+    )
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        print(f"database {settings.database_path} at schema version {await db.schema_version()}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def _password_from(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat: "):
+        raise SystemExit("passwords differ")
+    return first
+
+
+def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        body = UserCreate(
+            username=args.username,
+            email=args.email,
+            name=args.name or args.username,
+            password=_password_from(args),
+            role=Role(args.role),
+            extension=args.extension,
+        )
+    except ValidationError as err:
+        for item in err.errors():
+            where = ".".join(str(p) for p in item["loc"]) or "input"
+            print(f"error: {where}: {item['msg']}", file=sys.stderr)
+        return 2
+
+    async def work(db: Database) -> int:
+        user = await _user_service(db, settings).create(body, actor=None)
+        print(f"created {user.role.value} {user.username} ({user.id})")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        for user in await _user_service(db, settings).list(0, 100_000, None):
+            state = "active" if user.is_active else "inactive"
+            print(f"{user.username:<24} {user.role.value:<11} {state:<9} {user.email}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_user_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    password = _password_from(args)
+    if len(password) < 6:
+        print("error: password must have at least 6 characters", file=sys.stderr)
+        return 2
+
+    async def work(db: Database) -> int:
+        await _user_service(db, settings).set_password(args.username, password)
+        print(f"password of {args.username} changed; their tokens are revoked")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    print("configuration is valid")
+    print(f"  http:     {settings.http.host}:{settings.http.port}")
+    print(f"  database: {settings.database_path}")
+    print(f"  state:    {settings.state_dir}")
+    print(f"  ari:      {settings.ari.url} user={settings.ari.username} app={settings.ari.app}")
+    print(f"  ami:      {settings.ami.host}:{settings.ami.port} user={settings.ami.username}")
+    print(f"  timezone: {settings.timezone}")
+    known = {name for name, _ in env_names()} | {"CALLCENTERD_CONFIG", "CALLCENTERD_E2E"}
+    unknown = sorted(k for k in os.environ if k.startswith("CALLCENTERD_") and k not in known)
+    for name in unknown:
+        print(f"warning: {name} is not a known setting (see `callcenterd check-config --env`)")
+    if args.env:
+        for name, path in env_names():
+            print(f"  {name:<42} {'.'.join(path)}")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callcenterd", description="Contact-center engine for Asterisk"
+    )
+    parser.add_argument("--version", action="version", version=f"callcenterd {__version__}")
+    parser.add_argument(
+        "--config",
+        help=f"TOML config file (default: $CALLCENTERD_CONFIG or {DEFAULT_CONFIG} when it exists)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the daemon")
+    run.add_argument("--config", help=argparse.SUPPRESS, dest="sub_config")
+    run.set_defaults(func=cmd_run)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    check = commands.add_parser("check-config", help="validate the configuration")
+    check.add_argument("--env", action="store_true", help="list every environment variable")
+    check.set_defaults(func=cmd_check_config)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="user_command", required=True
+    )
+    create = user.add_parser("create", help="create a user")
+    create.add_argument("username")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.OPERATOR.value)
+    create.add_argument("--extension", help="required for operators (3-5 digits)")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    create.set_defaults(func=cmd_user_create)
+    user.add_parser("list", help="list users").set_defaults(func=cmd_user_list)
+    set_password = user.add_parser("set-password", help="set a user's password")
+    set_password.add_argument("username")
+    set_password.add_argument("--password-stdin", action="store_true")
+    set_password.set_defaults(func=cmd_user_set_password)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = getattr(args, "sub_config", None) or args.config
+    try:
+        settings = load_settings(_config_path(config))
+    except ConfigError as err:
+        print(f"callcenterd: {err}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log.format, settings.log.level)
+    try:
+        code: int = args.func(settings, args)
+    except CallcenterError as err:
+        print(f"callcenterd: {err.detail}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,1 @@
+"""Plain data of the contact center: no I/O, no asyncio, no clock reads."""

@@ -1,0 +1,133 @@
+"""One exception class per failure, each with a stable code and HTTP status.
+
+Services raise these; the error middleware is the only place they become HTTP
+responses in the contract's shape ``{detail, type, code, field}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class CallcenterError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL"
+    type: ClassVar[str] = "internal_error"
+    default_detail: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None, *, field: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.field = field
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "type": self.type, "code": self.code, "field": self.field}
+
+
+# --- authentication and authorisation ------------------------------------------------------
+class InvalidCredentials(CallcenterError):
+    status, code, type = 401, "AUTH_001", "authentication_error"
+    default_detail = "Invalid username or password"
+
+
+class NotAuthenticated(CallcenterError):
+    status, code, type = 401, "AUTH_001", "authentication_error"
+    default_detail = "Not authenticated: send 'Authorization: Bearer <token>'"
+
+
+class TokenExpired(CallcenterError):
+    status, code, type = 401, "AUTH_002", "authentication_error"
+    default_detail = "Token expired"
+
+
+class PermissionDenied(CallcenterError):
+    status, code, type = 403, "AUTH_003", "authorization_error"
+    default_detail = "Insufficient permissions"
+
+
+class UserInactive(CallcenterError):
+    status, code, type = 403, "AUTH_004", "authorization_error"
+    default_detail = "User is inactive"
+
+
+# --- users ---------------------------------------------------------------------------------
+class UsernameTaken(CallcenterError):
+    status, code, type = 409, "USER_001", "conflict"
+    default_detail = "Username already exists"
+
+
+class EmailTaken(CallcenterError):
+    status, code, type = 409, "USER_002", "conflict"
+    default_detail = "Email already exists"
+
+
+class ExtensionTaken(CallcenterError):
+    status, code, type = 409, "USER_003", "conflict"
+    default_detail = "Extension already assigned"
+
+
+class UserNotFound(CallcenterError):
+    status, code, type = 404, "USER_004", "not_found"
+    default_detail = "User not found"
+
+
+class LastAdmin(CallcenterError):
+    status, code, type = 409, "USER_005", "conflict"
+    default_detail = "Cannot remove the last active administrator"
+
+
+# --- Asterisk ------------------------------------------------------------------------------
+class AsteriskTimeout(CallcenterError):
+    status, code, type = 504, "AST_001", "asterisk_error"
+    default_detail = "Connection to Asterisk timed out"
+
+
+class AsteriskAuthFailed(CallcenterError):
+    status, code, type = 502, "AST_002", "asterisk_error"
+    default_detail = "Asterisk refused the credentials"
+
+
+class AsteriskMisconfigured(CallcenterError):
+    status, code, type = 422, "AST_003", "asterisk_error"
+    default_detail = "Invalid Asterisk configuration"
+
+
+class AriUnavailable(CallcenterError):
+    status, code, type = 503, "AST_004", "asterisk_error"
+    default_detail = "ARI is unavailable"
+
+
+class ChannelNotFound(CallcenterError):
+    status, code, type = 404, "AST_005", "not_found"
+    default_detail = "Channel not found"
+
+
+# --- store ---------------------------------------------------------------------------------
+class DatabaseUnavailable(CallcenterError):
+    status, code, type = 503, "DB_001", "service_unavailable"
+    default_detail = "Database unavailable"
+
+
+class NotFound(CallcenterError):
+    status, code, type = 404, "DB_002", "not_found"
+    default_detail = "Record not found"
+
+
+class InvalidData(CallcenterError):
+    status, code, type = 422, "DB_003", "validation_error"
+    default_detail = "Invalid data"
+
+
+class Conflict(CallcenterError):
+    status, code, type = 409, "DB_004", "conflict"
+    default_detail = "Uniqueness violation"
+
+
+# --- HTTP plumbing -------------------------------------------------------------------------
+class RateLimited(CallcenterError):
+    status, code, type = 429, "RATE_LIMIT", "rate_limit_error"
+    default_detail = "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests; retry in {retry_after} s")
+        self.retry_after = retry_after

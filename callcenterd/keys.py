@@ -1,0 +1,42 @@
+"""Typed keys for what the app and its requests carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from callcenterd.security import Clock
+from callcenterd.settings import Settings
+
+if TYPE_CHECKING:
+    from callcenterd.api.endpoints import Endpoint
+    from callcenterd.api.ratelimit import RateLimits
+    from callcenterd.services.auth import AuthService
+    from callcenterd.services.system_settings import SystemSettingsService
+    from callcenterd.services.users import GroupService, UserService
+    from callcenterd.store.db import Database
+    from callcenterd.telephony.ari import AriLink
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a handler may call, built once in create_app."""
+
+    settings: Settings
+    clock: Clock
+    started_at: datetime
+    db: Database
+    auth: AuthService
+    users: UserService
+    groups: GroupService
+    system_settings: SystemSettingsService
+    rate_limits: RateLimits
+    ari: AriLink
+
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])

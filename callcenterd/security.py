@@ -1,0 +1,153 @@
+"""Passwords (bcrypt), access tokens (JWT HS256) and encryption of stored secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import bcrypt
+import jwt
+from cryptography.fernet import Fernet, InvalidToken
+
+from callcenterd.errors import NotAuthenticated, TokenExpired
+
+Clock = Callable[[], datetime]
+
+# bcrypt only looks at the first 72 bytes; longer passwords are refused at validation.
+BCRYPT_MAX_BYTES = 72
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PasswordHasher:
+    """bcrypt hashing off the event loop: a hash costs ~250 ms at 12 rounds."""
+
+    def __init__(self, rounds: int) -> None:
+        self._rounds = rounds
+        # A real hash to compare against when the user does not exist, so a login's
+        # timing does not reveal which usernames exist.
+        self._dummy = bcrypt.hashpw(b"callcenterd-dummy", bcrypt.gensalt(rounds))
+
+    async def hash(self, password: str) -> str:
+        salt = bcrypt.gensalt(self._rounds)
+        hashed = await asyncio.to_thread(bcrypt.hashpw, password.encode(), salt)
+        return hashed.decode()
+
+    async def verify(self, password: str, hashed: str | None) -> bool:
+        target = hashed.encode() if hashed else self._dummy
+        ok = await asyncio.to_thread(bcrypt.checkpw, password.encode()[:BCRYPT_MAX_BYTES], target)
+        return ok and hashed is not None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    user_id: str
+    jti: str
+    issued_at: datetime
+    expires_at: datetime
+    # Bumped on password change and deactivation: older tokens stop working.
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    claims: TokenClaims
+
+
+class TokenService:
+    ALGORITHM = "HS256"
+
+    def __init__(self, signing_key: bytes, ttl: timedelta, clock: Clock = utcnow) -> None:
+        self._key = signing_key
+        self._ttl = ttl
+        self._clock = clock
+
+    @property
+    def ttl_minutes(self) -> int:
+        return int(self._ttl.total_seconds() // 60)
+
+    def issue(self, user_id: str, generation: int) -> IssuedToken:
+        now = self._clock().replace(microsecond=0)
+        claims = TokenClaims(user_id, uuid.uuid4().hex, now, now + self._ttl, generation)
+        payload = {
+            "sub": user_id,
+            "jti": claims.jti,
+            "iat": now,
+            "exp": claims.expires_at,
+            "gen": generation,
+        }
+        return IssuedToken(jwt.encode(payload, self._key, algorithm=self.ALGORITHM), claims)
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self.ALGORITHM],
+                options={"require": ["exp", "iat", "jti", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as err:
+            raise TokenExpired() from err
+        except jwt.InvalidTokenError as err:
+            raise NotAuthenticated("Invalid token") from err
+        try:
+            return TokenClaims(
+                user_id=str(payload["sub"]),
+                jti=str(payload["jti"]),
+                issued_at=datetime.fromtimestamp(payload["iat"], UTC),
+                expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+                generation=int(payload.get("gen", 0)),
+            )
+        except (TypeError, ValueError) as err:
+            raise NotAuthenticated("Invalid token") from err
+
+
+class SecretBox:
+    """Encrypts secrets stored in the database (the Asterisk password)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, ciphertext: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except InvalidToken as err:
+            raise ValueError("stored secret cannot be decrypted with this secret key") from err
+
+
+def load_or_create_key(path: Path, make: Callable[[], bytes]) -> bytes:
+    """Read a key file, or create it with mode 0600 (never readable by others)."""
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key + b"\n")
+    return key
+
+
+def new_signing_key() -> bytes:
+    return secrets.token_urlsafe(48).encode()
+
+
+def new_secret_key() -> bytes:
+    return Fernet.generate_key()
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(12)

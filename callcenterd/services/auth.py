@@ -1,0 +1,77 @@
+"""Login, logout and the check every authenticated request goes through."""
+
+from __future__ import annotations
+
+import structlog
+
+from callcenterd.domain.users import User
+from callcenterd.errors import InvalidCredentials, NotAuthenticated, TokenExpired, UserInactive
+from callcenterd.security import Clock, IssuedToken, PasswordHasher, TokenService
+from callcenterd.services.context import Principal
+from callcenterd.store.system import RevokedTokenRepository
+from callcenterd.store.users import UserRepository
+
+log = structlog.get_logger(__name__)
+
+
+class AuthService:
+    def __init__(
+        self,
+        users: UserRepository,
+        revoked: RevokedTokenRepository,
+        tokens: TokenService,
+        hasher: PasswordHasher,
+        clock: Clock,
+    ) -> None:
+        self._users = users
+        self._revoked = revoked
+        self._tokens = tokens
+        self._hasher = hasher
+        self._clock = clock
+        # The daemon is the only writer of revocations: an in-memory copy saves a query
+        # per request, and the table restores it after a restart.
+        self._revoked_jtis: set[str] = set()
+
+    @property
+    def token_ttl_minutes(self) -> int:
+        return self._tokens.ttl_minutes
+
+    async def start(self) -> None:
+        self._revoked_jtis = await self._revoked.live_jtis(self._clock())
+
+    async def login(self, username: str, password: str) -> tuple[IssuedToken, User]:
+        user = await self._users.get_by_username(username)
+        ok = await self._hasher.verify(password, user.password_hash if user else None)
+        if user is None or not ok:
+            log.info("login_failed", username=username)
+            raise InvalidCredentials()
+        if not user.is_active:
+            log.info("login_refused_inactive", user_id=user.id)
+            raise UserInactive()
+        issued = self._tokens.issue(user.id, user.token_generation)
+        log.info("login", user_id=user.id, role=user.role.value)
+        return issued, user
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise NotAuthenticated()
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("Authorization header must be 'Bearer <token>'")
+        claims = self._tokens.verify(token.strip())
+        if claims.jti in self._revoked_jtis:
+            raise TokenExpired("Token has been revoked (logged out)")
+        user = await self._users.get(claims.user_id)
+        if user is None:
+            raise NotAuthenticated("User no longer exists")
+        if not user.is_active:
+            raise UserInactive()
+        if claims.generation != user.token_generation:
+            raise TokenExpired("Token was issued before a password change; log in again")
+        return Principal(user, claims)
+
+    async def logout(self, principal: Principal) -> None:
+        claims = principal.claims
+        await self._revoked.revoke(claims.jti, claims.user_id, claims.expires_at, self._clock())
+        self._revoked_jtis.add(claims.jti)
+        log.info("logout", user_id=claims.user_id)

@@ -1,0 +1,228 @@
+"""SystemSettings: stored in SQLite, the Asterisk password encrypted, never served in clear.
+
+The Asterisk values from the config file and environment seed the stored settings
+only while the database has none; after an admin saves settings through the API,
+the stored ones win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import structlog
+
+from callcenterd.api.schemas import (
+    PASSWORD_MASK,
+    AsteriskConfig,
+    AsteriskTestRequest,
+    AsteriskTestResult,
+    SystemSettings,
+    SystemSettingsUpdate,
+)
+from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout, CallcenterError
+from callcenterd.security import Clock, SecretBox
+from callcenterd.services.context import SECRET_CHANGED, Principal, audit
+from callcenterd.settings import Settings, asterisk_host_port
+from callcenterd.store.db import Database
+from callcenterd.store.system import SettingsRepository
+from callcenterd.telephony.ari import AriEndpoint, asterisk_version, fetch_asterisk_info
+
+log = structlog.get_logger(__name__)
+
+AsteriskChanged = Callable[[AsteriskConfig], Awaitable[None]]
+
+
+def seed_from(settings: Settings) -> SystemSettings:
+    host, port, scheme = asterisk_host_port(settings.ari.url)
+    return SystemSettings(
+        queue_timeout=300,
+        asterisk_config=AsteriskConfig(
+            host=host,
+            port=port,
+            username=settings.ari.username,
+            password=settings.ari.password.get_secret_value(),
+            protocol="https" if scheme == "https" else "ARI",
+            timeout=max(1, round(settings.ari.timeout)),
+            enabled=True,
+        ),
+    )
+
+
+class SystemSettingsService:
+    def __init__(
+        self,
+        db: Database,
+        repo: SettingsRepository,
+        box: SecretBox,
+        clock: Clock,
+        session: aiohttp.ClientSession,
+        app_name: str,
+    ) -> None:
+        self._db = db
+        self._repo = repo
+        self._box = box
+        self._clock = clock
+        self._session = session
+        self._app_name = app_name
+        self._listeners: list[AsteriskChanged] = []
+
+    def on_asterisk_change(self, listener: AsteriskChanged) -> None:
+        self._listeners.append(listener)
+
+    async def seed(self, defaults: SystemSettings) -> None:
+        if await self._repo.load() is None:
+            async with self._db.transaction() as conn:
+                await self._repo.save(conn, self._to_stored(defaults), None, self._clock())
+            log.info("settings_seeded", asterisk_host=defaults.asterisk_config.host)
+
+    async def current(self) -> SystemSettings:
+        """The settings with the Asterisk password in clear: for the daemon, never the API."""
+        stored = await self._repo.load()
+        if stored is None:
+            return SystemSettings()
+        asterisk = dict(stored.get("asterisk_config", {}))
+        encrypted = asterisk.pop("password_encrypted", "")
+        try:
+            asterisk["password"] = self._box.decrypt(encrypted) if encrypted else ""
+        except ValueError:
+            log.error("settings_secret_undecryptable")
+            asterisk["password"] = ""
+        return SystemSettings.model_validate({**stored, "asterisk_config": asterisk})
+
+    async def masked(self) -> SystemSettings:
+        return self.mask(await self.current())
+
+    @staticmethod
+    def mask(settings: SystemSettings) -> SystemSettings:
+        asterisk = settings.asterisk_config
+        shown = PASSWORD_MASK if asterisk.password else ""
+        return settings.model_copy(
+            update={"asterisk_config": asterisk.model_copy(update={"password": shown})}
+        )
+
+    def _to_stored(self, settings: SystemSettings) -> dict[str, Any]:
+        data = settings.model_dump(mode="json", exclude={"updated_by", "updated_at"})
+        password = data["asterisk_config"].pop("password")
+        data["asterisk_config"]["password_encrypted"] = (
+            self._box.encrypt(password) if password else ""
+        )
+        return data
+
+    async def update(self, body: SystemSettingsUpdate, actor: Principal) -> SystemSettings:
+        current = await self.current()
+        changes = body.model_dump(exclude_unset=True, exclude={"asterisk_config"})
+        asterisk_changes: dict[str, Any] = {}
+        if body.asterisk_config is not None:
+            asterisk_changes = body.asterisk_config.model_dump(exclude_unset=True)
+            if asterisk_changes.get("password") in (None, PASSWORD_MASK):
+                asterisk_changes.pop("password", None)
+        asterisk = current.asterisk_config.model_copy(update=asterisk_changes)
+        merged = SystemSettings.model_validate(
+            {**current.model_dump(), **changes, "asterisk_config": asterisk.model_dump()}
+        )
+        async with self._db.transaction() as conn:
+            await self._repo.save(conn, self._to_stored(merged), actor.id, self._clock())
+            shown = {**changes, "asterisk_config": dict(asterisk_changes)}
+            if "password" in shown["asterisk_config"]:
+                shown["asterisk_config"]["password"] = SECRET_CHANGED
+            await audit(conn, self._clock(), actor, "settings", "update", None, shown)
+        log.info("settings_updated", fields=sorted(changes), asterisk=sorted(asterisk_changes))
+        if asterisk != current.asterisk_config:
+            for listener in self._listeners:
+                await listener(asterisk)
+        return await self.masked()
+
+    def endpoint(self, config: AsteriskConfig) -> AriEndpoint:
+        return AriEndpoint(
+            base_url=config.base_url,
+            username=config.username,
+            password=config.password,
+            app=self._app_name,
+            timeout=float(config.timeout),
+        )
+
+    async def test_connection(self, body: AsteriskTestRequest) -> AsteriskTestResult:
+        """A real probe of ARI with the given credentials (stored password if omitted)."""
+        password = body.password
+        if password in (None, PASSWORD_MASK):
+            password = (await self.current()).asterisk_config.password
+        config = AsteriskConfig(
+            host=body.host,
+            port=body.port,
+            username=body.username,
+            password=password or "",
+            protocol=body.protocol,
+            timeout=body.timeout,
+        )
+        details = {"host": body.host, "port": body.port, "protocol": body.protocol}
+        try:
+            info = await fetch_asterisk_info(self._session, self.endpoint(config))
+        except CallcenterError as err:
+            return _failure(err, details)
+        version = asterisk_version(info) or "unknown"
+        return AsteriskTestResult(
+            success=True,
+            message=f"Connected to Asterisk {version}",
+            data={
+                "asterisk_version": version,
+                "system": info.get("config", {}).get("name")
+                or info.get("system", {}).get("entity_id"),
+                "connection_details": {**details, "status": "Connected"},
+            },
+        )
+
+
+_CAUSES: dict[type[CallcenterError], tuple[str, list[str], list[str]]] = {
+    AsteriskTimeout: (
+        "Connection timeout",
+        [
+            "The Asterisk server is not running or is overloaded",
+            "Wrong host or port",
+            "A firewall drops the connection",
+        ],
+        [
+            "Check that Asterisk is running: asterisk -rx 'core show uptime'",
+            "Check the host and port (http.conf bindaddr/bindport)",
+            "Check the firewall between this server and Asterisk",
+        ],
+    ),
+    AsteriskAuthFailed: (
+        "Authentication failed",
+        ["Wrong ARI username or password", "The ARI user is missing in ari.conf"],
+        [
+            "Check the user section and password in ari.conf",
+            "Reload ARI after editing: asterisk -rx 'module reload res_ari.so'",
+        ],
+    ),
+    AriUnavailable: (
+        "ARI unavailable",
+        [
+            "Asterisk is not running or not listening on this port",
+            "The HTTP server is disabled (http.conf enabled=no)",
+            "ARI is disabled (ari.conf enabled=no) or res_ari is not loaded",
+        ],
+        [
+            "Check http.conf: enabled=yes, bindaddr and bindport",
+            "Check ari.conf: [general] enabled=yes",
+            "Check loaded modules: asterisk -rx 'module show like res_ari'",
+        ],
+    ),
+}
+
+
+def _failure(err: CallcenterError, details: dict[str, Any]) -> AsteriskTestResult:
+    title, causes, troubleshooting = _CAUSES.get(
+        type(err), ("Connection failed", ["Unexpected answer from Asterisk"], [])
+    )
+    return AsteriskTestResult(
+        success=False,
+        message=f"{title}: {err.detail}",
+        data={
+            "error": title,
+            "code": err.code,
+            "details": {**details, "possible_causes": causes},
+            "troubleshooting": troubleshooting,
+        },
+    )

@@ -1,0 +1,195 @@
+"""One typed settings model: defaults < TOML file < ``CALLCENTERD_*`` environment.
+
+Every field's environment name is derived from its path in the model
+(``http.port`` -> ``CALLCENTERD_HTTP_PORT``), so the names and the model cannot
+drift apart. ``callcenterd check-config`` prints them all.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "CALLCENTERD_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the admin: which key, what is wrong."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    # Seconds a graceful stop waits for in-flight requests.
+    shutdown_timeout: float = Field(10.0, gt=0)
+
+
+class AriSettings(_Section):
+    url: str = "http://127.0.0.1:8088"
+    username: str = "callcenterd"
+    password: SecretStr = SecretStr("")
+    app: str = Field("callcenterd", pattern=r"^[A-Za-z0-9_.-]+$")
+    # Seconds for one REST request to Asterisk.
+    timeout: float = Field(5.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8088"
+            )
+        return value.rstrip("/")
+
+
+class AmiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "callcenterd"
+    secret: SecretStr = SecretStr("")
+
+
+class LogSettings(_Section):
+    # "auto": readable console lines on a TTY, JSON lines otherwise (systemd's journal).
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AuthSettings(_Section):
+    token_ttl_minutes: int = Field(1440, ge=1, le=60 * 24 * 30)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+    # Both keys are generated into the state folder (mode 0600) when not given here.
+    jwt_secret: SecretStr | None = None
+    secret_key: SecretStr | None = None
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    auth_per_minute: int = Field(5, ge=1)
+    general_per_minute: int = Field(100, ge=1)
+    dashboard_per_minute: int = Field(60, ge=1)
+
+
+class Settings(_Section):
+    http: HttpSettings = HttpSettings()
+    state_dir: Path = Path("state")
+    # SQLite file; empty means <state_dir>/callcenterd.sqlite3.
+    database: Path | None = None
+    ari: AriSettings = AriSettings()
+    ami: AmiSettings = AmiSettings()
+    log: LogSettings = LogSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
+    # Password of the `admin` user created on first start; random (and logged once) when unset.
+    admin_password: SecretStr | None = None
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Moscow)"
+            ) from err
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 6:
+            raise ValueError("must have at least 6 characters (the API's password rule)")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.database if self.database else self.state_dir / "callcenterd.sqlite3"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def env_names(
+    model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Yield (environment name, field path) for every leaf setting."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, _Section):
+            for env, path in env_names(annotation, f"{prefix}{name.upper()}_"):
+                yield env, (name, *path)
+        else:
+            yield f"{prefix}{name.upper()}", (name,)
+
+
+def _overlay_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for env, path in env_names():
+        if env not in environ:
+            continue
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{'.'.join(path[:-1])}: must be a table to take {env}")
+        node[path[-1]] = environ[env]
+    return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as err:
+        raise ConfigError(f"config file {path} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from err
+    except OSError as err:
+        raise ConfigError(f"config file {path} cannot be read: {err.strerror}") from err
+
+
+def _describe(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration ({source}):"]
+    for item in err.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        env = ENV_PREFIX + "_".join(str(part) for part in item["loc"]).upper()
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"  {key} (env {env}): {message}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings; raise ConfigError naming the bad key on any problem."""
+    environ = os.environ if environ is None else environ
+    data = _read_toml(config_file) if config_file else {}
+    if "state_dir" not in data and "STATE_DIRECTORY" in environ:
+        # systemd's StateDirectory= exports this; the unit needs no extra setting.
+        data["state_dir"] = environ["STATE_DIRECTORY"].split(":")[0]
+    data = _overlay_env(data, environ)
+    source = f"{config_file} + environment" if config_file else "defaults + environment"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(err, source)) from err
+
+
+def asterisk_host_port(ari_url: str) -> tuple[str, int, str]:
+    """Split an ARI base URL into (host, port, scheme)."""
+    parts = urlsplit(ari_url)
+    default_port = 443 if parts.scheme == "https" else 8088
+    return parts.hostname or "127.0.0.1", parts.port or default_port, parts.scheme

@@ -1,0 +1,217 @@
+"""SQLite connection setup, the single writer, and numbered migrations.
+
+One connection writes, under an asyncio lock, in short transactions; another
+reads (WAL lets it read while the writer writes). SQL lives only in ``store/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from callcenterd.errors import Conflict, DatabaseUnavailable, InvalidData
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def identifiers(names: Iterable[str]) -> list[str]:
+    """Column names for dynamic SQL: refuse anything that is not a plain identifier."""
+    checked = list(names)
+    for name in checked:
+        if not _IDENTIFIER.match(name):
+            raise ValueError(f"not a column name: {name!r}")
+    return checked
+
+
+def insert_sql(table: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    columns = identifiers([table, *values])[1:]
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(values.values())
+
+
+def set_sql(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    return ", ".join(f"{c} = ?" for c in identifiers(changes)), list(changes.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def bundled_migrations() -> list[Migration]:
+    folder = resources.files("callcenterd.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise RuntimeError("migrations must be numbered 0001, 0002, ... without gaps")
+    return found
+
+
+def _translate(err: sqlite3.Error) -> Exception:
+    """Map SQLite failures to the API's DB_* errors."""
+    message = str(err)
+    if isinstance(err, sqlite3.IntegrityError):
+        if "UNIQUE" in message:
+            return Conflict(f"Uniqueness violation: {message.split(':', 1)[-1].strip()}")
+        return InvalidData(f"Constraint violated: {message}")
+    if isinstance(err, sqlite3.OperationalError) and any(
+        word in message for word in ("readonly", "disk", "locked", "unable to open", "I/O")
+    ):
+        return DatabaseUnavailable(f"Database unavailable: {message}")
+    return DatabaseUnavailable(f"Database error: {message}")
+
+
+async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:
+    # Step the statement to completion: a half-read PRAGMA keeps its lock.
+    async with conn.execute(f"PRAGMA {setting}") as cursor:
+        await cursor.fetchall()
+
+
+class Database:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._writer = await self._connect()
+            await _pragma(self._writer, "journal_mode=WAL")
+            self._reader = await self._connect()
+        except sqlite3.Error as err:
+            await self.close()
+            raise _translate(err) from err
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
+        # exactly the `async with db.transaction()` block.
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await _pragma(conn, "foreign_keys=ON")
+        await _pragma(conn, "busy_timeout=5000")
+        # NORMAL is durable in WAL mode against application crashes; on power loss the
+        # last transactions may roll back, but the file is never corrupted.
+        await _pragma(conn, "synchronous=NORMAL")
+        return conn
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    @property
+    def _w(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise DatabaseUnavailable("Database is not open")
+        return self._writer
+
+    @property
+    def _r(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise DatabaseUnavailable("Database is not open")
+        return self._reader
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The one way to write: an exclusive short transaction on the writer."""
+        async with self._write_lock:
+            conn = self._w
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    await conn.rollback()
+                    raise
+                await conn.commit()
+            except sqlite3.Error as err:
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise _translate(err) from err
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            async with self._r.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as err:
+            raise _translate(err) from err
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        try:
+            async with self._r.execute(sql, params) as cursor:
+                return await cursor.fetchone()
+        except sqlite3.Error as err:
+            raise _translate(err) from err
+
+    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    async def check_writable(self) -> None:
+        """A real write, so a read-only or full disk shows up in /readyz."""
+        async with self.transaction() as conn:
+            await conn.execute("UPDATE health SET checked_at = strftime('%Y-%m-%dT%H:%M:%fZ')")
+
+    # --- migrations -------------------------------------------------------------------------
+    async def schema_version(self) -> int:
+        conn = self._w
+        async with conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ) as cursor:
+            if await cursor.fetchone() is None:
+                return 0
+        async with conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self, migrations: Iterable[Migration] | None = None) -> list[Migration]:
+        """Apply pending migrations, each atomically; return the ones applied."""
+        pending = [m for m in (migrations or bundled_migrations())]
+        applied: list[Migration] = []
+        async with self._write_lock:
+            conn = self._w
+            current = await self.schema_version()
+            for migration in pending:
+                if migration.version <= current:
+                    continue
+                script = (
+                    "BEGIN IMMEDIATE;\n"
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                    " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')));\n"
+                    f"{migration.sql}\n"
+                    f"INSERT INTO schema_migrations (version, name) "
+                    f"VALUES ({migration.version}, '{migration.name}');\n"
+                    "COMMIT;"
+                )
+                try:
+                    await conn.executescript(script)
+                except sqlite3.Error as err:
+                    if conn.in_transaction:
+                        await conn.rollback()
+                    raise DatabaseUnavailable(
+                        f"Migration {migration.version:04d}_{migration.name} failed: {err}"
+                    ) from err
+                applied.append(migration)
+        return applied

@@ -1,0 +1,231 @@
+"""Users, their groups and their operator rows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+import aiosqlite
+
+from callcenterd.domain.clock import from_iso
+from callcenterd.domain.users import Group, Operator, OperatorStatus, Role, User
+from callcenterd.store.db import Database, insert_sql, set_sql
+
+_USER_COLUMNS = (
+    "id, username, email, name, role, group_id, is_active, token_generation, password_hash,"
+    " created_at, updated_at"
+)
+_OPERATOR_COLUMNS = (
+    "id, user_id, extension, group_id, status, status_reason, max_concurrent_calls,"
+    " last_activity, created_at, skills"
+)
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        email=row["email"],
+        name=row["name"],
+        role=Role(row["role"]),
+        group_id=row["group_id"],
+        is_active=bool(row["is_active"]),
+        token_generation=row["token_generation"],
+        password_hash=row["password_hash"],
+        created_at=from_iso(row["created_at"]),
+        updated_at=from_iso(row["updated_at"]),
+    )
+
+
+def _operator(row: sqlite3.Row) -> Operator:
+    return Operator(
+        id=row["id"],
+        user_id=row["user_id"],
+        extension=row["extension"],
+        group_id=row["group_id"],
+        status=OperatorStatus(row["status"]),
+        status_reason=row["status_reason"],
+        max_concurrent_calls=row["max_concurrent_calls"],
+        last_activity=from_iso(row["last_activity"]),
+        created_at=from_iso(row["created_at"]),
+        skills=tuple(json.loads(row["skills"])),
+    )
+
+
+def _group(row: sqlite3.Row) -> Group:
+    return Group(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        created_at=from_iso(row["created_at"]),
+        updated_at=from_iso(row["updated_at"]),
+    )
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE id = ? AND deleted_at IS NULL", (user_id,)
+        )
+        return _user(row) if row else None
+
+    async def get_by_username(self, username: str) -> User | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_USER_COLUMNS} FROM users"
+            " WHERE username = ? COLLATE NOCASE AND deleted_at IS NULL",
+            (username,),
+        )
+        return _user(row) if row else None
+
+    async def list(self, skip: int, limit: int, role: Role | None) -> list[User]:
+        where, params = "deleted_at IS NULL", []
+        if role is not None:
+            where += " AND role = ?"
+            params.append(role.value)
+        rows = await self._db.fetch_all(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE {where} ORDER BY created_at, id"
+            " LIMIT ? OFFSET ?",
+            (*params, limit, skip),
+        )
+        return [_user(row) for row in rows]
+
+    async def count(self) -> int:
+        return int(
+            await self._db.fetch_value("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL")
+        )
+
+    # --- inside a write transaction ---------------------------------------------------------
+    @staticmethod
+    async def taken(
+        conn: aiosqlite.Connection, column: str, value: str, except_id: str | None
+    ) -> bool:
+        assert column in ("username", "email")
+        async with conn.execute(
+            f"SELECT 1 FROM users WHERE {column} = ? COLLATE NOCASE AND deleted_at IS NULL"
+            " AND id IS NOT ?",
+            (value, except_id),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
+    @staticmethod
+    async def active_admins(conn: aiosqlite.Connection) -> int:
+        async with conn.execute(
+            "SELECT COUNT(*) FROM users"
+            " WHERE role = 'admin' AND is_active = 1 AND deleted_at IS NULL"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    async def insert(conn: aiosqlite.Connection, values: Mapping[str, Any]) -> None:
+        await conn.execute(*insert_sql("users", values))
+
+    @staticmethod
+    async def update(conn: aiosqlite.Connection, user_id: str, changes: Mapping[str, Any]) -> None:
+        assignments, params = set_sql(changes)
+        await conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*params, user_id))
+
+
+class OperatorRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def for_user(self, user_id: str) -> Operator | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_OPERATOR_COLUMNS} FROM operators WHERE user_id = ? AND deleted_at IS NULL",
+            (user_id,),
+        )
+        return _operator(row) if row else None
+
+    async def count(self) -> int:
+        return int(
+            await self._db.fetch_value("SELECT COUNT(*) FROM operators WHERE deleted_at IS NULL")
+        )
+
+    @staticmethod
+    async def extension_taken(
+        conn: aiosqlite.Connection, extension: str, except_user: str | None
+    ) -> bool:
+        async with conn.execute(
+            "SELECT 1 FROM operators"
+            " WHERE extension = ? AND deleted_at IS NULL AND user_id IS NOT ?",
+            (extension, except_user),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
+    @staticmethod
+    async def upsert_for_user(
+        conn: aiosqlite.Connection, user_id: str, values: Mapping[str, Any]
+    ) -> None:
+        """Create the user's operator row, or revive and update the one kept from before."""
+        async with conn.execute("SELECT id FROM operators WHERE user_id = ?", (user_id,)) as cursor:
+            existing = await cursor.fetchone()
+        if existing is None:
+            await conn.execute(*insert_sql("operators", {"user_id": user_id, **values}))
+            return
+        changes = {key: val for key, val in values.items() if key not in ("id", "created_at")}
+        assignments, params = set_sql({**changes, "deleted_at": None})
+        await conn.execute(
+            f"UPDATE operators SET {assignments} WHERE user_id = ?", (*params, user_id)
+        )
+
+    @staticmethod
+    async def update_for_user(
+        conn: aiosqlite.Connection, user_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        assignments, params = set_sql(changes)
+        await conn.execute(
+            f"UPDATE operators SET {assignments} WHERE user_id = ? AND deleted_at IS NULL",
+            (*params, user_id),
+        )
+
+
+class GroupRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, group_id: str) -> Group | None:
+        row = await self._db.fetch_one("SELECT * FROM groups WHERE id = ?", (group_id,))
+        return _group(row) if row else None
+
+    async def list(self) -> list[Group]:
+        rows = await self._db.fetch_all("SELECT * FROM groups ORDER BY name COLLATE NOCASE")
+        return [_group(row) for row in rows]
+
+    @staticmethod
+    async def name_taken(conn: aiosqlite.Connection, name: str, except_id: str | None) -> bool:
+        async with conn.execute(
+            "SELECT 1 FROM groups WHERE name = ? COLLATE NOCASE AND id IS NOT ?", (name, except_id)
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
+    @staticmethod
+    async def references(conn: aiosqlite.Connection, group_id: str) -> int:
+        async with conn.execute(
+            "SELECT (SELECT COUNT(*) FROM users WHERE group_id = ? AND deleted_at IS NULL)"
+            " + (SELECT COUNT(*) FROM operators WHERE group_id = ? AND deleted_at IS NULL)",
+            (group_id, group_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    async def insert(conn: aiosqlite.Connection, values: Mapping[str, Any]) -> None:
+        await conn.execute(*insert_sql("groups", values))
+
+    @staticmethod
+    async def update(conn: aiosqlite.Connection, group_id: str, changes: Mapping[str, Any]) -> None:
+        assignments, params = set_sql(changes)
+        await conn.execute(f"UPDATE groups SET {assignments} WHERE id = ?", (*params, group_id))
+
+    @staticmethod
+    async def delete(conn: aiosqlite.Connection, group_id: str) -> None:
+        # Deleted users and operators keep history, not their group.
+        await conn.execute("UPDATE users SET group_id = NULL WHERE group_id = ?", (group_id,))
+        await conn.execute("UPDATE operators SET group_id = NULL WHERE group_id = ?", (group_id,))
+        await conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))

@@ -1,0 +1,1 @@
+"""Asterisk adapters: ARI (primary) and AMI (fallback). Thin: translate, never decide."""
