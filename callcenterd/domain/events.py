@@ -1,0 +1,113 @@
+"""What the routing engine is told: plain values, times passed beside them, never read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from callcenterd.domain.queues import OperatorProfile, Presence, QueueConfig
+
+
+class LegFailure(StrEnum):
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class CallArrived:
+    call_id: str
+    caller_number: str
+    called_number: str | None = None
+    queue_hint: str | None = None  # first Stasis argument: a queue's asterisk_name
+    # Set when the call is re-adopted after a restart: its original arrival time.
+    arrived_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerHungUp:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegRinging:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegFailed:
+    leg_id: str
+    reason: LegFailure
+
+
+@dataclass(frozen=True, slots=True)
+class LegHungUp:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorUpserted:
+    operator: OperatorProfile
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRemoved:
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorPresenceSet:
+    operator_id: str
+    presence: Presence
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorReachability:
+    operator_id: str
+    reachable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueueUpserted:
+    queue: QueueConfig
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRemoved:
+    queue_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    auto_answer_delay: float
+    max_call_duration: float  # 0: unlimited
+    queue_timeout: float  # the max wait of queues that set none
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: deadlines (ring timeouts, max wait, wrap-up...) up to `now` fire."""
+
+
+Event = (
+    CallArrived
+    | CallerHungUp
+    | LegRinging
+    | LegAnswered
+    | LegFailed
+    | LegHungUp
+    | OperatorUpserted
+    | OperatorRemoved
+    | OperatorPresenceSet
+    | OperatorReachability
+    | QueueUpserted
+    | QueueRemoved
+    | SettingsChanged
+    | Tick
+)
