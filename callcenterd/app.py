@@ -23,6 +23,9 @@ from callcenterd.api.health import add_health_routes, database_ok
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RateLimits
 from callcenterd.api.schemas import AsteriskConfig
+from callcenterd.domain.events import SettingsChanged
+from callcenterd.events.bus import EventBus
+from callcenterd.routing import RoutingEngine
 from callcenterd.security import (
     Clock,
     PasswordHasher,
@@ -34,14 +37,16 @@ from callcenterd.security import (
     utcnow,
 )
 from callcenterd.services.auth import AuthService
+from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
+from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify, watchdog_interval
-from callcenterd.telephony.ari import AriLink
+from callcenterd.telephony.ari_link import AriLink
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +101,18 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         system_settings = SystemSettingsService(
             db, SettingsRepository(db), SecretBox(secret_key), clock, session, settings.ari.app
         )
-        ari = AriLink(session, clock)
+        bus = EventBus(clock)
+        links: list[AriLink] = []
+        dispatcher = Dispatcher(
+            RoutingEngine(),
+            CallWriter(db),
+            OperatorStatusWriter(db),
+            bus,
+            clock,
+            lambda: links[0].client if links and links[0].connected else None,
+        )
+        ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
+        links.append(ari)
         built = keys.Services(
             settings=settings,
             clock=clock,
@@ -116,6 +132,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             system_settings=system_settings,
             rate_limits=RateLimits(settings.rate_limits),
             ari=ari,
+            bus=bus,
+            dispatcher=dispatcher,
         )
         await system_settings.seed(seed_from(settings))
         await built.auth.start()
@@ -136,10 +154,18 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             await ari.configure(system_settings.endpoint(config) if config.enabled else None)
 
         system_settings.on_asterisk_change(reconnect)
-        await reconnect((await system_settings.current()).asterisk_config)
+        current = await system_settings.current()
+        dispatcher.record_calls = current.call_recording
+        await dispatcher.submit(
+            SettingsChanged(
+                current.auto_answer_delay, current.max_call_duration, current.queue_timeout
+            )
+        )
+        await reconnect(current.asterisk_config)
         app[keys.SERVICES] = built
         yield
         await ari.stop()
+        await dispatcher.stop()
 
     async def watchdog(app: web.Application) -> AsyncIterator[None]:
         interval = watchdog_interval()

@@ -14,11 +14,13 @@ from callcenterd.settings import Settings
 if TYPE_CHECKING:
     from callcenterd.api.endpoints import Endpoint
     from callcenterd.api.ratelimit import RateLimits
+    from callcenterd.events.bus import EventBus
     from callcenterd.services.auth import AuthService
+    from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.store.db import Database
-    from callcenterd.telephony.ari import AriLink
+    from callcenterd.telephony.ari_link import AriLink
 
 
 @dataclass(slots=True)
@@ -35,6 +37,8 @@ class Services:
     system_settings: SystemSettingsService
     rate_limits: RateLimits
     ari: AriLink
+    bus: EventBus
+    dispatcher: Dispatcher
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -119,17 +120,25 @@ class UserCreate(_In):
     password: Password
     role: Role
     group_id: str | None = None
-    extension: Extension | None = Field(None, description="Required for operators: 3-5 digits")
+    # validate_default: an omitted extension is checked against the role too.
+    extension: Extension | None = Field(
+        None, validate_default=True, description="Required for operators: 3-5 digits"
+    )
     skills: list[Skill] = Field(default_factory=list, description="Operators only")
     max_concurrent_calls: int = Field(1, ge=1, le=20, description="Operators only")
 
-    @model_validator(mode="after")
-    def _operator_needs_extension(self) -> UserCreate:
-        if self.role is Role.OPERATOR and self.extension is None:
+    @field_validator("extension")
+    @classmethod
+    def _operator_needs_extension(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model one) so the 422 names `extension` in loc and field.
+        role = info.data.get("role")
+        if role is None:  # the role itself is invalid and reported
+            return value
+        if role is Role.OPERATOR and value is None:
             raise ValueError("extension is required for role 'operator'")
-        if self.role is not Role.OPERATOR and self.extension is not None:
+        if role is not Role.OPERATOR and value is not None:
             raise ValueError("extension is only for role 'operator'")
-        return self
+        return value
 
 
 class UserUpdate(_In):

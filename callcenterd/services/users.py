@@ -121,7 +121,7 @@ class UserService:
                 },
             )
             if body.role is Role.OPERATOR and body.extension is not None:
-                await self._write_operator(conn, user_id, body.extension, body, now)
+                await self._write_operator(conn, user_id, body.extension, body.group_id, body, now)
             created = body.model_dump(exclude={"password"}, mode="json")
             await audit(conn, self._clock(), actor, "user", "create", user_id, created)
         log.info("user_created", user_id=user_id, role=body.role.value)
@@ -132,6 +132,7 @@ class UserService:
         conn: aiosqlite.Connection,
         user_id: str,
         extension: str,
+        group_id: str | None,
         body: UserCreate | UserUpdate,
         now: str,
     ) -> None:
@@ -141,7 +142,7 @@ class UserService:
             {
                 "id": str(uuid.uuid4()),
                 "extension": extension,
-                "group_id": body.group_id,
+                "group_id": group_id,
                 "skills": json.dumps(sorted(set(body.skills or []))),
                 "max_concurrent_calls": body.max_concurrent_calls or 1,
                 "last_activity": now,
@@ -184,8 +185,11 @@ class UserService:
             )
             if "group_id" in changes:
                 await self._check_group(conn, changes["group_id"])
-            losing_admin = current.role is Role.ADMIN and (
-                role is not Role.ADMIN or changes.get("is_active") is False
+            # Only an active admin counts: demoting or deactivating an inactive one loses none.
+            losing_admin = (
+                current.role is Role.ADMIN
+                and current.is_active
+                and (role is not Role.ADMIN or changes.get("is_active") is False)
             )
             if losing_admin and await self._users.active_admins(conn) <= 1:
                 raise LastAdmin("Cannot demote or deactivate the last active administrator")
@@ -195,7 +199,9 @@ class UserService:
                 changes["password_changed_at"] = now
             changes["updated_at"] = now
             await self._users.update(conn, user_id, changes)
-            await self._sync_operator(conn, user_id, role, operator, body, extension, now)
+            # A new or revived operator row joins the user's group (as it is after this update).
+            group_id = changes.get("group_id", current.group_id)
+            await self._sync_operator(conn, user_id, role, operator, body, extension, group_id, now)
             changes_for_audit = body.model_dump(
                 exclude={"password"}, exclude_unset=True, mode="json"
             )
@@ -221,6 +227,7 @@ class UserService:
         existing_extension: str | None,
         body: UserUpdate,
         extension: str | None,
+        group_id: str | None,
         now: str,
     ) -> None:
         """Keep the operator row in step with the user's role, group and operator fields."""
@@ -233,7 +240,7 @@ class UserService:
             return
         if existing_extension is None:
             assert extension is not None
-            await self._write_operator(conn, user_id, extension, body, now)
+            await self._write_operator(conn, user_id, extension, group_id, body, now)
             return
         sent = body.model_fields_set
         changes: dict[str, Any] = {}

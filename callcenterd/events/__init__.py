@@ -1,0 +1,1 @@
+"""Live events: the bus that carries them to WebSocket clients and metrics."""

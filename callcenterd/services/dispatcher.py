@@ -1,0 +1,467 @@
+"""The dispatcher: events in, the engine decides, commands out to Asterisk, the store and the bus.
+
+The engine is synchronous and fast, so every event is handled inline on the event loop
+(asyncio already serialises them). What follows is I/O, queued on two ordered lanes per
+call: a telephony lane (ARI requests, in order) and a records lane (store, then bus, in
+order). Ringing an operator therefore never waits for the disk, and a call's record is
+always written before its event is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from callcenterd.domain import commands as cmd
+from callcenterd.domain import events as ev
+from callcenterd.domain.clock import to_iso
+from callcenterd.domain.commands import Command
+from callcenterd.domain.events import LegFailure
+from callcenterd.domain.queues import OperatorProfile, QueueConfig
+from callcenterd.errors import CallcenterError
+from callcenterd.events.bus import EventBus
+from callcenterd.routing import RoutingEngine
+from callcenterd.store.calls import CallWriter, OperatorStatusWriter
+from callcenterd.telephony.ari_client import AriClient, AriNotFound, AriRequestFailed
+from callcenterd.telephony.translate import (
+    LEG_MARK,
+    NOISE,
+    CallerEntered,
+    CallerLeft,
+    EndpointState,
+    endpoint_state,
+    translate,
+)
+
+log = structlog.get_logger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+
+
+class SerialLanes:
+    """Runs jobs one after another per key, keys independently; failures are logged."""
+
+    def __init__(self) -> None:
+        self._tails: dict[str, asyncio.Task[None]] = {}
+
+    def run(self, key: str, job: Job) -> asyncio.Task[None]:
+        previous = self._tails.get(key)
+
+        async def chained() -> None:
+            if previous is not None:
+                with contextlib.suppress(BaseException):
+                    await previous
+            try:
+                await job()
+            except (CallcenterError, AriNotFound, AriRequestFailed) as err:
+                log.warning("job_failed", lane=key, error=str(err))
+            except Exception:
+                log.exception("job_crashed", lane=key)
+
+        task = asyncio.create_task(chained())
+        self._tails[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+        return task
+
+    def _forget(self, key: str, done: asyncio.Task[None]) -> None:
+        if self._tails.get(key) is done:
+            del self._tails[key]
+
+    async def drain(self) -> None:
+        while self._tails:
+            await asyncio.gather(*self._tails.values(), return_exceptions=True)
+
+
+@dataclass(slots=True)
+class LiveCall:
+    call_id: str
+    channel_id: str
+    caller_number: str
+    legs: dict[str, str] = field(default_factory=dict)  # leg id -> operator id
+    holding_bridge: str | None = None
+    talk_bridge: str | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: RoutingEngine,
+        calls: CallWriter,
+        operators: OperatorStatusWriter,
+        bus: EventBus,
+        clock: Callable[[], datetime],
+        ari: Callable[[], AriClient | None],
+    ) -> None:
+        self._engine = engine
+        self._calls = calls
+        self._operators = operators
+        self._bus = bus
+        self._clock = clock
+        self._ari = ari
+        self._lanes = SerialLanes()
+        self._live: dict[str, LiveCall] = {}
+        self._by_channel: dict[str, str] = {}  # caller channel id -> call id
+        self._legs: dict[str, str] = {}  # leg (channel) id -> call id
+        self._extensions: dict[str, str] = {}  # extension -> operator id
+        self._timer: asyncio.TimerHandle | None = None
+        self.record_calls = False
+
+    # --- inputs -------------------------------------------------------------------------------
+    async def submit(self, event: ev.Event) -> None:
+        """From services: returns once the resulting facts are stored."""
+        await asyncio.gather(*self._feed(event))
+
+    def load(self, queues: list[QueueConfig], operators: list[OperatorProfile]) -> None:
+        for operator in operators:
+            self._feed(ev.OperatorUpserted(operator))
+        for queue in queues:
+            self._feed(ev.QueueUpserted(queue))
+
+    def on_ari_event(self, frame: dict[str, Any]) -> None:
+        for item in translate(frame, self._legs.__contains__):
+            match item:
+                case CallerEntered():
+                    self._caller_entered(item)
+                case CallerLeft(channel_id=channel_id):
+                    call_id = self._by_channel.get(channel_id)
+                    if call_id is not None:
+                        self._feed(ev.CallerHungUp(call_id))
+                case EndpointState():
+                    self._endpoint_changed(item)
+                case _:
+                    self._feed(item)
+
+    async def on_ari_connected(self, client: AriClient) -> None:
+        with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
+            await client.drop_event_types(sorted(NOISE))
+        try:
+            await client.subscribe("endpoint:PJSIP")
+            for endpoint in await client.endpoints("PJSIP"):
+                self._endpoint_changed(endpoint_state(endpoint))
+        except (CallcenterError, AriRequestFailed, AriNotFound) as err:
+            log.warning("endpoint_states_unavailable", error=str(err))
+
+    def _endpoint_changed(self, state: EndpointState) -> None:
+        operator_id = self._extensions.get(state.resource)
+        if operator_id is not None and state.online is not None:
+            self._feed(ev.OperatorReachability(operator_id, state.online))
+
+    def _caller_entered(self, entered: CallerEntered) -> None:
+        if entered.channel_id in self._by_channel:
+            return
+        call_id = str(uuid.uuid4())
+        self._by_channel[entered.channel_id] = call_id
+        self._live[call_id] = LiveCall(call_id, entered.channel_id, entered.caller_number)
+        at = self._clock()
+        log.info("call_started", call_id=call_id, channel_id=entered.channel_id, args=entered.args)
+
+        async def record() -> None:
+            await self._calls.started(
+                call_id=call_id,
+                channel_id=entered.channel_id,
+                caller_number=entered.caller_number,
+                called_number=entered.called_number,
+                at=at,
+            )
+            self._bus.publish(
+                "call_started",
+                {
+                    "call_id": call_id,
+                    "channel_id": entered.channel_id,
+                    "caller_number": entered.caller_number,
+                    "called_number": entered.called_number,
+                    "timestamp": to_iso(at),
+                },
+            )
+
+        self._lanes.run(f"rec:{call_id}", record)
+        hint = entered.args[0] if entered.args and entered.args[0] else None
+        self._feed(ev.CallArrived(call_id, entered.caller_number, entered.called_number, hint))
+
+    # --- the engine ---------------------------------------------------------------------------
+    def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
+        at = self._clock()
+        if isinstance(event, ev.OperatorUpserted):
+            self._extensions[event.operator.extension] = event.operator.id
+        commands = self._engine.handle(event, at.timestamp())
+        tasks = [task for command in commands if (task := self._execute(command, at))]
+        self._arm_timer()
+        return tasks
+
+    def _arm_timer(self) -> None:
+        due = self._engine.next_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if due is None:
+            return
+        delay = max(0.0, due - self._clock().timestamp())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._feed(ev.Tick())
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        await self._lanes.drain()
+
+    # --- commands -----------------------------------------------------------------------------
+    def _execute(self, command: Command, at: datetime) -> asyncio.Task[None] | None:
+        match command:
+            case cmd.RingOperator():
+                self._legs[command.leg_id] = command.call_id
+                live = self._live.get(command.call_id)
+                if live is not None:
+                    live.legs[command.leg_id] = command.operator_id
+                self._telephony(command.call_id, lambda c: self._ring(c, command))
+                return self._record(command.call_id, self._rung(command, at))
+            case cmd.AnswerCaller(call_id=call_id):
+                self._telephony(call_id, lambda c: self._answer(c, call_id))
+                return None
+            case cmd.HoldCaller(call_id=call_id, music_class=music):
+                self._telephony(call_id, lambda c: self._hold(c, call_id, music))
+                return None
+            case cmd.CancelLeg(call_id=call_id, leg_id=leg_id):
+                self._telephony(call_id, lambda c: _quietly(c.hangup(leg_id)))
+                return None
+            case cmd.ConnectCall():
+                self._telephony(command.call_id, lambda c: self._connect(c, command))
+                return None
+            case cmd.HangupCaller(call_id=call_id):
+                live = self._live.get(call_id)
+                if live is None:
+                    return None
+                channel = live.channel_id
+                self._telephony(call_id, lambda c: _quietly(c.hangup(channel)))
+                return None
+            case cmd.ContinueInDialplan(call_id=call_id):
+                live = self._live.get(call_id)
+                if live is None:
+                    return None
+                channel = live.channel_id
+                self._telephony(call_id, lambda c: _quietly(c.continue_in_dialplan(channel)))
+                return None
+            case cmd.CallQueued() | cmd.LegEnded() | cmd.CallAnswered() | cmd.CallEnded():
+                if isinstance(command, cmd.CallEnded):
+                    self._telephony(command.call_id, lambda c: self._cleanup(c, command.call_id))
+                return self._record(command.call_id, self._call_fact(command, at))
+            case cmd.OperatorStatusChanged() | cmd.OperatorLoggedIn():
+                return self._lanes.run(
+                    f"op:{command.operator_id}", self._operator_fact(command, at)
+                )
+
+    def _telephony(self, call_id: str, action: Callable[[AriClient], Awaitable[None]]) -> None:
+        async def job() -> None:
+            client = self._ari()
+            if client is None:
+                log.warning("ari_unavailable_for_action", call_id=call_id)
+                return
+            await action(client)
+
+        # Telephony is not awaited by submit(): only facts are.
+        self._lanes.run(f"ari:{call_id}", job)
+
+    def _record(self, call_id: str, job: Job) -> asyncio.Task[None]:
+        return self._lanes.run(f"rec:{call_id}", job)
+
+    # --- telephony actions --------------------------------------------------------------------
+    async def _answer(self, client: AriClient, call_id: str) -> None:
+        live = self._live.get(call_id)
+        if live is not None:
+            await _quietly(client.answer(live.channel_id))
+
+    async def _hold(self, client: AriClient, call_id: str, music_class: str) -> None:
+        live = self._live.get(call_id)
+        if live is None or live.talk_bridge is not None:
+            return
+        bridge = f"hold-{call_id}"
+        await client.create_bridge(bridge, "holding")
+        live.holding_bridge = bridge
+        await _quietly(client.add_to_bridge(bridge, live.channel_id))
+        await _quietly(client.start_bridge_moh(bridge, music_class))
+
+    async def _ring(self, client: AriClient, ring: cmd.RingOperator) -> None:
+        variables = {"CALLERID(num)": ring.caller_number, "CALLERID(name)": ring.caller_number}
+        try:
+            await client.create_channel(
+                ring.leg_id, f"PJSIP/{ring.extension}", f"{LEG_MARK},{ring.call_id}", variables
+            )
+            # Asterisk's own dial timeout is a safety net; the engine times the ring.
+            await client.dial(ring.leg_id, math.ceil(ring.timeout) + 5)
+        except (CallcenterError, AriRequestFailed, AriNotFound) as err:
+            log.warning("ring_failed", call_id=ring.call_id, leg_id=ring.leg_id, error=str(err))
+            self._feed(ev.LegFailed(ring.leg_id, LegFailure.UNREACHABLE))
+
+    async def _connect(self, client: AriClient, connect: cmd.ConnectCall) -> None:
+        live = self._live.get(connect.call_id)
+        if live is None:
+            return
+        bridge = f"talk-{connect.call_id}"
+        await client.create_bridge(bridge, "mixing")
+        live.talk_bridge = bridge
+        if live.holding_bridge is not None:
+            await _quietly(client.remove_from_bridge(live.holding_bridge, live.channel_id))
+        await _quietly(client.answer(live.channel_id))
+        await _quietly(client.add_to_bridge(bridge, live.channel_id))
+        await _quietly(client.add_to_bridge(bridge, connect.leg_id))
+        if live.holding_bridge is not None:
+            await _quietly(client.destroy_bridge(live.holding_bridge))
+            live.holding_bridge = None
+        if self.record_calls:
+            await _quietly(client.record_bridge(bridge, connect.call_id))
+            at = self._clock()
+            self._record(
+                connect.call_id,
+                lambda: self._calls.update(
+                    connect.call_id, at, "recording_started", {"recording": connect.call_id}
+                ),
+            )
+
+    async def _cleanup(self, client: AriClient, call_id: str) -> None:
+        live = self._live.pop(call_id, None)
+        if live is None:
+            return
+        self._by_channel.pop(live.channel_id, None)
+        for leg_id in live.legs:
+            self._legs.pop(leg_id, None)
+        for bridge in (live.holding_bridge, live.talk_bridge):
+            if bridge is not None:
+                await _quietly(client.destroy_bridge(bridge))
+
+    # --- facts: store first, then publish -----------------------------------------------------
+    def _rung(self, ring: cmd.RingOperator, at: datetime) -> Job:
+        async def job() -> None:
+            await self._calls.operator_tried(ring.call_id, ring.operator_id, at, ring.leg_id)
+            self._bus.publish(
+                "call_ringing",
+                {"call_id": ring.call_id, "operator_id": ring.operator_id, "timestamp": to_iso(at)},
+            )
+
+        return job
+
+    def _call_fact(self, fact: cmd.Fact, at: datetime) -> Job:
+        async def job() -> None:
+            stamp = to_iso(at)
+            match fact:
+                case cmd.CallQueued():
+                    await self._calls.update(
+                        fact.call_id,
+                        at,
+                        "queued",
+                        {"queue_id": fact.queue_id},
+                        data={"position": fact.position, "moved_from": fact.moved_from},
+                    )
+                    self._bus.publish(
+                        "call_queued",
+                        {
+                            "call_id": fact.call_id,
+                            "queue_id": fact.queue_id,
+                            "position": fact.position,
+                            "timestamp": stamp,
+                        },
+                    )
+                case cmd.LegEnded():
+                    await self._calls.update(
+                        fact.call_id,
+                        at,
+                        "leg_ended",
+                        {},
+                        operator_id=fact.operator_id,
+                        data={"leg_id": fact.leg_id, "outcome": fact.outcome},
+                    )
+                case cmd.CallAnswered():
+                    await self._calls.update(
+                        fact.call_id,
+                        at,
+                        "answered",
+                        {
+                            "status": "answered",
+                            "answer_time": stamp,
+                            "operator_id": fact.operator_id,
+                            "wait_seconds": round(fact.wait_seconds, 3),
+                        },
+                        operator_id=fact.operator_id,
+                    )
+                    self._bus.publish(
+                        "call_answered",
+                        {
+                            "call_id": fact.call_id,
+                            "operator_id": fact.operator_id,
+                            "answer_time": stamp,
+                        },
+                    )
+                case cmd.CallEnded():
+                    duration = round(fact.talk_seconds)
+                    await self._calls.update(
+                        fact.call_id,
+                        at,
+                        "ended",
+                        {
+                            "status": fact.outcome.value,
+                            "reason": fact.reason.value,
+                            "end_time": stamp,
+                            "duration": duration,
+                            "wait_seconds": round(fact.wait_seconds, 3),
+                            "queue_id": fact.queue_id,
+                        },
+                        operator_id=fact.operator_id,
+                        data={"reason": fact.reason.value},
+                    )
+                    self._bus.publish(
+                        "call_ended",
+                        {
+                            "call_id": fact.call_id,
+                            "end_time": stamp,
+                            "duration": duration,
+                            "status": fact.outcome.value,
+                            "reason": fact.reason.value,
+                        },
+                    )
+
+        return job
+
+    def _operator_fact(
+        self, fact: cmd.OperatorStatusChanged | cmd.OperatorLoggedIn, at: datetime
+    ) -> Job:
+        async def job() -> None:
+            stamp = to_iso(at)
+            if isinstance(fact, cmd.OperatorStatusChanged):
+                await self._operators.status(fact.operator_id, fact.status.value, fact.reason, at)
+                if fact.reason == "no_answer":
+                    await self._operators.presence(fact.operator_id, "paused", "no_answer", at)
+                self._bus.publish(
+                    "operator_status_changed",
+                    {
+                        "operator_id": fact.operator_id,
+                        "status": fact.status.value,
+                        "reason": fact.reason,
+                        "timestamp": stamp,
+                    },
+                )
+            else:
+                self._bus.publish(
+                    "operator_logged_in",
+                    {
+                        "operator_id": fact.operator_id,
+                        "extension": fact.extension,
+                        "timestamp": stamp,
+                    },
+                )
+
+        return job
+
+
+async def _quietly(request: Awaitable[None]) -> None:
+    """A channel or bridge already gone is the expected race, not an error."""
+    with contextlib.suppress(AriNotFound):
+        await request

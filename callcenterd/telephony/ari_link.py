@@ -1,0 +1,149 @@
+"""The Stasis application's lifeline: the ARI events WebSocket, kept open.
+
+Reconnects with a short bounded backoff (the app must re-register within about a second
+of Asterisk coming back, or new calls fall through to the dialplan fallback). The read
+loop only hands frames to a synchronous callback: Asterisk drops a WebSocket whose client
+stops reading, so nothing slow ever runs here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import structlog
+
+from callcenterd.errors import CallcenterError
+from callcenterd.telephony.ari import (
+    AriEndpoint,
+    LinkStateName,
+    asterisk_version,
+    basic_auth_header,
+)
+from callcenterd.telephony.ari_client import AriClient
+
+log = structlog.get_logger(__name__)
+
+EventSink = Callable[[dict[str, Any]], None]
+Connected = Callable[[AriClient], Coroutine[Any, Any, None]]
+
+
+class AriLink:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], datetime],
+        on_event: EventSink,
+        on_connected: Connected,
+        *,
+        backoff_max: float = 1.0,
+        heartbeat: float = 5.0,
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self._on_event = on_event
+        self._on_connected = on_connected
+        self._backoff_max = backoff_max
+        self._heartbeat = heartbeat
+        self._endpoint: AriEndpoint | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.client: AriClient | None = None
+        self.state: LinkStateName = "disabled"
+        self.asterisk_version: str | None = None
+        self.last_error: str | None = None
+        self.since: datetime = clock()
+
+    @property
+    def url(self) -> str | None:
+        return self._endpoint.base_url if self._endpoint else None
+
+    @property
+    def connected(self) -> bool:
+        return self.state == "connected"
+
+    def _set(self, state: LinkStateName, error: str | None = None) -> None:
+        if state != self.state:
+            log.info("ari_link_state", state=state, previous=self.state, error=error, url=self.url)
+            self.since = self._clock()
+        self.state = state
+        self.last_error = error
+
+    async def configure(self, endpoint: AriEndpoint | None) -> None:
+        """(Re)connect with new settings at once; None disconnects cleanly."""
+        await self.stop()
+        self._endpoint = endpoint
+        self.client = AriClient(self._session, endpoint) if endpoint else None
+        if endpoint is None:
+            self._set("disabled")
+            return
+        self._set("connecting")
+        self._task = asyncio.create_task(self._run(endpoint), name="ari-link")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self, endpoint: AriEndpoint) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._session_once(endpoint)
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (CallcenterError, aiohttp.ClientError, OSError, TimeoutError) as err:
+                detail = err.detail if isinstance(err, CallcenterError) else str(err) or repr(err)
+                self._set("disconnected", detail)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._backoff_max)
+
+    async def _session_once(self, endpoint: AriEndpoint) -> None:
+        url = endpoint.base_url.replace("http", "ws", 1) + "/ari/events"
+        params = {"app": endpoint.app, "subscribeAll": "false"}
+        headers = {"Authorization": basic_auth_header(endpoint.username, endpoint.password)}
+        async with self._session.ws_connect(
+            url,
+            params=params,
+            headers=headers,
+            heartbeat=self._heartbeat,
+            timeout=aiohttp.ClientWSTimeout(ws_close=endpoint.timeout),
+        ) as ws:
+            client = AriClient(self._session, endpoint)
+            self.client = client
+            with contextlib.suppress(CallcenterError):
+                self.asterisk_version = asterisk_version(
+                    await client.request("GET", "/asterisk/info")
+                )
+            self._set("connected")
+            # Resync runs beside the reader: the reader must start reading at once.
+            resync = asyncio.create_task(self._on_connected(client), name="ari-resync")
+            try:
+                async for message in ws:
+                    if message.type is aiohttp.WSMsgType.TEXT:
+                        self._deliver(message.data)
+                    elif message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                        break
+            finally:
+                if not resync.done():
+                    resync.cancel()
+        self._set("disconnected", "events WebSocket closed")
+
+    def _deliver(self, data: str) -> None:
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            log.warning("ari_bad_frame", size=len(data))
+            return
+        try:
+            self._on_event(frame)
+        except Exception:
+            # A bug handling one event must not drop the link (and with it every call).
+            log.exception("ari_event_handler_failed", type=frame.get("type"))

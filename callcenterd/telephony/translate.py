@@ -1,0 +1,131 @@
+"""ARI JSON events -> domain events. Pure: ARI field names are read here and nowhere else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from callcenterd.domain import events as ev
+from callcenterd.domain.events import LegFailure
+
+# Appended as the first application argument of every operator leg we create.
+LEG_MARK = "ccd-leg"
+# Events that carry nothing the daemon uses; dropped server-side too where possible.
+NOISE = frozenset(
+    {
+        "ChannelVarset",
+        "ChannelDialplan",
+        "ChannelDtmfReceived",
+        "ChannelTalkingStarted",
+        "ChannelTalkingFinished",
+        "BridgeVideoSourceChanged",
+        "ChannelConnectedLine",
+    }
+)
+
+# Q.850 causes of a leg that ended before it was answered.
+_BUSY_CAUSES = frozenset({17, 21})
+_NO_ANSWER_CAUSES = frozenset({18, 19})
+_DIAL_STATUS = {
+    "BUSY": LegFailure.BUSY,
+    "NOANSWER": LegFailure.NO_ANSWER,
+    "CHANUNAVAIL": LegFailure.UNREACHABLE,
+    "CONGESTION": LegFailure.UNREACHABLE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CallerEntered:
+    """An inbound channel entered the app: the dispatcher makes it a call."""
+
+    channel_id: str
+    channel_name: str
+    caller_number: str
+    caller_name: str
+    called_number: str | None
+    args: tuple[str, ...]
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerLeft:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointState:
+    technology: str
+    resource: str
+    online: bool | None  # None: Asterisk does not know
+
+
+Translated = CallerEntered | CallerLeft | EndpointState | ev.Event
+
+
+def _failure_for_cause(cause: int) -> LegFailure:
+    if cause in _BUSY_CAUSES:
+        return LegFailure.BUSY
+    if cause in _NO_ANSWER_CAUSES:
+        return LegFailure.NO_ANSWER
+    return LegFailure.UNREACHABLE
+
+
+def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Translated]:
+    """Turn one ARI event into what the daemon acts on (often nothing)."""
+    kind = frame.get("type", "")
+    if kind in NOISE:
+        return []
+    channel = frame.get("channel") or {}
+    channel_id = str(channel.get("id", ""))
+    match kind:
+        case "StasisStart":
+            args = tuple(str(a) for a in frame.get("args", []))
+            if (args and args[0] == LEG_MARK) or is_leg(channel_id):
+                return [ev.LegAnswered(channel_id)]
+            caller = channel.get("caller") or {}
+            dialplan = channel.get("dialplan") or {}
+            return [
+                CallerEntered(
+                    channel_id=channel_id,
+                    channel_name=str(channel.get("name", "")),
+                    caller_number=str(caller.get("number") or "unknown"),
+                    caller_name=str(caller.get("name") or ""),
+                    called_number=str(dialplan.get("exten")) if dialplan.get("exten") else None,
+                    args=args,
+                    state=str(channel.get("state", "")),
+                )
+            ]
+        case "StasisEnd":
+            if is_leg(channel_id):
+                return [ev.LegHungUp(channel_id)]
+            return [CallerLeft(channel_id)]
+        case "Dial":
+            peer = frame.get("peer") or {}
+            peer_id = str(peer.get("id", ""))
+            status = str(frame.get("dialstatus", ""))
+            if not is_leg(peer_id):
+                return []
+            if status == "RINGING":
+                return [ev.LegRinging(peer_id)]
+            if status in _DIAL_STATUS:
+                return [ev.LegFailed(peer_id, _DIAL_STATUS[status])]
+            return []
+        case "ChannelDestroyed":
+            if is_leg(channel_id):
+                # A leg that never reached Stasis ends here; one that did has had StasisEnd
+                # already, and the engine ignores legs it no longer knows.
+                return [ev.LegFailed(channel_id, _failure_for_cause(int(frame.get("cause", 0))))]
+            return []
+        case "EndpointStateChange":
+            endpoint = frame.get("endpoint") or {}
+            return [endpoint_state(endpoint)]
+    return []
+
+
+def endpoint_state(endpoint: dict[str, Any]) -> EndpointState:
+    state = str(endpoint.get("state", "unknown"))
+    online = True if state == "online" else False if state == "offline" else None
+    return EndpointState(
+        str(endpoint.get("technology", "")), str(endpoint.get("resource", "")), online
+    )
