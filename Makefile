@@ -38,5 +38,8 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/auth_api.py
 
+sandbox: $(STAMP)
+	$(BIN)/python -m tests.sandbox up --phones 4
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

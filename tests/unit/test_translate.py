@@ -1,0 +1,128 @@
+"""ARI frames (shaped as Asterisk 22 sends them) -> what the dispatcher acts on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from callcenterd.domain import events as ev
+from callcenterd.domain.events import LegFailure
+from callcenterd.telephony.translate import (
+    LEG_MARK,
+    CallerEntered,
+    CallerLeft,
+    EndpointState,
+    Translated,
+    translate,
+)
+
+LEG = "3f1c-leg-1"
+
+
+def channel(channel_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "name": "PJSIP/trunk-00000001",
+        "state": "Ring",
+        "caller": {"name": "Alice", "number": "5551234"},
+        "dialplan": {"context": "from-trunk", "exten": "7000", "priority": 2},
+        **extra,
+    }
+
+
+def is_leg(channel_id: str) -> bool:
+    return channel_id == LEG
+
+
+CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
+    (
+        "inbound StasisStart with the queue argument",
+        {"type": "StasisStart", "args": ["support"], "channel": channel("1700.1")},
+        [
+            CallerEntered(
+                "1700.1", "PJSIP/trunk-00000001", "5551234", "Alice", "7000", ("support",), "Ring"
+            )
+        ],
+    ),
+    (
+        "inbound without caller number",
+        {"type": "StasisStart", "args": [], "channel": channel("1700.2", caller={})},
+        [CallerEntered("1700.2", "PJSIP/trunk-00000001", "unknown", "", "7000", (), "Ring")],
+    ),
+    (
+        "our leg entering Stasis means it answered",
+        {"type": "StasisStart", "args": [LEG_MARK, "call"], "channel": channel(LEG)},
+        [ev.LegAnswered(LEG)],
+    ),
+    ("caller leaves", {"type": "StasisEnd", "channel": channel("1700.1")}, [CallerLeft("1700.1")]),
+    ("leg leaves", {"type": "StasisEnd", "channel": channel(LEG)}, [ev.LegHungUp(LEG)]),
+    (
+        "leg rings",
+        {"type": "Dial", "dialstatus": "RINGING", "peer": channel(LEG)},
+        [ev.LegRinging(LEG)],
+    ),
+    (
+        "leg busy",
+        {"type": "Dial", "dialstatus": "BUSY", "peer": channel(LEG)},
+        [ev.LegFailed(LEG, LegFailure.BUSY)],
+    ),
+    (
+        "leg unavailable",
+        {"type": "Dial", "dialstatus": "CHANUNAVAIL", "peer": channel(LEG)},
+        [ev.LegFailed(LEG, LegFailure.UNREACHABLE)],
+    ),
+    (
+        "dial answer is not acted on",
+        {"type": "Dial", "dialstatus": "ANSWER", "peer": channel(LEG)},
+        [],
+    ),
+    (
+        "dial of someone else's channel",
+        {"type": "Dial", "dialstatus": "BUSY", "peer": channel("other")},
+        [],
+    ),
+    (
+        "leg destroyed, no answer",
+        {"type": "ChannelDestroyed", "cause": 19, "channel": channel(LEG)},
+        [ev.LegFailed(LEG, LegFailure.NO_ANSWER)],
+    ),
+    (
+        "leg destroyed, busy",
+        {"type": "ChannelDestroyed", "cause": 17, "channel": channel(LEG)},
+        [ev.LegFailed(LEG, LegFailure.BUSY)],
+    ),
+    (
+        "leg destroyed, unregistered",
+        {"type": "ChannelDestroyed", "cause": 20, "channel": channel(LEG)},
+        [ev.LegFailed(LEG, LegFailure.UNREACHABLE)],
+    ),
+    (
+        "caller destroyed: StasisEnd already said it",
+        {"type": "ChannelDestroyed", "cause": 16, "channel": channel("1700.1")},
+        [],
+    ),
+    ("varset noise", {"type": "ChannelVarset", "variable": "X", "channel": channel(LEG)}, []),
+    (
+        "endpoint offline",
+        {
+            "type": "EndpointStateChange",
+            "endpoint": {"technology": "PJSIP", "resource": "1001", "state": "offline"},
+        },
+        [EndpointState("PJSIP", "1001", False)],
+    ),
+    (
+        "endpoint unknown",
+        {
+            "type": "EndpointStateChange",
+            "endpoint": {"technology": "PJSIP", "resource": "1002", "state": "unknown"},
+        },
+        [EndpointState("PJSIP", "1002", None)],
+    ),
+    ("an event we do not use", {"type": "ChannelStateChange", "channel": channel(LEG)}, []),
+]
+
+
+@pytest.mark.parametrize(("frame", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_translate(frame: dict[str, Any], expected: list[Translated]) -> None:
+    assert translate(frame, is_leg) == expected
