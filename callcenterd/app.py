@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api import admin, auth
+from callcenterd.api import admin, auth, calls, operators, queues
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import mount
 from callcenterd.api.health import add_health_routes, database_ok
@@ -37,12 +37,22 @@ from callcenterd.security import (
     utcnow,
 )
 from callcenterd.services.auth import AuthService
+from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
+from callcenterd.services.operators import OperatorService
+from callcenterd.services.queues import QueueService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
+from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
+from callcenterd.store.queues import (
+    OperatorDirectory,
+    QueueRepository,
+    all_operator_profiles,
+    all_queue_configs,
+)
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify, watchdog_interval
@@ -52,7 +62,7 @@ log = structlog.get_logger(__name__)
 
 DATABASE = web.AppKey("database", Database)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
-API_AREAS = (auth.routes, admin.routes)
+API_AREAS = (auth.routes, admin.routes, queues.routes, operators.routes, calls.routes)
 
 
 def _keys(settings: Settings) -> tuple[bytes, bytes]:
@@ -113,6 +123,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         )
         ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
         links.append(ari)
+        queue_store, directory, call_queries = (
+            QueueRepository(db),
+            OperatorDirectory(db),
+            CallQueries(db),
+        )
         built = keys.Services(
             settings=settings,
             clock=clock,
@@ -134,6 +149,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             ari=ari,
             bus=bus,
             dispatcher=dispatcher,
+            queues=QueueService(db, queue_store, dispatcher, clock),
+            operators=OperatorService(db, directory, call_queries, dispatcher, clock, settings),
+            calls=CallService(db, call_queries, directory, queue_store, clock, settings),
         )
         await system_settings.seed(seed_from(settings))
         await built.auth.start()
@@ -161,6 +179,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
                 current.auto_answer_delay, current.max_call_duration, current.queue_timeout
             )
         )
+        # The engine starts from the stored queues and operators, before any call arrives.
+        dispatcher.load(await all_queue_configs(db), await all_operator_profiles(db))
         await reconnect(current.asterisk_config)
         app[keys.SERVICES] = built
         yield

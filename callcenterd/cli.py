@@ -13,10 +13,10 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from callcenterd import __version__
-from callcenterd.api.schemas import UserCreate
+from callcenterd.api.schemas import Password, UserCreate
 from callcenterd.app import create_app
 from callcenterd.domain.users import Role
 from callcenterd.errors import CallcenterError
@@ -156,9 +156,12 @@ def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_user_set_password(settings: Settings, args: argparse.Namespace) -> int:
-    password = _password_from(args)
-    if len(password) < 6:
-        print("error: password must have at least 6 characters", file=sys.stderr)
+    try:
+        # The API's password rule: at least 6 characters, at most 72 bytes (bcrypt's limit).
+        password = TypeAdapter(Password).validate_python(_password_from(args))
+    except ValidationError as err:
+        for item in err.errors():
+            print(f"error: password: {item['msg']}", file=sys.stderr)
         return 2
 
     async def work(db: Database) -> int:

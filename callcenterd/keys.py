@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from callcenterd.api.ratelimit import RateLimits
     from callcenterd.events.bus import EventBus
     from callcenterd.services.auth import AuthService
+    from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
+    from callcenterd.services.operators import OperatorService
+    from callcenterd.services.queues import QueueService
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.store.db import Database
@@ -39,6 +42,9 @@ class Services:
     ari: AriLink
     bus: EventBus
     dispatcher: Dispatcher
+    queues: QueueService
+    operators: OperatorService
+    calls: CallService
 
 
 SETTINGS = web.AppKey("settings", Settings)

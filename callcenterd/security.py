@@ -93,22 +93,28 @@ class TokenService:
                 token,
                 self._key,
                 algorithms=[self.ALGORITHM],
-                options={"require": ["exp", "iat", "jti", "sub"]},
+                # Expiry is judged below by the same clock that issued the token.
+                options={
+                    "require": ["exp", "iat", "jti", "sub"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
-        except jwt.ExpiredSignatureError as err:
-            raise TokenExpired() from err
         except jwt.InvalidTokenError as err:
             raise NotAuthenticated("Invalid token") from err
         try:
-            return TokenClaims(
+            claims = TokenClaims(
                 user_id=str(payload["sub"]),
                 jti=str(payload["jti"]),
                 issued_at=datetime.fromtimestamp(payload["iat"], UTC),
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
                 generation=int(payload.get("gen", 0)),
             )
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError, OSError) as err:
             raise NotAuthenticated("Invalid token") from err
+        if claims.expires_at <= self._clock():
+            raise TokenExpired()
+        return claims
 
 
 class SecretBox:
@@ -130,13 +136,19 @@ class SecretBox:
 def load_or_create_key(path: Path, make: Callable[[], bytes]) -> bytes:
     """Read a key file, or create it with mode 0600 (never readable by others)."""
     try:
-        return path.read_bytes().strip()
+        key = path.read_bytes().strip()
     except FileNotFoundError:
-        pass
+        exists = False
+    else:
+        if key:
+            return key
+        # Empty: a crash between creating and writing it. No key was ever used; replace it.
+        exists = True
     path.parent.mkdir(parents=True, exist_ok=True)
     key = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if exists else os.O_EXCL), 0o600)
     with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
         fh.write(key + b"\n")
     return key
 

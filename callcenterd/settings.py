@@ -37,11 +37,12 @@ class HttpSettings(_Section):
 
 class AriSettings(_Section):
     url: str = "http://127.0.0.1:8088"
-    username: str = "callcenterd"
-    password: SecretStr = SecretStr("")
+    # The limits of the stored asterisk_config these values seed (api.schemas.AsteriskConfig).
+    username: str = Field("callcenterd", max_length=100)
+    password: SecretStr = Field(SecretStr(""), max_length=256)
     app: str = Field("callcenterd", pattern=r"^[A-Za-z0-9_.-]+$")
     # Seconds for one REST request to Asterisk.
-    timeout: float = Field(5.0, gt=0)
+    timeout: float = Field(5.0, gt=0, le=120)
 
     @field_validator("url")
     @classmethod
@@ -95,6 +96,12 @@ class Settings(_Section):
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"
+
+    @field_validator("database", "admin_password", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # `CALLCENTERD_DATABASE=` in an env file means "not set", not the current folder.
+        return None if value == "" else value
 
     @field_validator("timezone")
     @classmethod

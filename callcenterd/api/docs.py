@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from callcenterd import __version__, keys
 from callcenterd.api.endpoints import Endpoint, json_response
@@ -29,6 +29,18 @@ def _schema(annotation: Any, mode: str, defs: dict[str, Any]) -> dict[str, Any]:
     schema = TypeAdapter(annotation).json_schema(ref_template=_REF, mode=mode)  # type: ignore[arg-type]
     defs.update(schema.pop("$defs", {}))
     return schema
+
+
+def _model_schema(annotation: Any, mode: str, defs: dict[str, Any]) -> dict[str, Any]:
+    """A request or response body: a model is listed under components and referenced."""
+    schema = _schema(annotation, mode, defs)
+    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return schema
+    name = annotation.__name__
+    if defs.get(name, schema) != schema:  # the same model differs as input and as output
+        name += "Input" if mode == "validation" else "Output"
+    defs[name] = schema
+    return {"$ref": _REF.format(model=name)}
 
 
 def _parameters(endpoint: Endpoint, defs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,7 +69,9 @@ def _operation(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
         str(endpoint.status): {
             "description": "Success",
             "content": {
-                "application/json": {"schema": _schema(endpoint.response, "serialization", defs)}
+                "application/json": {
+                    "schema": _model_schema(endpoint.response, "serialization", defs)
+                }
             }
             if endpoint.response is not None
             else {},
@@ -85,7 +99,9 @@ def _operation(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _schema(endpoint.body, "validation", defs)}},
+            "content": {
+                "application/json": {"schema": _model_schema(endpoint.body, "validation", defs)}
+            },
         }
     return operation
 

@@ -54,7 +54,11 @@ class RingOperator:
 
 @dataclass(frozen=True, slots=True)
 class CancelLeg:
-    """Hang up an operator leg: ringing (cancel) or talking."""
+    """Hang up an operator leg: ringing (cancel) or talking.
+
+    May come twice for one leg (an answer that crossed the first cancel is hung up again):
+    the adapter treats an already-gone channel as done.
+    """
 
     call_id: str
     leg_id: str
@@ -92,7 +96,7 @@ class LegEnded:
     call_id: str
     leg_id: str
     operator_id: str
-    outcome: str  # busy | no_answer | unreachable | cancelled | lost_race
+    outcome: str  # busy | no_answer | unreachable | cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,8 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class OperatorStatusChanged:
+    """Published when the status or its reason changes (busy on_call -> busy wrapup too)."""
+
     operator_id: str
     status: OperatorStatus
     reason: str | None
@@ -123,6 +129,8 @@ class OperatorStatusChanged:
 
 @dataclass(frozen=True, slots=True)
 class OperatorLoggedIn:
+    """The operator left offline (presence set, phone reachable again): once per offline spell."""
+
     operator_id: str
     extension: str
 

@@ -87,7 +87,7 @@ class QueueRemoved:
 class SettingsChanged:
     auto_answer_delay: float
     max_call_duration: float  # 0: unlimited
-    queue_timeout: float  # the max wait of queues that set none
+    queue_timeout: float  # the max wait of queues that set none; 0: no limit
 
 
 @dataclass(frozen=True, slots=True)

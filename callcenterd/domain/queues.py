@@ -52,9 +52,9 @@ class QueueConfig:
     numbers: tuple[str, ...] = ()  # dialed numbers that land in this queue
     is_default: bool = False
     is_active: bool = True
-    max_wait_time: float | None = None  # None: the system's queue_timeout
-    ring_timeout: float = 15.0
-    retry_delay: float = 5.0
+    max_wait_time: float | None = None  # None: the system's queue_timeout; 0: no limit
+    ring_timeout: float = 15.0  # per ring attempt; 0: ring until answered or failed
+    retry_delay: float = 5.0  # after every available member was tried once
     wrapup_seconds: float = 0.0
     join_empty: bool = True  # False: refuse callers at once when no operator is logged in
     overflow_action: OverflowAction = OverflowAction.HANGUP

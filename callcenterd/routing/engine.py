@@ -2,42 +2,61 @@
 
 It owns all routing state (waiting callers per queue, operator availability, ringing
 legs, timers). Everything it decides can be replayed from its inputs: randomness comes
-from a seeded generator, time from the `now` passed with each event, and timers fire
-when the dispatcher sends ``Tick`` at (or after) ``next_deadline()``.
+from a seeded generator, time from the `now` passed with each event, iteration follows
+insertion or sort order (never a set's hash order), and timers fire when the dispatcher
+sends ``Tick`` at (or after) ``next_deadline()``.
 
-Costs: an event touches only the queues of the operator or call it concerns; a pick
-scans the available members of one queue; timers live in a heap.
+Costs, with n operators and q queues: an event touches only the queues of the operator or
+call it concerns (O(queues per operator) index updates, each O(log n)); a pick walks one
+queue's sorted available members from the front (O(log n + operators already tried));
+queue lookup is a dictionary; timers live in a heap (O(log timers)). Only administrative
+changes (a queue's configuration, a skills-only queue's membership) cost more.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from callcenterd.domain import commands as cmd
 from callcenterd.domain import events as ev
 from callcenterd.domain.commands import CallOutcome, Command, EndReason
 from callcenterd.domain.queues import OperatorProfile, OverflowAction, Presence, QueueConfig
-from callcenterd.domain.users import OperatorStatus
 from callcenterd.routing.state import (
     CallPhase,
     CallState,
+    Deadline,
     Deadlines,
     Due,
     OperatorState,
     QueueState,
 )
-from callcenterd.routing.strategies import pick
+from callcenterd.routing.strategies import has_untried, pick, sort_key
+
+# Legs the engine ended (cancelled, timed out, lost a race) are remembered this long (in
+# legs) so that an answer crossing the cancel is hung up again rather than ignored.
+ENDED_LEGS_KEPT = 65_536
+_PASSES = 4  # timer/assignment passes per event (see `handle`)
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     auto_answer_delay: float = 0.0
     max_call_duration: float = 0.0  # 0: unlimited
-    queue_timeout: float = 300.0  # max wait of queues that set none
+    queue_timeout: float = 300.0  # max wait of queues that set none; 0: unlimited
     autopause_after: int = 3  # consecutive unanswered rings; 0: never
+
+
+@dataclass(slots=True)
+class _Routes:
+    """Where a new call goes: by Stasis argument, by dialed number, else the default queue."""
+
+    by_name: dict[str, str]
+    by_number: dict[str, str]
+    default: str | None
 
 
 class RoutingEngine:
@@ -49,8 +68,13 @@ class RoutingEngine:
         self.calls: dict[str, CallState] = {}
         self._legs: dict[str, str] = {}  # ringing leg id -> call id
         self._talking: dict[str, str] = {}  # connected leg id -> call id
+        self._ended_legs: dict[str, str] = {}  # leg id -> call id, the last ENDED_LEGS_KEPT
+        self._ended_order: deque[str] = deque()
+        self._listed_in: dict[str, dict[str, None]] = {}  # operator id -> queues listing them
+        self._skill_queues: dict[str, None] = {}  # queues with skills and no member list
+        self._routes: _Routes | None = None  # rebuilt after queue changes
         self._deadlines = Deadlines()
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # queues that may have a ready call and a free member
         self._seq = 0
 
     # --- the one entry point ----------------------------------------------------------------
@@ -58,7 +82,7 @@ class RoutingEngine:
         out: list[Command] = []
         match event:
             case ev.Tick():
-                self._fire_deadlines(now, out)
+                pass  # the timers below are all it is for
             case ev.CallArrived():
                 self._arrive(event, now, out)
             case ev.CallerHungUp(call_id=call_id):
@@ -68,7 +92,7 @@ class RoutingEngine:
             case ev.LegAnswered(leg_id=leg_id):
                 self._leg_answered(leg_id, now, out)
             case ev.LegFailed(leg_id=leg_id, reason=reason):
-                self._leg_failed(leg_id, reason.value, now, out)
+                self._leg_ended(leg_id, reason.value, now, out)
             case ev.LegHungUp(leg_id=leg_id):
                 self._leg_hung_up(leg_id, now, out)
             case ev.OperatorUpserted(operator=profile):
@@ -90,13 +114,24 @@ class RoutingEngine:
                     event.queue_timeout,
                     self.settings.autopause_after,
                 )
-        self._fire_deadlines(now, out)
-        self._assign(now, out)
+        # Timers due by `now` fire, then free operators meet ready callers. A retry set for
+        # `now` (retry_delay 0) fires in a second pass, which cannot set another: two passes
+        # suffice. The bound only matters for timers shorter than the resolution of `now`
+        # (a ring timeout of 1e-9 s): those wait for the next Tick rather than spin here.
+        for _ in range(_PASSES):
+            self._fire_deadlines(now, out)
+            self._assign(now, out)
+            if not self._deadlines.due(now):
+                break
         return out
 
     def next_deadline(self) -> float | None:
         """When the dispatcher should send the next Tick (None: no timer pending)."""
-        return self._deadlines.next_at()
+        while (deadline := self._deadlines.peek()) is not None:
+            if self._live(deadline):
+                return deadline.at
+            self._deadlines.pop()  # stale: drop it rather than wake the dispatcher for it
+        return None
 
     # --- read-only views (for the API's realtime figures) -------------------------------------
     def waiting_calls(self, queue_id: str) -> int:
@@ -104,46 +139,50 @@ class RoutingEngine:
         return len(queue.waiting) if queue else 0
 
     def queue_position(self, call_id: str) -> int | None:
+        """1 = next in line in its queue (O(callers waiting in that queue))."""
         call = self.calls.get(call_id)
         if call is None or call.phase is not CallPhase.WAITING:
             return None
-        queue = self.queues[call.queue_id]
-        for index, waiting_id in enumerate(queue.waiting, start=1):
-            if waiting_id == call_id:
-                return index
-        return None
+        return self._position(self.queues[call.queue_id], call)
+
+    def _position(self, queue: QueueState, call: CallState) -> int:
+        key = call.sort_key()
+        return 1 + sum(1 for other in queue.waiting if self.calls[other].sort_key() < key)
 
     # --- calls --------------------------------------------------------------------------------
     def _resolve_queue(self, event: ev.CallArrived) -> QueueState | None:
+        routes = self._routes
+        if routes is None:
+            routes = self._routes = _Routes({}, {}, None)
+            for queue in self.queues.values():  # the first queue declaring a name wins
+                config = queue.config
+                routes.by_name.setdefault(config.asterisk_name, config.id)
+                for number in config.numbers:
+                    routes.by_number.setdefault(number, config.id)
+                if config.is_default and routes.default is None:
+                    routes.default = config.id
+        queue_id = None
         if event.queue_hint:
-            for queue in self.queues.values():
-                if queue.config.asterisk_name == event.queue_hint:
-                    return queue
-        if event.called_number:
-            for queue in self.queues.values():
-                if event.called_number in queue.config.numbers:
-                    return queue
-        for queue in self.queues.values():
-            if queue.config.is_default:
-                return queue
-        return None
+            queue_id = routes.by_name.get(event.queue_hint)
+        if queue_id is None and event.called_number:
+            queue_id = routes.by_number.get(event.called_number)
+        if queue_id is None:
+            queue_id = routes.default
+        return self.queues.get(queue_id) if queue_id is not None else None
 
     def _arrive(self, event: ev.CallArrived, now: float, out: list[Command]) -> None:
         if event.call_id in self.calls:
             return
         queue = self._resolve_queue(event)
-        if queue is None or not queue.config.is_active:
-            out.append(cmd.HangupCaller(event.call_id, EndReason.REJECTED))
-            out.append(_ended(event.call_id, EndReason.REJECTED, None, None, 0.0, 0.0))
-            return
         arrived = event.arrived_at if event.arrived_at is not None else now
-        if not queue.config.join_empty and not self._anyone_logged_in(queue):
+        if queue is None or not queue.config.is_active:
+            queue_id = queue.config.id if queue is not None else None
+            out.append(cmd.HangupCaller(event.call_id, EndReason.REJECTED))
+            out.append(_ended(event.call_id, EndReason.REJECTED, queue_id, now - arrived))
+            return
+        if not queue.config.join_empty and not queue.logged_in:
             out.append(cmd.HangupCaller(event.call_id, EndReason.NO_OPERATOR))
-            out.append(
-                _ended(
-                    event.call_id, EndReason.NO_OPERATOR, queue.config.id, None, now - arrived, 0.0
-                )
-            )
+            out.append(_ended(event.call_id, EndReason.NO_OPERATOR, queue.config.id, now - arrived))
             return
         self._seq += 1
         call = CallState(event.call_id, event.caller_number, queue.config.id, arrived, self._seq)
@@ -152,7 +191,7 @@ class RoutingEngine:
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
             self._deadlines.add(now + self.settings.auto_answer_delay, Due.ANSWER, call.id)
         else:
-            self._answer(call, queue, out)
+            self._answer(call, out)
 
     def _enqueue(
         self,
@@ -164,24 +203,30 @@ class RoutingEngine:
         wait_from: float,
         moved_from: str | None = None,
     ) -> None:
-        call.queue_id = queue.config.id
+        config = queue.config
+        call.queue_id = config.id
         queue.waiting[call.id] = None
         queue.push_ready(call)
-        self._dirty.add(queue.config.id)
-        max_wait = queue.config.max_wait_time or self.settings.queue_timeout
-        # A re-adopted call keeps the wait it already had; an overflowed one starts afresh.
-        self._deadlines.add(max(now, wait_from + max_wait), Due.MAX_WAIT, call.id, call.seq)
-        out.append(cmd.CallQueued(call.id, queue.config.id, len(queue.waiting), moved_from))
+        self._dirty.add(config.id)
+        max_wait = (
+            config.max_wait_time
+            if config.max_wait_time is not None
+            else self.settings.queue_timeout
+        )
+        if max_wait > 0:
+            # A re-adopted call keeps the wait it already had; an overflowed one starts afresh.
+            self._deadlines.add(max(now, wait_from + max_wait), Due.MAX_WAIT, call.id, call.seq)
+        # A fresh arrival is last in line; a moved or re-adopted call keeps its arrival order.
+        fresh = moved_from is None and call.arrived_at == now
+        position = len(queue.waiting) if fresh else self._position(queue, call)
+        out.append(cmd.CallQueued(call.id, config.id, position, moved_from))
 
-    def _answer(self, call: CallState, queue: QueueState, out: list[Command]) -> None:
+    def _answer(self, call: CallState, out: list[Command]) -> None:
         if call.answered or call.phase is not CallPhase.WAITING:
             return
         call.answered = True
         out.append(cmd.AnswerCaller(call.id))
-        out.append(cmd.HoldCaller(call.id, queue.config.music_class))
-
-    def _anyone_logged_in(self, queue: QueueState) -> bool:
-        return any(self.operators[op].is_logged_in() for op in queue.members)
+        out.append(cmd.HoldCaller(call.id, self.queues[call.queue_id].config.music_class))
 
     def _leave_queue(self, call: CallState, now: float, out: list[Command], outcome: str) -> None:
         """Take a waiting call out of its queue, cancelling whatever rings for it."""
@@ -201,11 +246,7 @@ class RoutingEngine:
             return
         if call.phase is CallPhase.WAITING:
             self._leave_queue(call, now, out, "cancelled")
-            out.append(
-                _ended(
-                    call.id, EndReason.ABANDONED, call.queue_id, None, now - call.arrived_at, 0.0
-                )
-            )
+            out.append(_ended(call.id, EndReason.ABANDONED, call.queue_id, now - call.arrived_at))
             self._finish(call)
             return
         assert call.connected_leg is not None
@@ -238,6 +279,7 @@ class RoutingEngine:
             stats = queue.member_stats(operator_id)
             stats.last_call_end = now
             stats.calls_completed += 1
+            queue.available.rekey(operator_id)  # leastrecent / fewestcalls order by these
             if queue.config.wrapup_seconds > 0:
                 operator.wrapup_until = max(
                     operator.wrapup_until, now + queue.config.wrapup_seconds
@@ -261,7 +303,7 @@ class RoutingEngine:
             call.legs[leg_id] = operator_id
             call.tried.add(operator_id)
             self._legs[leg_id] = call.id
-            operator.ringing.add(leg_id)
+            operator.ringing[leg_id] = None
             queue.rr_last = operator_id
             out.append(
                 cmd.RingOperator(
@@ -273,7 +315,8 @@ class RoutingEngine:
                     timeout,
                 )
             )
-            self._deadlines.add(now + timeout, Due.RING_TIMEOUT, leg_id)
+            if timeout > 0:  # 0: ring until answered, failed, or the caller's max wait
+                self._deadlines.add(now + timeout, Due.RING_TIMEOUT, leg_id)
             self._refresh(operator, now, out)
 
     def _drop_leg(
@@ -281,11 +324,15 @@ class RoutingEngine:
     ) -> None:
         operator_id = call.legs.pop(leg_id)
         self._legs.pop(leg_id, None)
+        self._ended_legs[leg_id] = call.id
+        self._ended_order.append(leg_id)
+        if len(self._ended_order) > ENDED_LEGS_KEPT:
+            self._ended_legs.pop(self._ended_order.popleft(), None)
         out.append(cmd.LegEnded(call.id, leg_id, operator_id, outcome))
         operator = self.operators.get(operator_id)
         if operator is None:
             return
-        operator.ringing.discard(leg_id)
+        operator.ringing.pop(leg_id, None)
         if outcome == "no_answer":
             operator.misses += 1
             limit = self.settings.autopause_after
@@ -295,55 +342,57 @@ class RoutingEngine:
                 return
         self._refresh(operator, now, out)
 
-    def _leg_failed(self, leg_id: str, outcome: str, now: float, out: list[Command]) -> None:
+    def _leg_ended(self, leg_id: str, outcome: str, now: float, out: list[Command]) -> None:
+        """A ringing leg is over without an answer; the call rings on when it has none left."""
         call_id = self._legs.get(leg_id)
-        call = self.calls.get(call_id) if call_id else None
-        if call is None or leg_id not in call.legs:
-            return
+        if call_id is None:
+            return  # unknown, already ended, or talking (its hang-up is LegHungUp)
+        call = self.calls[call_id]
         self._drop_leg(call, leg_id, now, out, outcome)
         if call.legs:
             return  # others still ring (ringall)
         queue = self.queues[call.queue_id]
-        untried = any(op not in call.tried for op in queue.available)
-        if untried:
-            queue.push_ready(call)  # next operator at once
+        if has_untried(queue, call.tried):
+            queue.push_ready(call)  # the next operator rings at once
             self._dirty.add(queue.config.id)
         else:
-            # Everyone available was tried: wait, then start a new round.
-            call.tried.clear()
-            call.retry_pending = True
-            self._deadlines.add(now + queue.config.retry_delay, Due.RETRY, call.id)
+            self._retry_later(call, queue, now)  # the round is over
 
     def _leg_answered(self, leg_id: str, now: float, out: list[Command]) -> None:
         call_id = self._legs.get(leg_id)
-        call = self.calls.get(call_id) if call_id else None
-        if call is None or leg_id not in call.legs or call.phase is not CallPhase.WAITING:
-            # Answered after someone else won, or after the caller left: hang it up.
-            if call_id is not None:
-                out.append(cmd.CancelLeg(call_id, leg_id))
-                if call is not None and leg_id in call.legs:
-                    self._drop_leg(call, leg_id, now, out, "lost_race")
+        if call_id is None:
+            ended_call = self._ended_legs.get(leg_id)
+            if ended_call is not None:
+                # Answered after the engine ended it (a cancel crossing the answer, or the
+                # cancel reaching the adapter before the channel existed): hang it up again.
+                out.append(cmd.CancelLeg(ended_call, leg_id))
             return
+        call = self.calls[call_id]
+        queue = self.queues[call.queue_id]
         operator_id = call.legs.pop(leg_id)
-        self._legs.pop(leg_id, None)
+        self._legs.pop(leg_id)
         for other in list(call.legs):
             out.append(cmd.CancelLeg(call.id, other))
             self._drop_leg(call, other, now, out, "cancelled")
-        self.queues[call.queue_id].waiting.pop(call.id, None)
+        queue.waiting.pop(call.id, None)
+        if not call.answered:  # the operator beat the auto-answer delay
+            call.answered = True
+            out.append(cmd.AnswerCaller(call.id))
         call.phase = CallPhase.CONNECTED
-        call.answered = True
         call.connected_leg = leg_id
         self._talking[leg_id] = call.id
         call.operator_id = operator_id
         call.connected_at = now
         operator = self.operators[operator_id]
-        operator.ringing.discard(leg_id)
+        operator.ringing.pop(leg_id, None)
         operator.talking.add(call.id)
         operator.misses = 0
         out.append(cmd.ConnectCall(call.id, leg_id, operator_id))
         out.append(cmd.CallAnswered(call.id, leg_id, operator_id, now - call.arrived_at))
         if self.settings.max_call_duration > 0:
-            self._deadlines.add(now + self.settings.max_call_duration, Due.MAX_DURATION, call.id)
+            self._deadlines.add(
+                now + self.settings.max_call_duration, Due.MAX_DURATION, call.id, now
+            )
         self._refresh(operator, now, out)
 
     def _leg_hung_up(self, leg_id: str, now: float, out: list[Command]) -> None:
@@ -353,48 +402,68 @@ class RoutingEngine:
             out.append(cmd.HangupCaller(call.id, EndReason.OPERATOR_HANGUP))
             self._end_connected(call, EndReason.OPERATOR_HANGUP, now, out)
             return
-        # A ringing leg that went away before answering.
-        self._leg_failed(leg_id, "no_answer", now, out)
+        # A ringing leg that went away before answering (the operator declined it).
+        self._leg_ended(leg_id, "no_answer", now, out)
 
     # --- timers -------------------------------------------------------------------------------
+    def _live(self, deadline: Deadline) -> bool:
+        """Whether a timer still means something (the heap keeps stale ones until they surface)."""
+        ref = deadline.ref
+        match deadline.due:
+            case Due.RING_TIMEOUT:
+                return ref in self._legs
+            case Due.WRAPUP_END:
+                operator = self.operators.get(ref)
+                return operator is not None and operator.wrapup_until == deadline.at
+        call = self.calls.get(ref)
+        if call is None:
+            return False
+        match deadline.due:
+            case Due.ANSWER:
+                return not call.answered and call.phase is CallPhase.WAITING
+            case Due.RETRY:
+                return call.retry_pending and call.retry_at == deadline.at
+            case Due.MAX_WAIT:
+                return call.phase is CallPhase.WAITING and call.seq == deadline.token
+            case Due.MAX_DURATION:
+                return call.phase is CallPhase.CONNECTED and call.connected_at == deadline.token
+
     def _fire_deadlines(self, now: float, out: list[Command]) -> None:
-        while (deadline := self._deadlines.pop_due(now)) is not None:
-            ref = deadline.ref
-            match deadline.due:
-                case Due.ANSWER:
-                    call = self.calls.get(ref)
-                    if call is not None:
-                        self._answer(call, self.queues[call.queue_id], out)
-                case Due.RING_TIMEOUT:
-                    call_id = self._legs.get(ref)
-                    if call_id is not None:
-                        out.append(cmd.CancelLeg(call_id, ref))
-                        self._leg_failed(ref, "no_answer", now, out)
-                case Due.RETRY:
-                    call = self.calls.get(ref)
-                    if call is not None and call.retry_pending:
-                        call.retry_pending = False
-                        self.queues[call.queue_id].push_ready(call)
-                        self._dirty.add(call.queue_id)
-                case Due.MAX_WAIT:
-                    call = self.calls.get(ref)
-                    if (
-                        call is not None
-                        and call.phase is CallPhase.WAITING
-                        and call.seq == deadline.token
-                    ):
-                        self._overflow(call, now, out)
-                case Due.WRAPUP_END:
-                    operator = self.operators.get(ref)
-                    if operator is not None:
-                        self._refresh(operator, now, out)
-                case Due.MAX_DURATION:
-                    call = self.calls.get(ref)
-                    if call is not None and call.phase is CallPhase.CONNECTED:
-                        assert call.connected_leg is not None
-                        out.append(cmd.CancelLeg(call.id, call.connected_leg))
-                        out.append(cmd.HangupCaller(call.id, EndReason.MAX_DURATION))
-                        self._end_connected(call, EndReason.MAX_DURATION, now, out)
+        while self._deadlines.due(now):
+            deadline = self._deadlines.pop()
+            if self._live(deadline):
+                self._fire(deadline, now, out)
+
+    def _fire(self, deadline: Deadline, now: float, out: list[Command]) -> None:
+        ref = deadline.ref
+        match deadline.due:
+            case Due.RING_TIMEOUT:
+                out.append(cmd.CancelLeg(self._legs[ref], ref))
+                self._leg_ended(ref, "no_answer", now, out)
+            case Due.WRAPUP_END:
+                self._refresh(self.operators[ref], now, out)
+            case Due.ANSWER:
+                self._answer(self.calls[ref], out)
+            case Due.RETRY:
+                call = self.calls[ref]
+                call.retry_pending = False
+                self.queues[call.queue_id].push_ready(call)
+                self._dirty.add(call.queue_id)
+            case Due.MAX_WAIT:
+                self._overflow(self.calls[ref], now, out)
+            case Due.MAX_DURATION:
+                call = self.calls[ref]
+                assert call.connected_leg is not None
+                out.append(cmd.CancelLeg(call.id, call.connected_leg))
+                out.append(cmd.HangupCaller(call.id, EndReason.MAX_DURATION))
+                self._end_connected(call, EndReason.MAX_DURATION, now, out)
+
+    def _retry_later(self, call: CallState, queue: QueueState, now: float) -> None:
+        """Everyone available was tried this round: wait retry_delay, then a new round."""
+        call.tried.clear()
+        call.retry_pending = True
+        call.retry_at = now + queue.config.retry_delay
+        self._deadlines.add(call.retry_at, Due.RETRY, call.id)
 
     def _overflow(self, call: CallState, now: float, out: list[Command]) -> None:
         queue = self.queues[call.queue_id]
@@ -405,6 +474,7 @@ class RoutingEngine:
             config.overflow_action is OverflowAction.QUEUE
             and target is not None
             and target is not queue
+            and target.config.is_active
         ):
             self._seq += 1
             call.seq = self._seq  # a fresh max-wait timer for the new queue
@@ -417,38 +487,60 @@ class RoutingEngine:
             out.append(cmd.ContinueInDialplan(call.id))
         else:
             out.append(cmd.HangupCaller(call.id, EndReason.TIMEOUT))
-        out.append(_ended(call.id, EndReason.TIMEOUT, config.id, None, wait, 0.0))
+        out.append(_ended(call.id, EndReason.TIMEOUT, config.id, wait))
         self._finish(call)
 
     # --- operators ----------------------------------------------------------------------------
     def _refresh(self, operator: OperatorState, now: float, out: list[Command]) -> None:
         """Re-derive availability and shown status; publish changes to queues and facts."""
+        operator_id = operator.profile.id
+        queues = self.queues
         available = operator.is_available(now)
         if available != operator.available:
             operator.available = available
-            for queue_id in operator.queues:
-                queue = self.queues[queue_id]
-                if available:
-                    queue.available[operator.id] = None
+            if available:
+                for queue_id in operator.queues:
+                    queues[queue_id].available.add(operator_id)
                     self._dirty.add(queue_id)
+            else:
+                for queue_id in operator.queues:
+                    queues[queue_id].available.discard(operator_id)
+        logged_in = operator.is_logged_in()
+        login = logged_in and not operator.logged_in
+        if logged_in != operator.logged_in:
+            operator.logged_in = logged_in
+            for queue_id in operator.queues:
+                if logged_in:
+                    queues[queue_id].logged_in.add(operator_id)
                 else:
-                    queue.available.pop(operator.id, None)
-        status, reason = operator.status(now)
-        if status != operator.shown:
-            operator.shown = status
-            out.append(cmd.OperatorStatusChanged(operator.id, status, reason))
-        if status is OperatorStatus.OFFLINE:
-            operator.logged_out = True
-        elif available and operator.logged_out:
-            operator.logged_out = False
-            out.append(cmd.OperatorLoggedIn(operator.id, operator.profile.extension))
+                    queues[queue_id].logged_in.discard(operator_id)
+        shown = operator.status(now)
+        if shown != operator.shown:
+            operator.shown = shown
+            out.append(cmd.OperatorStatusChanged(operator_id, shown[0], shown[1]))
+        if login:
+            out.append(cmd.OperatorLoggedIn(operator_id, operator.profile.extension))
+
+    def _set_profile(
+        self, operator: OperatorState, profile: OperatorProfile, now: float, out: list[Command]
+    ) -> None:
+        """The one way a profile changes: presence rules apply however the change came."""
+        before = operator.profile.presence
+        operator.profile = profile
+        if profile.presence is Presence.OFFLINE and before is not Presence.OFFLINE:
+            self._cancel_ringing(operator, "cancelled", now, out)
+        self._refresh(operator, now, out)
 
     def _upsert_operator(self, profile: OperatorProfile, now: float, out: list[Command]) -> None:
         operator = self.operators.get(profile.id)
         if operator is None:
             operator = self.operators[profile.id] = OperatorState(profile)
         else:
-            operator.profile = profile
+            if profile.presence is Presence.ONLINE and operator.profile.presence is not (
+                Presence.ONLINE
+            ):
+                operator.misses = 0
+            self._set_profile(operator, profile, now, out)
         self._index_operator(operator)
         self._refresh(operator, now, out)
 
@@ -460,7 +552,8 @@ class RoutingEngine:
         for queue_id in operator.queues:
             queue = self.queues[queue_id]
             queue.members.pop(operator_id, None)
-            queue.available.pop(operator_id, None)
+            queue.available.discard(operator_id)
+            queue.logged_in.discard(operator_id)
         del self.operators[operator_id]
 
     def _set_presence(
@@ -474,21 +567,15 @@ class RoutingEngine:
         operator = self.operators.get(operator_id)
         if operator is None:
             return
-        profile = operator.profile
-        operator.profile = OperatorProfile(
-            profile.id,
-            profile.extension,
-            profile.skills,
-            profile.max_concurrent_calls,
-            presence,
-            reason if presence is Presence.PAUSED else None,
-            profile.name,
-        )
         if presence is Presence.ONLINE:
             operator.misses = 0
-        if presence is Presence.OFFLINE:
-            self._cancel_ringing(operator, "cancelled", now, out)
-        self._refresh(operator, now, out)
+        pause_reason = reason if presence is Presence.PAUSED else None
+        self._set_profile(
+            operator,
+            replace(operator.profile, presence=presence, pause_reason=pause_reason),
+            now,
+            out,
+        )
 
     def _set_reachable(
         self, operator_id: str, reachable: bool, now: float, out: list[Command]
@@ -508,68 +595,88 @@ class RoutingEngine:
             call_id = self._legs.get(leg_id)
             if call_id is not None:
                 out.append(cmd.CancelLeg(call_id, leg_id))
-                self._leg_failed(leg_id, outcome, now, out)
+                self._leg_ended(leg_id, outcome, now, out)
 
     # --- queues -------------------------------------------------------------------------------
-    def _eligible(self, config: QueueConfig) -> dict[str, int]:
-        """Members having the queue's skills; a skills-only queue takes every such operator."""
-        needed = config.required_skills
-        if config.members:
-            return {
-                m.operator_id: m.penalty
-                for m in config.members
-                if m.operator_id in self.operators
-                and needed <= self.operators[m.operator_id].profile.skills
-            }
-        if needed:
-            return {op_id: 0 for op_id, op in self.operators.items() if needed <= op.profile.skills}
-        return {}
-
     def _index_operator(self, operator: OperatorState) -> None:
-        """Recompute which queues an operator serves after their profile changed."""
-        for queue in self.queues.values():
-            self._index_member(queue, operator)
+        """Recompute which queues an operator serves after their profile changed.
+
+        Looks only at the queues that list them, the skills-only queues, and the queues they
+        were in: never every queue.
+        """
+        queue_ids = dict.fromkeys(operator.queues)
+        queue_ids.update(self._listed_in.get(operator.id, {}))
+        queue_ids.update(self._skill_queues)
+        for queue_id in queue_ids:
+            self._index_member(self.queues[queue_id], operator)
+
+    def _penalty(self, queue: QueueState, operator: OperatorState) -> int | None:
+        """The operator's penalty in the queue, or None when they cannot take its calls."""
+        needed = queue.config.required_skills
+        if not needed <= operator.profile.skills:
+            return None
+        if queue.declared:
+            return queue.declared.get(operator.id)
+        return 0 if needed else None
 
     def _index_member(self, queue: QueueState, operator: OperatorState) -> None:
-        config = queue.config
-        penalty: int | None = None
-        skilled = config.required_skills <= operator.profile.skills
-        if config.members:
-            for member in config.members:
-                if member.operator_id == operator.id and skilled:
-                    penalty = member.penalty
-        elif config.required_skills and skilled:
-            penalty = 0
-        queue_id = config.id
+        queue_id = queue.config.id
+        penalty = self._penalty(queue, operator)
         if penalty is None:
             queue.members.pop(operator.id, None)
-            queue.available.pop(operator.id, None)
+            queue.available.discard(operator.id)
+            queue.logged_in.discard(operator.id)
             operator.queues.pop(queue_id, None)
             return
         if operator.id not in queue.position:
             queue.position[operator.id] = len(queue.position)
-        queue.members[operator.id] = penalty
+        if queue.members.get(operator.id) != penalty:
+            queue.members[operator.id] = penalty
+            queue.available.rekey(operator.id)
         operator.queues[queue_id] = penalty
         if operator.available:
-            queue.available[operator.id] = None
+            queue.available.add(operator.id)
             self._dirty.add(queue_id)
+        if operator.logged_in:
+            queue.logged_in.add(operator.id)
 
     def _upsert_queue(self, config: QueueConfig, now: float, out: list[Command]) -> None:
         queue = self.queues.get(config.id)
         if queue is None:
-            queue = self.queues[config.id] = QueueState(config)
-        queue.config = config
-        for operator_id in list(queue.members):
+            queue = self.queues[config.id] = QueueState(config, sort_key)
+        for operator_id in queue.declared:
+            self._listed_in.get(operator_id, {}).pop(config.id, None)
+        for operator_id in queue.members:
             self.operators[operator_id].queues.pop(config.id, None)
-        queue.members = self._eligible(config)
-        order = [m.operator_id for m in config.members] or list(queue.members)
-        queue.position = {op: index for index, op in enumerate(order)}
-        queue.available = {}
-        for operator_id, penalty in queue.members.items():
-            operator = self.operators[operator_id]
+        queue.config = config
+        self._routes = None
+        self._skill_queues.pop(config.id, None)
+        if config.required_skills and not config.members:
+            self._skill_queues[config.id] = None
+        queue.declared = {m.operator_id: m.penalty for m in config.members}
+        for operator_id in queue.declared:
+            self._listed_in.setdefault(operator_id, {})[config.id] = None
+        if queue.declared:
+            candidates: Iterable[OperatorState] = (
+                self.operators[op] for op in queue.declared if op in self.operators
+            )
+            queue.position = {op: index for index, op in enumerate(queue.declared)}
+        else:
+            candidates = self.operators.values()  # skills-only: O(operators), admin time only
+        queue.members = {}
+        queue.available.clear()
+        queue.logged_in.clear()
+        for operator in candidates:
+            penalty = self._penalty(queue, operator)
+            if penalty is None:
+                continue
+            queue.members[operator.id] = penalty
+            queue.position.setdefault(operator.id, len(queue.position))
             operator.queues[config.id] = penalty
             if operator.available:
-                queue.available[operator_id] = None
+                queue.available.add(operator.id)
+            if operator.logged_in:
+                queue.logged_in.add(operator.id)
         self._dirty.add(config.id)
 
     def _remove_queue(self, queue_id: str, now: float, out: list[Command]) -> None:
@@ -578,19 +685,26 @@ class RoutingEngine:
             return
         for operator_id in queue.members:
             self.operators[operator_id].queues.pop(queue_id, None)
+        for operator_id in queue.declared:
+            self._listed_in.get(operator_id, {}).pop(queue_id, None)
+        self._skill_queues.pop(queue_id, None)
+        self._routes = None
         for call_id in list(queue.waiting):
             call = self.calls[call_id]
             self._leave_queue(call, now, out, "cancelled")
             out.append(cmd.HangupCaller(call_id, EndReason.REJECTED))
-            out.append(
-                _ended(call_id, EndReason.REJECTED, queue_id, None, now - call.arrived_at, 0.0)
-            )
+            out.append(_ended(call_id, EndReason.REJECTED, queue_id, now - call.arrived_at))
             self._finish(call)
         del self.queues[queue_id]
 
     # --- assignment ---------------------------------------------------------------------------
     def _assign(self, now: float, out: list[Command]) -> None:
-        """Ring operators for ready callers: higher queue priority first, then FIFO."""
+        """Ring operators for ready callers: higher queue priority first, then FIFO.
+
+        Invariant after it returns: no queue has both a ready caller and an available
+        member that caller has not tried. Only queues touched since ("dirty") can break it,
+        so only those are looked at.
+        """
         while self._dirty:
             dirty, self._dirty = self._dirty, set()
             self._assign_round(dirty, now, out)
@@ -604,22 +718,19 @@ class RoutingEngine:
         while candidates:
             _, _, _, queue_id = heapq.heappop(candidates)
             queue = self.queues.get(queue_id)
-            if queue is None:
-                continue
+            if queue is None or not queue.available:
+                continue  # a higher-priority queue took the operators it shared
             call = queue.head_ready(self.calls)
-            if call is None or not queue.available:
+            if call is None:
                 continue
-            fresh = [op for op in queue.available if op not in call.tried]
-            if not fresh:
-                # All available members were tried this round: start a new one.
-                call.tried.clear()
-                fresh = list(queue.available)
-            self._ring(call, queue, pick(queue, fresh, self._rng), now, out)
+            chosen = pick(queue, call.tried, self._rng)
+            if chosen:
+                self._ring(call, queue, chosen, now, out)
+            else:
+                self._retry_later(call, queue, now)  # the next caller may ring them
             entry = self._head_entry(queue_id)
             if entry is not None:
                 heapq.heappush(candidates, entry)
-            # Ringing made operators unavailable; queues sharing them are already in the heap
-            # and re-check availability when popped.
 
     def _head_entry(self, queue_id: str) -> tuple[int, float, int, str] | None:
         queue = self.queues.get(queue_id)
@@ -631,12 +742,6 @@ class RoutingEngine:
         return (-queue.config.priority, call.arrived_at, call.seq, queue_id)
 
 
-def _ended(
-    call_id: str,
-    reason: EndReason,
-    queue_id: str | None,
-    operator_id: str | None,
-    wait: float,
-    talk: float,
-) -> cmd.CallEnded:
-    return cmd.CallEnded(call_id, CallOutcome.MISSED, reason, queue_id, operator_id, wait, talk)
+def _ended(call_id: str, reason: EndReason, queue_id: str | None, wait: float) -> cmd.CallEnded:
+    """A call that ends unanswered."""
+    return cmd.CallEnded(call_id, CallOutcome.MISSED, reason, queue_id, None, wait, 0.0)

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum, auto
+from typing import NamedTuple
 
 from callcenterd.domain.queues import OperatorProfile, Presence, QueueConfig
 from callcenterd.domain.users import OperatorStatus
+
+# How a queue's strategy orders its available members: (penalty, metric, order, operator id).
+# Penalty first, so each penalty tier is one contiguous run; the operator id makes keys unique.
+SortKey = tuple[int, float, int, str]
+
+
+def tier_start(penalty: int) -> SortKey:
+    """A key sorting before every real key of this penalty tier (and after lower tiers)."""
+    return (penalty, float("-inf"), -1, "")
 
 
 @dataclass(slots=True)
@@ -15,12 +27,12 @@ class OperatorState:
     profile: OperatorProfile
     reachable: bool = True
     talking: set[str] = field(default_factory=set)  # call ids
-    ringing: set[str] = field(default_factory=set)  # leg ids
+    ringing: dict[str, None] = field(default_factory=dict)  # leg ids, in the order rung
     wrapup_until: float = 0.0
     misses: int = 0  # consecutive unanswered rings (autopause)
     available: bool = False  # as last published to the queues' indexes
-    shown: OperatorStatus = OperatorStatus.OFFLINE
-    logged_out: bool = True  # offline since last seen available: next "online" is a login
+    logged_in: bool = False  # as last published to the queues' indexes
+    shown: tuple[OperatorStatus, str | None] = (OperatorStatus.OFFLINE, None)
     queues: dict[str, int] = field(default_factory=dict)  # queue id -> penalty
 
     @property
@@ -58,16 +70,85 @@ class MemberStats:
     calls_completed: int = 0
 
 
-@dataclass(slots=True)
+class AvailableIndex:
+    """A queue's available members, kept sorted by the queue strategy's key.
+
+    Lookups are binary searches (O(log n)); adding or removing a member shifts a list of
+    pointers (a memmove: well under a microsecond for the thousands of members a queue has),
+    so a pick never scans the queue's members.
+    """
+
+    __slots__ = ("_by_op", "_key", "keys")
+
+    def __init__(self, key: Callable[[str], SortKey]) -> None:
+        self._key = key
+        self._by_op: dict[str, SortKey] = {}
+        self.keys: list[SortKey] = []  # sorted; read it, never write it
+
+    def add(self, operator_id: str) -> None:
+        if operator_id in self._by_op:
+            return
+        key = self._key(operator_id)
+        self._by_op[operator_id] = key
+        insort(self.keys, key)
+
+    def discard(self, operator_id: str) -> None:
+        key = self._by_op.pop(operator_id, None)
+        if key is not None:
+            del self.keys[bisect_left(self.keys, key)]
+
+    def rekey(self, operator_id: str) -> None:
+        """The member's key changed (stats, penalty, order): move them."""
+        if operator_id in self._by_op:
+            self.discard(operator_id)
+            self.add(operator_id)
+
+    def clear(self) -> None:
+        self._by_op.clear()
+        self.keys.clear()
+
+    def key_of(self, operator_id: str) -> SortKey | None:
+        return self._by_op.get(operator_id)
+
+    def tier_end(self, penalty: int, lo: int = 0) -> int:
+        """The index just past the last member of this penalty tier."""
+        return bisect_left(self.keys, tier_start(penalty + 1), lo)
+
+    def __contains__(self, operator_id: object) -> bool:
+        return operator_id in self._by_op
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key[3] for key in self.keys)
+
+
 class QueueState:
-    config: QueueConfig
-    members: dict[str, int] = field(default_factory=dict)  # operator id -> penalty, in order
-    position: dict[str, int] = field(default_factory=dict)  # member order, for rr/linear
-    available: dict[str, None] = field(default_factory=dict)  # ordered set of available members
-    waiting: dict[str, None] = field(default_factory=dict)  # call ids in arrival order
-    ready: list[tuple[float, int, str]] = field(default_factory=list)  # heap (arrived, seq, id)
-    stats: dict[str, MemberStats] = field(default_factory=dict)
-    rr_last: str | None = None
+    __slots__ = (
+        "available",
+        "config",
+        "declared",
+        "logged_in",
+        "members",
+        "position",
+        "ready",
+        "rr_last",
+        "stats",
+        "waiting",
+    )
+
+    def __init__(self, config: QueueConfig, sort_key: Callable[[QueueState, str], SortKey]) -> None:
+        self.config = config
+        self.declared: dict[str, int] = {}  # config.members: operator id -> penalty
+        self.members: dict[str, int] = {}  # eligible members (skills checked) -> penalty
+        self.position: dict[str, int] = {}  # member order, for rr/linear and tie-breaks
+        self.available = AvailableIndex(lambda operator_id: sort_key(self, operator_id))
+        self.logged_in: set[str] = set()  # members not offline (join_empty)
+        self.waiting: dict[str, None] = {}  # call ids
+        self.ready: list[tuple[float, int, str]] = []  # heap (arrived, seq, id); lazy deletion
+        self.stats: dict[str, MemberStats] = {}
+        self.rr_last: str | None = None
 
     def push_ready(self, call: CallState) -> None:
         heapq.heappush(self.ready, (call.arrived_at, call.seq, call.id))
@@ -99,7 +180,7 @@ class CallState:
     caller_number: str
     queue_id: str
     arrived_at: float
-    seq: int
+    seq: int  # renewed when the call moves queue: stale max-wait timers know themselves
     phase: CallPhase = CallPhase.WAITING
     legs: dict[str, str] = field(default_factory=dict)  # ringing leg id -> operator id
     tried: set[str] = field(default_factory=set)  # operators rung in this round
@@ -119,6 +200,10 @@ class CallState:
             and not self.retry_pending
         )
 
+    def sort_key(self) -> tuple[float, int]:
+        """Order within a queue: arrival (kept across overflow), then engine sequence."""
+        return (self.arrived_at, self.seq)
+
     def next_leg_id(self) -> str:
         self.leg_count += 1
         return f"{self.id}-{self.leg_count}"
@@ -133,17 +218,18 @@ class Due(Enum):
     MAX_DURATION = auto()
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class Deadline:
+class Deadline(NamedTuple):
+    """A timer. A tuple so the heap compares in C: (at, seq) decide, seq being unique."""
+
     at: float
     seq: int
-    due: Due = field(compare=False)
-    ref: str = field(compare=False)  # call, leg or operator id
-    token: float = field(compare=False, default=0.0)  # what `at` referred to when set
+    due: Due
+    ref: str  # call, leg or operator id
+    token: float = 0.0  # what the timer was set for
 
 
 class Deadlines:
-    """A heap of timers; stale ones are checked and dropped by the engine when they fire."""
+    """A heap of timers; the engine tells stale ones from live ones when they surface."""
 
     def __init__(self) -> None:
         self._heap: list[Deadline] = []
@@ -153,13 +239,14 @@ class Deadlines:
         self._seq += 1
         heapq.heappush(self._heap, Deadline(at, self._seq, due, ref, token))
 
-    def pop_due(self, now: float) -> Deadline | None:
-        if self._heap and self._heap[0].at <= now:
-            return heapq.heappop(self._heap)
-        return None
+    def peek(self) -> Deadline | None:
+        return self._heap[0] if self._heap else None
 
-    def next_at(self) -> float | None:
-        return self._heap[0].at if self._heap else None
+    def pop(self) -> Deadline:
+        return heapq.heappop(self._heap)
+
+    def due(self, now: float) -> bool:
+        return bool(self._heap) and self._heap[0].at <= now
 
     def __len__(self) -> int:
         return len(self._heap)

@@ -37,6 +37,7 @@ from callcenterd.telephony.translate import (
     CallerEntered,
     CallerLeft,
     EndpointState,
+    LegInStasis,
     endpoint_state,
     translate,
 )
@@ -111,6 +112,8 @@ class Dispatcher:
         self._by_channel: dict[str, str] = {}  # caller channel id -> call id
         self._legs: dict[str, str] = {}  # leg (channel) id -> call id
         self._extensions: dict[str, str] = {}  # extension -> operator id
+        # Set when a created leg's StasisStart arrives: only then may it be dialed.
+        self._leg_ready: dict[str, asyncio.Event] = {}
         self._timer: asyncio.TimerHandle | None = None
         self.record_calls = False
 
@@ -136,6 +139,8 @@ class Dispatcher:
                         self._feed(ev.CallerHungUp(call_id))
                 case EndpointState():
                     self._endpoint_changed(item)
+                case LegInStasis(leg_id=leg_id):
+                    self._leg_in_stasis(leg_id).set()
                 case _:
                     self._feed(item)
 
@@ -288,19 +293,37 @@ class Dispatcher:
         await client.create_bridge(bridge, "holding")
         live.holding_bridge = bridge
         await _quietly(client.add_to_bridge(bridge, live.channel_id))
-        await _quietly(client.start_bridge_moh(bridge, music_class))
+        # Music on the channel itself: a bridge's MOH needs an announcer channel, which adds
+        # a Local channel per call for no benefit.
+        await _quietly(client.start_moh(live.channel_id, music_class))
+
+    def _leg_in_stasis(self, leg_id: str) -> asyncio.Event:
+        ready = self._leg_ready.get(leg_id)
+        if ready is None:
+            ready = self._leg_ready[leg_id] = asyncio.Event()
+        return ready
 
     async def _ring(self, client: AriClient, ring: cmd.RingOperator) -> None:
+        live = self._live.get(ring.call_id)
         variables = {"CALLERID(num)": ring.caller_number, "CALLERID(name)": ring.caller_number}
+        ready = self._leg_in_stasis(ring.leg_id)
         try:
             await client.create_channel(
                 ring.leg_id, f"PJSIP/{ring.extension}", f"{LEG_MARK},{ring.call_id}", variables
             )
+            # A created channel enters the app a moment later; dialing it before is a 409.
+            await asyncio.wait_for(ready.wait(), client.endpoint.timeout)
             # Asterisk's own dial timeout is a safety net; the engine times the ring.
-            await client.dial(ring.leg_id, math.ceil(ring.timeout) + 5)
-        except (CallcenterError, AriRequestFailed, AriNotFound) as err:
+            await client.dial(
+                ring.leg_id, math.ceil(ring.timeout) + 5, live.channel_id if live else None
+            )
+        except (CallcenterError, AriRequestFailed, AriNotFound, TimeoutError) as err:
             log.warning("ring_failed", call_id=ring.call_id, leg_id=ring.leg_id, error=str(err))
+            with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
+                await client.hangup(ring.leg_id)
             self._feed(ev.LegFailed(ring.leg_id, LegFailure.UNREACHABLE))
+        finally:
+            self._leg_ready.pop(ring.leg_id, None)
 
     async def _connect(self, client: AriClient, connect: cmd.ConnectCall) -> None:
         live = self._live.get(connect.call_id)
@@ -311,6 +334,7 @@ class Dispatcher:
         live.talk_bridge = bridge
         if live.holding_bridge is not None:
             await _quietly(client.remove_from_bridge(live.holding_bridge, live.channel_id))
+            await _quietly(client.stop_moh(live.channel_id))
         await _quietly(client.answer(live.channel_id))
         await _quietly(client.add_to_bridge(bridge, live.channel_id))
         await _quietly(client.add_to_bridge(bridge, connect.leg_id))

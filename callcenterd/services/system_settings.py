@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import structlog
+from pydantic import ValidationError
 
 from callcenterd.api.schemas import (
     PASSWORD_MASK,
@@ -21,6 +22,7 @@ from callcenterd.api.schemas import (
     SystemSettings,
     SystemSettingsUpdate,
 )
+from callcenterd.api.validation import validation_error
 from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout, CallcenterError
 from callcenterd.security import Clock, SecretBox
 from callcenterd.services.context import SECRET_CHANGED, Principal, audit
@@ -118,10 +120,18 @@ class SystemSettingsService:
             asterisk_changes = body.asterisk_config.model_dump(exclude_unset=True)
             if asterisk_changes.get("password") in (None, PASSWORD_MASK):
                 asterisk_changes.pop("password", None)
-        asterisk = current.asterisk_config.model_copy(update=asterisk_changes)
-        merged = SystemSettings.model_validate(
-            {**current.model_dump(), **changes, "asterisk_config": asterisk.model_dump()}
-        )
+        try:
+            # Validated as a whole: a field sent as null must be a 422, not a 500.
+            merged = SystemSettings.model_validate(
+                {
+                    **current.model_dump(),
+                    **changes,
+                    "asterisk_config": {**current.asterisk_config.model_dump(), **asterisk_changes},
+                }
+            )
+        except ValidationError as err:
+            raise validation_error(err, "body") from err
+        asterisk = merged.asterisk_config
         async with self._db.transaction() as conn:
             await self._repo.save(conn, self._to_stored(merged), actor.id, self._clock())
             shown = {**changes, "asterisk_config": dict(asterisk_changes)}

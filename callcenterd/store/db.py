@@ -104,12 +104,17 @@ class Database:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
         # exactly the `async with db.transaction()` block.
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await _pragma(conn, "foreign_keys=ON")
-        await _pragma(conn, "busy_timeout=5000")
-        # NORMAL is durable in WAL mode against application crashes; on power loss the
-        # last transactions may roll back, but the file is never corrupted.
-        await _pragma(conn, "synchronous=NORMAL")
+        try:
+            conn.row_factory = sqlite3.Row
+            await _pragma(conn, "foreign_keys=ON")
+            await _pragma(conn, "busy_timeout=5000")
+            # NORMAL is durable in WAL mode against application crashes; on power loss the
+            # last transactions may roll back, but the file is never corrupted.
+            await _pragma(conn, "synchronous=NORMAL")
+        except BaseException:
+            # Its worker thread would otherwise outlive us and keep the process from exiting.
+            await conn.close()
+            raise
         return conn
 
     async def close(self) -> None:
@@ -174,24 +179,33 @@ class Database:
     # --- migrations -------------------------------------------------------------------------
     async def schema_version(self) -> int:
         conn = self._w
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
-        ) as cursor:
-            if await cursor.fetchone() is None:
-                return 0
-        async with conn.execute(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
-        ) as cursor:
-            row = await cursor.fetchone()
+        try:
+            async with conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+            ) as cursor:
+                if await cursor.fetchone() is None:
+                    return 0
+            async with conn.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+            ) as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.Error as err:
+            raise _translate(err) from err
         return int(row[0]) if row else 0
 
     async def migrate(self, migrations: Iterable[Migration] | None = None) -> list[Migration]:
         """Apply pending migrations, each atomically; return the ones applied."""
-        pending = [m for m in (migrations or bundled_migrations())]
+        pending = bundled_migrations() if migrations is None else list(migrations)
         applied: list[Migration] = []
         async with self._write_lock:
             conn = self._w
             current = await self.schema_version()
+            known = max((m.version for m in pending), default=0)
+            if pending and current > known:
+                raise DatabaseUnavailable(
+                    f"Database {self.path} has schema version {current}, newer than this"
+                    f" callcenterd knows ({known}): run the newer callcenterd"
+                )
             for migration in pending:
                 if migration.version <= current:
                     continue

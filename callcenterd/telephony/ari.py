@@ -56,9 +56,14 @@ async def fetch_asterisk_info(
             if response.status != 200:
                 raise AriUnavailable(f"ARI answered HTTP {response.status} at {url}")
             try:
-                info: dict[str, Any] = await response.json(content_type=None)
+                info: Any = await response.json(content_type=None)
             except ValueError as err:
                 raise AriUnavailable(f"ARI at {url} did not answer JSON") from err
+            # Some other web service answering 200 on that port: say so, do not crash.
+            if not isinstance(info, dict) or not all(
+                isinstance(info.get(section, {}), dict) for section in ("system", "config")
+            ):
+                raise AriUnavailable(f"{url} answered JSON that is not Asterisk's info")
             return info
     except TimeoutError as err:
         raise AsteriskTimeout(
@@ -70,8 +75,9 @@ async def fetch_asterisk_info(
         raise AriUnavailable(f"ARI request to {url} failed: {err}") from err
 
 
-def asterisk_version(info: dict[str, Any]) -> str | None:
-    version = info.get("system", {}).get("version")
+def asterisk_version(info: Any) -> str | None:
+    system = info.get("system") if isinstance(info, dict) else None
+    version = system.get("version") if isinstance(system, dict) else None
     return str(version) if version else None
 
 

@@ -94,8 +94,12 @@ class AriClient:
             body={"variables": dict(variables)},
         )
 
-    async def dial(self, channel_id: str, ring_seconds: int) -> None:
-        await self.request("POST", f"/channels/{channel_id}/dial", params={"timeout": ring_seconds})
+    async def dial(self, channel_id: str, ring_seconds: int, caller: str | None = None) -> None:
+        """Ring a created channel; `caller` (a channel id) lends it that channel's caller id."""
+        params: dict[str, str | int] = {"timeout": ring_seconds}
+        if caller:
+            params["caller"] = caller
+        await self.request("POST", f"/channels/{channel_id}/dial", params=params)
 
     async def continue_in_dialplan(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{channel_id}/continue")
@@ -118,8 +122,11 @@ class AriClient:
             "POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id}
         )
 
-    async def start_bridge_moh(self, bridge_id: str, music_class: str) -> None:
-        await self.request("POST", f"/bridges/{bridge_id}/moh", params={"mohClass": music_class})
+    async def start_moh(self, channel_id: str, music_class: str) -> None:
+        await self.request("POST", f"/channels/{channel_id}/moh", params={"mohClass": music_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{channel_id}/moh")
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{bridge_id}")

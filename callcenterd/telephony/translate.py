@@ -49,6 +49,13 @@ class CallerEntered:
 
 
 @dataclass(frozen=True, slots=True)
+class LegInStasis:
+    """A leg we created is in the app (right after create, before it is dialed)."""
+
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallerLeft:
     channel_id: str
 
@@ -60,7 +67,7 @@ class EndpointState:
     online: bool | None  # None: Asterisk does not know
 
 
-Translated = CallerEntered | CallerLeft | EndpointState | ev.Event
+Translated = CallerEntered | CallerLeft | LegInStasis | EndpointState | ev.Event
 
 
 def _failure_for_cause(cause: int) -> LegFailure:
@@ -82,7 +89,7 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
         case "StasisStart":
             args = tuple(str(a) for a in frame.get("args", []))
             if (args and args[0] == LEG_MARK) or is_leg(channel_id):
-                return [ev.LegAnswered(channel_id)]
+                return [LegInStasis(channel_id)]
             caller = channel.get("caller") or {}
             dialplan = channel.get("dialplan") or {}
             return [
@@ -108,6 +115,8 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
                 return []
             if status == "RINGING":
                 return [ev.LegRinging(peer_id)]
+            if status == "ANSWER":
+                return [ev.LegAnswered(peer_id)]
             if status in _DIAL_STATUS:
                 return [ev.LegFailed(peer_id, _DIAL_STATUS[status])]
             return []

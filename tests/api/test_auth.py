@@ -292,11 +292,6 @@ async def test_other_updates_keep_tokens_valid(client: TestClient[Any, Any], adm
     assert (await me.json())["name"] == "Steady Eddie"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (security.py, not ours): TokenService.verify judges exp/iat by the wall clock,"
-    " not the injected clock that issued the token",
-)
 async def test_token_expiry_follows_the_app_clock(
     client: TestClient[Any, Any], clock: FakeClock
 ) -> None:

@@ -79,6 +79,37 @@ TABLE: dict[tuple[str, str], Row] = {
         body={"host": "127.0.0.1", "port": free_port(), "username": "probe", "timeout": 1},
     ),
     ("GET", "/admin/system/info"): Row(ADMIN, 200),
+    # Queues, operators, calls: per-record scoping (own group, own calls) is in their own tests;
+    # "missing" ids answer the same for every allowed role.
+    ("GET", "/queues/"): Row(READERS, 200),
+    ("POST", "/queues/"): Row(ADMIN, 201, body={"name": "Matrix queue", "asterisk_name": "matrix"}),
+    ("GET", "/queues/{queue_id}"): Row(READERS, 404, "DB_002", params={"queue_id": "missing"}),
+    ("PUT", "/queues/{queue_id}"): Row(
+        ADMIN, 404, "DB_002", body={"priority": 2}, params={"queue_id": "missing"}
+    ),
+    ("DELETE", "/queues/{queue_id}"): Row(ADMIN, 404, "DB_002", params={"queue_id": "missing"}),
+    ("GET", "/queues/{queue_id}/members"): Row(
+        READERS, 404, "DB_002", params={"queue_id": "missing"}
+    ),
+    ("GET", "/operators/"): Row(READERS, 200),
+    ("PUT", "/operators/{operator_id}/status"): Row(
+        EVERYONE, 404, "DB_002", body={"status": "online"}, params={"operator_id": "missing"}
+    ),
+    ("GET", "/operators/{operator_id}/stats"): Row(
+        EVERYONE, 404, "DB_002", params={"operator_id": "missing"}
+    ),
+    ("GET", "/calls/"): Row(EVERYONE, 200),
+    ("POST", "/calls/"): Row(
+        ADMIN, 201, body={"channel_id": "matrix-1", "caller_number": "+79001234567"}
+    ),
+    ("GET", "/calls/{call_id}"): Row(EVERYONE, 404, "DB_002", params={"call_id": "missing"}),
+    ("PUT", "/calls/{call_id}"): Row(
+        frozenset({"admin", "operator"}),
+        404,
+        "DB_002",
+        body={"notes": "n"},
+        params={"call_id": "missing"},
+    ),
 }
 
 

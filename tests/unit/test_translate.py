@@ -13,6 +13,7 @@ from callcenterd.telephony.translate import (
     CallerEntered,
     CallerLeft,
     EndpointState,
+    LegInStasis,
     Translated,
     translate,
 )
@@ -51,9 +52,9 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
         [CallerEntered("1700.2", "PJSIP/trunk-00000001", "unknown", "", "7000", (), "Ring")],
     ),
     (
-        "our leg entering Stasis means it answered",
+        "our leg enters Stasis when created, before it is dialed",
         {"type": "StasisStart", "args": [LEG_MARK, "call"], "channel": channel(LEG)},
-        [ev.LegAnswered(LEG)],
+        [LegInStasis(LEG)],
     ),
     ("caller leaves", {"type": "StasisEnd", "channel": channel("1700.1")}, [CallerLeft("1700.1")]),
     ("leg leaves", {"type": "StasisEnd", "channel": channel(LEG)}, [ev.LegHungUp(LEG)]),
@@ -73,9 +74,9 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
         [ev.LegFailed(LEG, LegFailure.UNREACHABLE)],
     ),
     (
-        "dial answer is not acted on",
+        "leg answers",
         {"type": "Dial", "dialstatus": "ANSWER", "peer": channel(LEG)},
-        [],
+        [ev.LegAnswered(LEG)],
     ),
     (
         "dial of someone else's channel",

@@ -1,0 +1,137 @@
+"""/api/calls: call history, one call with its timeline, and changes made by hand."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenterd import keys
+from callcenterd.api.endpoints import ApiRoutes
+from callcenterd.api.routing_schemas import (
+    CallCreate,
+    CallDetail,
+    CallEventOut,
+    CallItem,
+    CallListQuery,
+    CallPage,
+    CallUpdate,
+)
+from callcenterd.domain.users import Role
+from callcenterd.services.calls import CallWithTimeline, recording_url
+from callcenterd.services.context import Principal
+from callcenterd.store.call_queries import CallRecord
+
+routes = ApiRoutes("calls")
+EVERYONE = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.OPERATOR]
+SCOPE_NOTE = (
+    "supervisor: calls of their group's operators (rung or answered) and of queues one of"
+    " them is a member of; operator: calls they answered or were rung for."
+)
+
+
+def _fields(call: CallRecord) -> dict[str, object]:
+    return {
+        "id": call.id,
+        "channel_id": call.channel_id,
+        "caller_number": call.caller_number,
+        "called_number": call.called_number,
+        "operator_id": call.operator_id,
+        "operator_name": call.operator_name,
+        "queue_id": call.queue_id,
+        "queue_name": call.queue_name,
+        "status": call.status,
+        "reason": call.reason,
+        "start_time": call.start_time,
+        "answer_time": call.answer_time,
+        "end_time": call.end_time,
+        "duration": call.duration,
+        "wait_seconds": call.wait_seconds,
+        "recording_url": recording_url(call),
+        "notes": call.notes,
+        "rating": call.rating,
+        "created_at": call.created_at,
+    }
+
+
+def call_item(call: CallRecord) -> CallItem:
+    return CallItem.model_validate(_fields(call))
+
+
+def call_detail(found: CallWithTimeline) -> CallDetail:
+    call = found.call
+    return CallDetail.model_validate(
+        {
+            **_fields(call),
+            "operators_tried": list(call.operators_tried),
+            "routed_by": call.routed_by,
+            "updated_at": call.updated_at,
+            "events": [
+                CallEventOut(
+                    at=event.at, kind=event.kind, operator_id=event.operator_id, data=event.data
+                )
+                for event in found.events
+            ],
+        }
+    )
+
+
+@routes.route(
+    "GET",
+    "/calls/",
+    summary="Call history, newest first",
+    roles=EVERYONE,
+    query=CallListQuery,
+    response=CallPage,
+    notes=SCOPE_NOTE,
+)
+async def list_calls(request: web.Request, query: CallListQuery, user: Principal) -> CallPage:
+    result = await request.app[keys.SERVICES].calls.page(query, user)
+    return CallPage(
+        items=[call_item(call) for call in result.items],
+        total=result.total,
+        page=result.page,
+        pages=result.pages,
+    )
+
+
+@routes.route(
+    "POST",
+    "/calls/",
+    summary="Record a call by hand (status incoming)",
+    roles=[Role.ADMIN],
+    body=CallCreate,
+    response=CallDetail,
+    status=201,
+    notes="409 when the channel already has an open call.",
+)
+async def create_call(request: web.Request, body: CallCreate, user: Principal) -> CallDetail:
+    return call_detail(await request.app[keys.SERVICES].calls.create(body, user))
+
+
+@routes.route(
+    "GET",
+    "/calls/{call_id}",
+    summary="One call with its timeline",
+    roles=EVERYONE,
+    response=CallDetail,
+    notes=SCOPE_NOTE + " Calls outside the scope answer 404.",
+)
+async def get_call(request: web.Request, user: Principal, call_id: str) -> CallDetail:
+    return call_detail(await request.app[keys.SERVICES].calls.get(call_id, user))
+
+
+@routes.route(
+    "PUT",
+    "/calls/{call_id}",
+    summary="Notes, rating; an admin may also close a call left open",
+    roles=[Role.ADMIN, Role.OPERATOR],
+    body=CallUpdate,
+    response=CallDetail,
+    notes=(
+        "operator: calls they answered (403 AUTH_003 otherwise), notes and rating only."
+        " `status` (admin): `completed` (needs an answer time) or `missed`, for an open call."
+    ),
+)
+async def update_call(
+    request: web.Request, body: CallUpdate, user: Principal, call_id: str
+) -> CallDetail:
+    return call_detail(await request.app[keys.SERVICES].calls.update(call_id, body, user))

@@ -1,0 +1,112 @@
+"""/api/operators: who is online, choosing a status, and each operator's figures."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from callcenterd import keys
+from callcenterd.api.endpoints import ApiRoutes
+from callcenterd.api.routing_schemas import (
+    OperatorListItem,
+    OperatorListQuery,
+    OperatorStats,
+    OperatorStatsQuery,
+    OperatorStatusIn,
+)
+from callcenterd.domain.users import Role
+from callcenterd.services.context import Principal
+from callcenterd.services.operators import OperatorView
+
+routes = ApiRoutes("operators")
+READERS = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR]
+EVERYONE = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.OPERATOR]
+
+
+def operator_item(view: OperatorView) -> OperatorListItem:
+    operator = view.operator
+    return OperatorListItem(
+        id=operator.id,
+        user_id=operator.user_id,
+        name=operator.name,
+        extension=operator.extension,
+        status=operator.status,
+        status_reason=operator.status_reason,
+        presence=operator.presence,
+        presence_reason=operator.presence_reason,
+        group_id=operator.group_id,
+        skills=list(operator.skills),
+        max_concurrent_calls=operator.max_concurrent_calls,
+        current_calls=view.current_calls,
+        calls_today=view.calls_today,
+        last_activity=operator.last_activity,
+    )
+
+
+@routes.route(
+    "GET",
+    "/operators/",
+    summary="List operators",
+    roles=READERS,
+    query=OperatorListQuery,
+    response=list[OperatorListItem],
+    notes="A supervisor always gets their own group, whatever `group_id` says.",
+)
+async def list_operators(
+    request: web.Request, query: OperatorListQuery, user: Principal
+) -> list[OperatorListItem]:
+    views = await request.app[keys.SERVICES].operators.list_operators(
+        user, query.group_id, query.status
+    )
+    return [operator_item(view) for view in views]
+
+
+@routes.route(
+    "PUT",
+    "/operators/{operator_id}/status",
+    summary="Choose an operator's status (busy = paused: not rung)",
+    roles=EVERYONE,
+    body=OperatorStatusIn,
+    response=OperatorListItem,
+    notes=(
+        "supervisor: operators of their group; operator: themselves (else 403 AUTH_003)."
+        " The answer shows the status as the routing engine now displays it."
+    ),
+)
+async def set_operator_status(
+    request: web.Request, body: OperatorStatusIn, user: Principal, operator_id: str
+) -> OperatorListItem:
+    view = await request.app[keys.SERVICES].operators.set_status(operator_id, body, user)
+    return operator_item(view)
+
+
+@routes.route(
+    "GET",
+    "/operators/{operator_id}/stats",
+    summary="An operator's figures over a period",
+    roles=EVERYONE,
+    query=OperatorStatsQuery,
+    response=OperatorStats,
+    notes=(
+        "supervisor: operators of their group; operator: themselves (else 403 AUTH_003)."
+        " Calls that started in the period (configured time zone) count; calls_missed counts"
+        " rings that ended unanswered ('no_answer'); efficiency = handled / offered x 100;"
+        " first_call_resolution: handled calls whose caller did not call again within 24 h."
+    ),
+)
+async def operator_stats(
+    request: web.Request, query: OperatorStatsQuery, user: Principal, operator_id: str
+) -> OperatorStats:
+    figures = await request.app[keys.SERVICES].operators.stats(operator_id, query.period, user)
+    return OperatorStats(
+        calls_handled=figures.calls_handled,
+        calls_missed=figures.calls_missed,
+        calls_offered=figures.calls_offered,
+        total_talk_time=figures.total_talk_time,
+        avg_talk_time=figures.avg_talk_time,
+        efficiency=figures.efficiency,
+        first_call_resolution=figures.first_call_resolution,
+        customer_satisfaction=figures.customer_satisfaction,
+        period=figures.period,
+        start=figures.start,
+        end=figures.end,
+    )

@@ -1,0 +1,353 @@
+"""Request and response models of /api/queues, /api/operators and /api/calls."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from callcenterd.api.schemas import Extension, Name, Skill, _In
+from callcenterd.domain.queues import OverflowAction, Presence, Strategy
+from callcenterd.domain.users import OperatorStatus
+from callcenterd.services.periods import Period
+
+# app_queue reads [general] of queues.conf as its own settings, never as a queue.
+RESERVED_QUEUE_NAMES = frozenset({"general"})
+
+
+def _not_reserved(value: str) -> str:
+    if value.lower() in RESERVED_QUEUE_NAMES:
+        raise ValueError(f"'{value}' is reserved by Asterisk's app_queue")
+    return value
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+AsteriskName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$"
+    ),
+    AfterValidator(_not_reserved),
+]
+DialedNumber = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9+*#_.-]+$"
+    ),
+]
+MusicClass = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$"
+    ),
+]
+Description = Annotated[str, StringConstraints(max_length=500)]
+Penalty = Annotated[int, Field(ge=0, le=1000)]
+MaxWait = Annotated[int, Field(ge=1, le=86400, description="Seconds")]
+Priority = Annotated[int, Field(ge=0, le=100, description="Higher is served first")]
+RingTimeout = Annotated[int, Field(ge=1, le=600, description="Seconds one ring lasts")]
+RetryDelay = Annotated[int, Field(ge=0, le=600, description="Seconds between ring rounds")]
+Wrapup = Annotated[int, Field(ge=0, le=3600, description="Seconds after a call, not rung")]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+CallStatus = Literal["incoming", "answered", "completed", "missed"]
+
+
+# --- queues --------------------------------------------------------------------------------
+class MemberIn(_In):
+    """A member by extension or by operator id (exactly one), with a penalty."""
+
+    extension: Extension | None = None
+    operator_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    penalty: Penalty = 0
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> MemberIn:
+        if (self.extension is None) == (self.operator_id is None):
+            raise ValueError("give either 'extension' or 'operator_id'")
+        return self
+
+
+# A bare extension is a member with penalty 0.
+MemberSpec = Extension | MemberIn
+Members = Annotated[
+    list[MemberSpec],
+    Field(description="In order: extensions, or {extension | operator_id, penalty}"),
+]
+Skills = Annotated[list[Skill], AfterValidator(_unique)]
+Numbers = Annotated[
+    list[DialedNumber],
+    AfterValidator(_unique),
+    Field(description="Dialed numbers that land in this queue; unique across queues"),
+]
+
+
+class QueueCreate(_In):
+    name: Name
+    description: Description = ""
+    asterisk_name: AsteriskName
+    max_wait_time: MaxWait = 300
+    priority: Priority = 1
+    strategy: Strategy = Strategy.RINGALL
+    members: Members = Field(default_factory=list)
+    required_skills: Skills = Field(default_factory=list)
+    numbers: Numbers = Field(default_factory=list)
+    is_default: bool = Field(False, description="Where calls matching no queue land (one)")
+    is_active: bool = True
+    ring_timeout: RingTimeout = 15
+    retry_delay: RetryDelay = 5
+    wrapup_seconds: Wrapup = 0
+    join_empty: bool = Field(True, description="False: refuse callers when nobody is logged in")
+    overflow_action: OverflowAction = OverflowAction.HANGUP
+    overflow_queue_id: str | None = Field(None, description="With overflow_action 'queue'")
+    music_class: MusicClass = "default"
+
+
+class QueueUpdate(_In):
+    """Partial: fields left out keep their values; `members` replaces the whole list."""
+
+    name: Name | None = None
+    description: Description | None = None
+    asterisk_name: AsteriskName | None = None
+    max_wait_time: MaxWait | None = None
+    priority: Priority | None = None
+    strategy: Strategy | None = None
+    members: Members | None = None
+    required_skills: Skills | None = None
+    numbers: Numbers | None = None
+    is_default: bool | None = None
+    is_active: bool | None = None
+    ring_timeout: RingTimeout | None = None
+    retry_delay: RetryDelay | None = None
+    wrapup_seconds: Wrapup | None = None
+    join_empty: bool | None = None
+    overflow_action: OverflowAction | None = None
+    overflow_queue_id: str | None = None
+    music_class: MusicClass | None = None
+
+    @field_validator(
+        "name",
+        "description",
+        "asterisk_name",
+        "max_wait_time",
+        "priority",
+        "strategy",
+        "members",
+        "required_skills",
+        "numbers",
+        "is_default",
+        "is_active",
+        "ring_timeout",
+        "retry_delay",
+        "wrapup_seconds",
+        "join_empty",
+        "overflow_action",
+        "music_class",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be omitted, but not null")
+        return value
+
+
+class QueueMemberOut(BaseModel):
+    operator_id: str
+    extension: str
+    name: str
+    penalty: int
+    position: int
+    status: OperatorStatus
+    presence: Presence
+
+
+class QueueOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    asterisk_name: str
+    max_wait_time: int
+    priority: int
+    strategy: Strategy
+    members: list[str] = Field(description="Members' extensions, in order")
+    is_active: bool
+    current_calls: int = Field(description="Answered calls of this queue now")
+    waiting_calls: int = Field(description="Callers waiting in this queue now")
+    required_skills: list[str]
+    numbers: list[str]
+    is_default: bool
+    ring_timeout: int
+    retry_delay: int
+    wrapup_seconds: int
+    join_empty: bool
+    overflow_action: OverflowAction
+    overflow_queue_id: str | None
+    music_class: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- operators -----------------------------------------------------------------------------
+class OperatorListQuery(BaseModel):
+    group_id: str | None = Field(None, description="Supervisors always see their own group")
+    status: OperatorStatus | None = None
+
+
+class OperatorStatusIn(_In):
+    status: OperatorStatus = Field(description="'busy' pauses the operator (not rung)")
+    reason: Reason | None = Field(None, description="Why paused; kept with 'busy'")
+
+
+class OperatorListItem(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    extension: str
+    status: OperatorStatus = Field(description="As shown: on a call or in wrap-up is busy")
+    status_reason: str | None
+    presence: Presence = Field(description="As chosen by the operator or a supervisor")
+    presence_reason: str | None
+    group_id: str | None
+    skills: list[str]
+    max_concurrent_calls: int
+    current_calls: int
+    calls_today: int = Field(description="Calls answered today (configured time zone)")
+    last_activity: datetime
+
+
+class OperatorStatsQuery(BaseModel):
+    period: Period = "today"
+
+
+class OperatorStats(BaseModel):
+    calls_handled: int = Field(description="Completed calls they answered")
+    calls_missed: int = Field(description="Rings of theirs that ended unanswered (no answer)")
+    calls_offered: int = Field(description="Calls they were rung for or answered")
+    total_talk_time: int = Field(description="Seconds")
+    avg_talk_time: int = Field(description="Seconds per handled call")
+    efficiency: float = Field(description="handled / offered x 100")
+    first_call_resolution: float = Field(
+        description="% of handled calls whose caller did not call again within 24 h"
+    )
+    customer_satisfaction: float | None = Field(description="Mean rating 1-5, null if none")
+    period: Period
+    start: datetime
+    end: datetime
+
+
+# --- calls ---------------------------------------------------------------------------------
+_DATETIME = TypeAdapter(datetime)
+
+
+def _date_or_datetime(value: Any) -> Any:
+    """'2025-01-01' is a whole day; anything longer is an instant."""
+    if isinstance(value, str) and len(value.strip()) > 10:
+        return _DATETIME.validate_python(value.strip())
+    return value
+
+
+DateOrTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
+
+
+class CallListQuery(BaseModel):
+    skip: int = Field(0, ge=0)
+    limit: int = Field(50, ge=1, le=1000)
+    operator_id: str | None = Field(None, description="The operator who answered")
+    status: CallStatus | None = None
+    queue_id: str | None = None
+    date_from: DateOrTime | None = Field(
+        None, description="Calls started from (a date: its local midnight; naive: local time)"
+    )
+    date_to: DateOrTime | None = Field(
+        None, description="Calls started until (a date: that whole local day), inclusive"
+    )
+
+
+class CallItem(BaseModel):
+    id: str
+    channel_id: str
+    caller_number: str
+    called_number: str | None
+    operator_id: str | None
+    operator_name: str | None
+    queue_id: str | None
+    queue_name: str | None
+    status: CallStatus
+    reason: str | None
+    start_time: datetime
+    answer_time: datetime | None
+    end_time: datetime | None
+    duration: int | None = Field(description="Talk time, seconds")
+    wait_seconds: float | None
+    recording_url: str | None
+    notes: str | None
+    rating: int | None
+    created_at: datetime
+
+
+class CallPage(BaseModel):
+    items: list[CallItem]
+    total: int
+    page: int = Field(description="skip // limit + 1")
+    pages: int = Field(description="ceil(total / limit)")
+
+
+class CallEventOut(BaseModel):
+    at: datetime
+    kind: str
+    operator_id: str | None
+    data: dict[str, Any]
+
+
+class CallDetail(CallItem):
+    operators_tried: list[str] = Field(description="Operator ids rung for this call, in order")
+    routed_by: str
+    updated_at: datetime
+    events: list[CallEventOut]
+
+
+class CallCreate(_In):
+    channel_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+    ]
+    caller_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)
+    ]
+    called_number: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+    ) = None
+    queue_id: str | None = None
+    status: Literal["incoming"] = Field("incoming", description="A new record is incoming")
+
+
+class CallUpdate(_In):
+    notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+        None, description="null clears"
+    )
+    rating: Annotated[int, Field(ge=1, le=5)] | None = Field(None, description="null clears")
+    status: Literal["completed", "missed"] | None = Field(
+        None, description="Admin only: close a call left open (completed needs an answer)"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> CallUpdate:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of notes, rating, status")
+        return self

@@ -1,0 +1,218 @@
+"""Call history as people read it, and the few changes they make by hand.
+
+Who sees what: admins and managers every call; a supervisor the calls of their group (rung
+for or answered by its operators, or in queues one of its operators is a member of); an
+operator the calls they answered or were rung for. Notes and ratings are written by admins
+and, on calls they answered, by operators; only an admin may close a call left open.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from callcenterd.api.routing_schemas import CallCreate, CallListQuery, CallUpdate
+from callcenterd.api.validation import field_error
+from callcenterd.domain.clock import to_iso
+from callcenterd.domain.users import Role
+from callcenterd.errors import Conflict, NotFound, PermissionDenied
+from callcenterd.security import Clock
+from callcenterd.services.context import Principal, audit
+from callcenterd.services.periods import local_midnight
+from callcenterd.settings import Settings
+from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallRecord, CallScope
+from callcenterd.store.db import Database
+from callcenterd.store.queues import OperatorDirectory, QueueRepository
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPageResult:
+    items: list[CallRecord]
+    total: int
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallWithTimeline:
+    call: CallRecord
+    events: list[CallEvent]
+
+
+def recording_url(call: CallRecord) -> str | None:
+    return f"/api/calls/{call.id}/recording" if call.recording else None
+
+
+class CallService:
+    def __init__(
+        self,
+        db: Database,
+        calls: CallQueries,
+        directory: OperatorDirectory,
+        queues: QueueRepository,
+        clock: Clock,
+        settings: Settings,
+    ) -> None:
+        self._db = db
+        self._calls = calls
+        self._directory = directory
+        self._queues = queues
+        self._clock = clock
+        self._settings = settings
+
+    async def _scope(self, viewer: Principal) -> CallScope:
+        if viewer.role is Role.OPERATOR:
+            operator = await self._directory.for_user(viewer.id)
+            return CallScope(operator_id=operator.id) if operator else CallScope(nothing=True)
+        if viewer.role is Role.SUPERVISOR:
+            if viewer.group_id is None:
+                return CallScope(nothing=True)
+            return CallScope(group_id=viewer.group_id)
+        return CallScope()
+
+    # --- reads ------------------------------------------------------------------------------
+    def _instant(self, value: date | datetime, *, end: bool) -> datetime:
+        """A filter bound in UTC: naive times are local; a date is its local day."""
+        tz = self._settings.tz
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=tz)
+            # An instant given as the end is inclusive: stop just after it.
+            return moment + timedelta(microseconds=1) if end else moment
+        day = value + timedelta(days=1) if end else value
+        return local_midnight(day, tz)
+
+    def filter_of(self, query: CallListQuery) -> CallFilter:
+        since = None if query.date_from is None else self._instant(query.date_from, end=False)
+        until = None if query.date_to is None else self._instant(query.date_to, end=True)
+        if since is not None and until is not None and since >= until:
+            raise field_error("query", "date_to", "date_to must be after date_from")
+        return CallFilter(
+            operator_id=query.operator_id,
+            status=query.status,
+            queue_id=query.queue_id,
+            since=since,
+            until=until,
+        )
+
+    async def page(self, query: CallListQuery, viewer: Principal) -> CallPageResult:
+        where = self.filter_of(query)
+        items, total = await self._calls.page(
+            await self._scope(viewer), where, query.skip, query.limit
+        )
+        return CallPageResult(
+            items=items,
+            total=total,
+            page=query.skip // query.limit + 1,
+            pages=math.ceil(total / query.limit),
+        )
+
+    async def _visible(self, call_id: str, viewer: Principal) -> CallRecord:
+        call = await self._calls.get(call_id)
+        if call is None or not await self._calls.visible(call_id, await self._scope(viewer)):
+            # Calls outside the viewer's scope are not confirmed to exist.
+            raise NotFound("Call not found")
+        return call
+
+    async def get(self, call_id: str, viewer: Principal) -> CallWithTimeline:
+        call = await self._visible(call_id, viewer)
+        return CallWithTimeline(call, await self._calls.events(call_id))
+
+    # --- changes by hand --------------------------------------------------------------------
+    async def create(self, body: CallCreate, actor: Principal) -> CallWithTimeline:
+        """A record of a call the daemon did not see (admin): always starts `incoming`."""
+        call_id = str(uuid.uuid4())
+        now = self._clock()
+        stamp = to_iso(now)
+        async with self._db.transaction() as conn:
+            if body.queue_id is not None and not await self._queues.exists(conn, body.queue_id):
+                raise field_error("body", "queue_id", f"queue {body.queue_id} does not exist")
+            if await self._calls.open_channel(conn, body.channel_id):
+                raise Conflict(
+                    f"Channel {body.channel_id} already has an open call", field="channel_id"
+                )
+            await self._calls.insert(
+                conn,
+                {
+                    "id": call_id,
+                    "channel_id": body.channel_id,
+                    "caller_number": body.caller_number,
+                    "called_number": body.called_number,
+                    "queue_id": body.queue_id,
+                    "status": body.status,
+                    "start_time": stamp,
+                    "routed_by": "api",
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                },
+            )
+            await self._calls.add_event(conn, call_id, now, "created", None, {"by": actor.id})
+            await audit(conn, now, actor, "call", "create", call_id, body.model_dump(mode="json"))
+        log.info("call_recorded_by_hand", call_id=call_id, channel_id=body.channel_id)
+        return await self.get(call_id, actor)
+
+    async def update(self, call_id: str, body: CallUpdate, actor: Principal) -> CallWithTimeline:
+        call = await self._visible(call_id, actor)
+        sent = body.model_fields_set
+        if actor.role is Role.OPERATOR:
+            operator = await self._directory.for_user(actor.id)
+            if operator is None or call.operator_id != operator.id:
+                raise PermissionDenied("Operators may only edit calls they answered")
+            if "status" in sent and body.status is not None:
+                raise PermissionDenied("Only an admin may correct a call's status", field="status")
+        now = self._clock()
+        changes: dict[str, Any] = {}
+        if "notes" in sent:
+            changes["notes"] = body.notes
+        if "rating" in sent:
+            changes["rating"] = body.rating
+        correction: dict[str, Any] | None = None
+        if body.status is not None and body.status != call.status:
+            changes.update(self._closing(call, body.status, now))
+            correction = {"from": call.status, "to": body.status, "by": actor.id}
+        if not changes:
+            return await self.get(call_id, actor)
+        async with self._db.transaction() as conn:
+            await self._calls.update(conn, call_id, {**changes, "updated_at": to_iso(now)})
+            if correction is not None:
+                await self._calls.add_event(
+                    conn, call_id, now, "status_corrected", None, correction
+                )
+            await audit(
+                conn,
+                now,
+                actor,
+                "call",
+                "update",
+                call_id,
+                body.model_dump(mode="json", exclude_unset=True),
+            )
+        return await self.get(call_id, actor)
+
+    @staticmethod
+    def _closing(call: CallRecord, status: str, now: datetime) -> dict[str, Any]:
+        """The row changes that close `call` as `status` (completed or missed)."""
+        if call.status in ("completed", "missed"):
+            raise field_error(
+                "body", "status", f"the call is already closed as {call.status}", "value_error"
+            )
+        if status == "completed" and call.answer_time is None:
+            raise field_error(
+                "body", "status", "a call never answered can only be closed as missed"
+            )
+        end = call.end_time or now
+        changes: dict[str, Any] = {"status": status, "end_time": to_iso(end)}
+        if status == "completed":
+            assert call.answer_time is not None
+            changes["duration"] = max(0, round((end - call.answer_time).total_seconds()))
+        else:
+            changes["duration"] = 0
+            if call.wait_seconds is None:
+                changes["wait_seconds"] = round((end - call.start_time).total_seconds(), 3)
+        return changes

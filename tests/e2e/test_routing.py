@@ -1,0 +1,239 @@
+"""Calls routed by the daemon itself, on the real Asterisk with sipp phones and callers.
+
+Each test runs a fresh daemon (its own SQLite file) against the session's Asterisk, sets up
+operators and a queue through the REST API, and asserts both SIP sides, the stored call
+records and the events on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from callcenterd import keys
+from callcenterd.app import create_app
+from callcenterd.events.bus import Subscription
+from tests.conftest import make_settings
+from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Daemon:
+    client: TestClient[Any, Any]
+    headers: dict[str, str]
+    events: Subscription
+
+    async def api(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        response = await self.client.request(method, path, json=body, headers=self.headers)
+        text = await response.text()
+        assert response.status == status, f"{method} {path}: {response.status} {text}"
+        return await response.json()
+
+    async def operator(self, extension: str) -> str:
+        user = await self.api(
+            "POST",
+            "/api/admin/users",
+            {
+                "username": f"op{extension}",
+                "email": f"op{extension}@example.com",
+                "name": f"Operator {extension}",
+                "password": "secret-pw",
+                "role": "operator",
+                "extension": extension,
+            },
+            status=201,
+        )
+        operator = await self.api("GET", f"/api/admin/users/{user['id']}/operator")
+        await self.api("PUT", f"/api/operators/{operator['id']}/status", {"status": "online"})
+        return str(operator["id"])
+
+    async def queue(self, asterisk_name: str, extensions: list[str], **fields: Any) -> str:
+        queue = await self.api(
+            "POST",
+            "/api/queues/",
+            {
+                "name": asterisk_name.title(),
+                "description": "e2e",
+                "asterisk_name": asterisk_name,
+                "max_wait_time": 60,
+                "priority": 1,
+                "strategy": "ringall",
+                "members": extensions,
+                **fields,
+            },
+            status=201,
+        )
+        return str(queue["id"])
+
+    async def wait_for_event(self, kind: str, within: float = 15.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            event = await self.events.next(max(remaining, 0.01))
+            if event.type == kind:
+                return event.data
+
+    async def call_record(self, call_id: str, until_status: str, within: float = 10.0) -> Any:
+        for _ in range(int(within / 0.1)):
+            record = await self.api("GET", f"/api/calls/{call_id}")
+            if record["status"] == until_status:
+                return record
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"call {call_id} never became {until_status}: {record}")
+
+
+@pytest.fixture
+async def daemon(
+    aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
+) -> AsyncIterator[Daemon]:
+    settings = make_settings(
+        tmp_path / "state",
+        ari={
+            "url": asterisk.http_url,
+            "username": asterisk.ari_username,
+            "password": asterisk.ari_password,
+            "app": asterisk.ari_app,
+        },
+    )
+    app = create_app(settings)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    services = app[keys.SERVICES]
+    for _ in range(100):
+        if services.ari.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert services.ari.connected, services.ari.last_error
+    response = await client.post(
+        "/api/auth/login", json={"username": "admin", "password": "admin-pass"}
+    )
+    token = (await response.json())["access_token"]
+    events = services.bus.subscribe()
+    yield Daemon(client, {"Authorization": f"Bearer {token}"}, events)
+    events.close()
+
+
+async def test_answered_call_is_routed_bridged_and_recorded(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    phones = await operator_phones.start(
+        {"1001": PhoneBehaviour.answer(300, hang_up_after_ms=1500)}
+    )
+    operator_id = await daemon.operator("1001")
+    queue_id = await daemon.queue("support", ["1001"])
+
+    call = await caller.dial(asterisk.queue_number("support"), caller_number="5551234")
+    started = await daemon.wait_for_event("call_started")
+    answered = await daemon.wait_for_event("call_answered")
+    ended = await daemon.wait_for_event("call_ended")
+    outcome = await call.outcome(within=20)
+
+    # SIP: the caller was answered and the far end hung up; the phone saw the caller's number.
+    assert outcome.exit_code == 0
+    assert outcome.answered
+    [received] = await phones["1001"].wait_for_calls(1)
+    assert received.caller_number == "5551234"
+    assert received.answered
+    # Events and the stored record agree.
+    assert answered["call_id"] == started["call_id"] == ended["call_id"]
+    assert answered["operator_id"] == operator_id
+    assert ended["status"] == "completed"
+    record = await daemon.call_record(started["call_id"], "completed")
+    assert record["queue_id"] == queue_id
+    assert record["operator_id"] == operator_id
+    assert record["caller_number"] == "5551234"
+    assert record["answer_time"] is not None and record["end_time"] is not None
+    assert record["duration"] >= 1
+    assert record["reason"] == "operator_hangup"
+
+
+async def test_no_answer_then_busy_then_next_operator(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    phones = await operator_phones.start(
+        {
+            "1001": PhoneBehaviour.ring_until_cancelled(),
+            "1002": PhoneBehaviour.busy(),
+            "1003": PhoneBehaviour.answer(200, hang_up_after_ms=800),
+        }
+    )
+    ids = [await daemon.operator(ext) for ext in ("1001", "1002", "1003")]
+    await daemon.queue("sales", ["1001", "1002", "1003"], strategy="linear", ring_timeout=2)
+
+    call = await caller.dial(asterisk.queue_number("sales"), caller_number="5550001")
+    started = await daemon.wait_for_event("call_started")
+    answered = await daemon.wait_for_event("call_answered", within=20)
+    outcome = await call.outcome(within=30)
+
+    assert outcome.exit_code == 0 and outcome.answered
+    assert answered["operator_id"] == ids[2]
+    [rang] = await phones["1001"].wait_for_calls(1)
+    assert not rang.answered  # cancelled after the ring timeout
+    [refused] = await phones["1002"].wait_for_calls(1)
+    assert not refused.answered
+    [taken] = await phones["1003"].wait_for_calls(1)
+    # Linear: 1001, then 1002, then 1003, in that order.
+    assert rang.invited_at < refused.invited_at < taken.invited_at
+    record = await daemon.call_record(started["call_id"], "completed")
+    assert record["operators_tried"] == ids
+    outcomes = [e["data"].get("outcome") for e in record["events"] if e["kind"] == "leg_ended"]
+    assert outcomes == ["no_answer", "busy"]
+
+
+async def test_caller_abandons_while_waiting(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    phones = await operator_phones.start({"1004": PhoneBehaviour.ring_until_cancelled()})
+    await daemon.operator("1004")
+    await daemon.queue("billing", ["1004"])
+
+    call = await caller.dial(
+        asterisk.queue_number("billing"), caller_number="5550002", hang_up_after_ms=1500
+    )
+    started = await daemon.wait_for_event("call_started")
+    ended = await daemon.wait_for_event("call_ended", within=20)
+    outcome = await call.outcome(within=20)
+
+    assert outcome.exit_code == 0
+    assert ended == {**ended, "status": "missed", "reason": "abandoned", "duration": 0}
+    record = await daemon.call_record(started["call_id"], "missed")
+    assert record["reason"] == "abandoned"
+    assert record["answer_time"] is None
+    await phones["1004"].wait_for_calls(1)
+    await phones["1004"].wait_for(lambda calls: calls[0].state.name == "CANCELLED")
+
+
+async def test_burst_of_calls_none_lost_none_double_answered(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    extensions = ["1005", "1006", "1007", "1008", "1009"]
+    phones = await operator_phones.start(
+        {ext: PhoneBehaviour.answer(100, hang_up_after_ms=700) for ext in extensions}
+    )
+    for ext in extensions:
+        await daemon.operator(ext)
+    await daemon.queue("q1", extensions, strategy="leastrecent", ring_timeout=5)
+
+    numbers = [f"55510{i:02d}" for i in range(20)]
+    calls = await caller.burst(asterisk.queue_number("q1"), numbers)
+    outcomes = [await c.outcome(within=90) for c in calls]
+
+    assert [o.exit_code for o in outcomes] == [0] * 20
+    assert all(o.answered for o in outcomes)
+    taken = sum(len(phones[ext].calls()) for ext in extensions)
+    assert taken == 20  # every call rang exactly one phone once: no double answer
+    for _ in range(100):
+        listing = await daemon.api("GET", "/api/calls/?limit=100")
+        if sum(item["status"] == "completed" for item in listing["items"]) == 20:
+            break
+        await asyncio.sleep(0.1)
+    assert listing["total"] == 20
+    assert sorted(item["caller_number"] for item in listing["items"]) == numbers
+    assert {item["status"] for item in listing["items"]} == {"completed"}
