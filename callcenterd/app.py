@@ -184,6 +184,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         await reconnect(current.asterisk_config)
         app[keys.SERVICES] = built
         yield
+        await dispatcher.release_ari()
         await ari.stop()
         await dispatcher.stop()
 

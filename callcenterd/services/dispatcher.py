@@ -45,6 +45,8 @@ from callcenterd.telephony.translate import (
 log = structlog.get_logger(__name__)
 
 Job = Callable[[], Awaitable[None]]
+# Operator phones' reachability comes from their PJSIP endpoints' state.
+ENDPOINT_SOURCE = "endpoint:PJSIP"
 
 
 class SerialLanes:
@@ -148,11 +150,19 @@ class Dispatcher:
         with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
             await client.drop_event_types(sorted(NOISE))
         try:
-            await client.subscribe("endpoint:PJSIP")
+            await client.subscribe(ENDPOINT_SOURCE)
             for endpoint in await client.endpoints("PJSIP"):
                 self._endpoint_changed(endpoint_state(endpoint))
         except (CallcenterError, AriRequestFailed, AriNotFound) as err:
             log.warning("endpoint_states_unavailable", error=str(err))
+
+    async def release_ari(self) -> None:
+        """Before disconnecting: drop our endpoint subscription, which would otherwise keep
+        the (inactive) application registered in Asterisk after we are gone."""
+        client = self._ari()
+        if client is not None:
+            with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
+                await client.unsubscribe(ENDPOINT_SOURCE)
 
     def _endpoint_changed(self, state: EndpointState) -> None:
         operator_id = self._extensions.get(state.resource)

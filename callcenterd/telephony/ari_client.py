@@ -156,6 +156,11 @@ class AriClient:
             "POST", f"/applications/{self.app}/subscription", params={"eventSource": event_source}
         )
 
+    async def unsubscribe(self, event_source: str) -> None:
+        await self.request(
+            "DELETE", f"/applications/{self.app}/subscription", params={"eventSource": event_source}
+        )
+
     async def endpoints(self, technology: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await self.request("GET", f"/endpoints/{technology}")
         return found

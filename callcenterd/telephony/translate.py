@@ -27,6 +27,7 @@ NOISE = frozenset(
 # Q.850 causes of a leg that ended before it was answered.
 _BUSY_CAUSES = frozenset({17, 21})
 _NO_ANSWER_CAUSES = frozenset({18, 19})
+_NORMAL_CAUSES = frozenset({0, 16})
 _DIAL_STATUS = {
     "BUSY": LegFailure.BUSY,
     "NOANSWER": LegFailure.NO_ANSWER,
@@ -119,6 +120,13 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
                 return [ev.LegAnswered(peer_id)]
             if status in _DIAL_STATUS:
                 return [ev.LegFailed(peer_id, _DIAL_STATUS[status])]
+            return []
+        case "ChannelHangupRequest":
+            # For a leg that never answered this comes first, before StasisEnd: it is the
+            # only place that says why (busy, no answer). Normal clearing says nothing.
+            cause = int(frame.get("cause", 0))
+            if is_leg(channel_id) and cause not in _NORMAL_CAUSES:
+                return [ev.LegFailed(channel_id, _failure_for_cause(cause))]
             return []
         case "ChannelDestroyed":
             if is_leg(channel_id):

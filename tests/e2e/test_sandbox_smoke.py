@@ -192,7 +192,14 @@ async def test_busy_unanswered_and_unreachable_phones(
     )
     async with MiniStasisApp(asterisk) as app:
         # ring() dials with a 3 s timeout, as the daemon's ring timeout will.
-        legs = {ext: await app.ring(f"PJSIP/{ext}") for ext in ("1002", "1003", "1004")}
+        legs = {ext: await app.ring(f"PJSIP/{ext}") for ext in ("1002", "1003")}
+        # An unreachable phone fails one of two ways, depending on what Asterisk knows: a
+        # contact already qualified as unreachable refuses the channel at once (500), one it
+        # has not seen fail yet gets an INVITE nobody answers (cause 19 at the timeout).
+        try:
+            legs["1004"] = await app.ring("PJSIP/1004")
+        except AriError as err:
+            assert err.status == 500 and "Allocation failed" in str(err)
         destroyed = {
             ext: await app.event("ChannelDestroyed", on_channel(leg)) for ext, leg in legs.items()
         }
@@ -212,8 +219,9 @@ async def test_busy_unanswered_and_unreachable_phones(
     [unanswered] = await phones["1003"].wait_for_calls(1)
     assert unanswered.state is PhoneCallState.CANCELLED
 
-    assert "RINGING" not in dial_statuses["1004"]
-    assert destroyed["1004"]["cause"] == 19  # nothing answered the INVITE before the timeout
+    if "1004" in legs:
+        assert "RINGING" not in dial_statuses["1004"]
+        assert destroyed["1004"]["cause"] == 19  # nothing answered the INVITE before the timeout
     assert phones["1004"].calls() == []
 
 

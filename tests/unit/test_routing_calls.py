@@ -428,9 +428,10 @@ def test_timers_below_the_clock_resolution_do_not_spin() -> None:
         settings=EngineSettings(autopause_after=0, queue_timeout=600),
     )
     out = engine.handle(arrive("c1", "q"), now)
-    assert len([c for c in out if isinstance(c, cmd.RingOperator)]) == 2  # bounded passes
+    assert 1 <= len([c for c in out if isinstance(c, cmd.RingOperator)]) <= 4  # bounded passes
     # each Tick makes the same bounded progress, and returns
-    assert len([c for c in engine.handle(TICK, now) if isinstance(c, cmd.RingOperator)]) == 2
+    out = engine.handle(TICK, now)
+    assert 1 <= len([c for c in out if isinstance(c, cmd.RingOperator)]) <= 4
 
 
 # --- joining ----------------------------------------------------------------------------------

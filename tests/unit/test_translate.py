@@ -103,6 +103,21 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
         {"type": "ChannelDestroyed", "cause": 16, "channel": channel("1700.1")},
         [],
     ),
+    (
+        "busy leg: the hangup request carries the cause",
+        {"type": "ChannelHangupRequest", "cause": 17, "channel": channel(LEG)},
+        [ev.LegFailed(LEG, LegFailure.BUSY)],
+    ),
+    (
+        "normal hangup request of a leg says nothing",
+        {"type": "ChannelHangupRequest", "cause": 16, "channel": channel(LEG)},
+        [],
+    ),
+    (
+        "hangup request of a caller",
+        {"type": "ChannelHangupRequest", "cause": 17, "channel": channel("1700.1")},
+        [],
+    ),
     ("varset noise", {"type": "ChannelVarset", "variable": "X", "channel": channel(LEG)}, []),
     (
         "endpoint offline",
