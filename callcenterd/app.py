@@ -22,8 +22,7 @@ from callcenterd.api.endpoints import mount
 from callcenterd.api.health import add_health_routes, database_ok
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RateLimits
-from callcenterd.api.schemas import AsteriskConfig
-from callcenterd.domain.events import SettingsChanged
+from callcenterd.api.schemas import AsteriskConfig, SystemSettings
 from callcenterd.events.bus import EventBus
 from callcenterd.routing import RoutingEngine
 from callcenterd.security import (
@@ -171,14 +170,16 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         async def reconnect(config: AsteriskConfig) -> None:
             await ari.configure(system_settings.endpoint(config) if config.enabled else None)
 
-        system_settings.on_asterisk_change(reconnect)
+        async def settings_saved(new: SystemSettings, old: SystemSettings) -> None:
+            # Saved settings act at once: the engine's timings, recording, the ARI link.
+            await dispatcher.apply_settings(new)
+            if new.asterisk_config != old.asterisk_config:
+                await reconnect(new.asterisk_config)
+
+        system_settings.on_change(settings_saved)
+        built.users.on_change(built.operators.sync_user)
         current = await system_settings.current()
-        dispatcher.record_calls = current.call_recording
-        await dispatcher.submit(
-            SettingsChanged(
-                current.auto_answer_delay, current.max_call_duration, current.queue_timeout
-            )
-        )
+        await dispatcher.apply_settings(current)
         # The engine starts from the stored queues and operators, before any call arrives.
         dispatcher.load(await all_queue_configs(db), await all_operator_profiles(db))
         await reconnect(current.asterisk_config)

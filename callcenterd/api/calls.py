@@ -16,11 +16,14 @@ from callcenterd.api.routing_schemas import (
     CallUpdate,
 )
 from callcenterd.domain.users import Role
+from callcenterd.errors import AriUnavailable, NotFound
 from callcenterd.services.calls import CallWithTimeline, recording_url
 from callcenterd.services.context import Principal
 from callcenterd.store.call_queries import CallRecord
+from callcenterd.telephony.ari_client import AriNotFound, AriRequestFailed
 
 routes = ApiRoutes("calls")
+RECORDING_CHUNK = 64 * 1024
 EVERYONE = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR, Role.OPERATOR]
 SCOPE_NOTE = (
     "supervisor: calls of their group's operators (rung or answered) and of queues one of"
@@ -135,3 +138,45 @@ async def update_call(
     request: web.Request, body: CallUpdate, user: Principal, call_id: str
 ) -> CallDetail:
     return call_detail(await request.app[keys.SERVICES].calls.update(call_id, body, user))
+
+
+@routes.route(
+    "GET",
+    "/calls/{call_id}/recording",
+    summary="The call's recording (audio/wav), streamed from Asterisk",
+    roles=EVERYONE,
+    notes=(
+        SCOPE_NOTE + " 404 DB_002 when the call has no recording (or Asterisk no longer has"
+        " it); 503 AST_004 when ARI is not connected."
+    ),
+)
+async def get_recording(request: web.Request, user: Principal, call_id: str) -> web.StreamResponse:
+    services = request.app[keys.SERVICES]
+    found = await services.calls.get(call_id, user)  # the reader's scope: 404 outside it
+    name = found.call.recording
+    if not name:
+        raise NotFound(f"Call {call_id} has no recording")
+    client = services.ari.client if services.ari.connected else None
+    if client is None:
+        raise AriUnavailable("ARI is not connected: the recording cannot be fetched")
+    try:
+        upstream = await client.recording_file(name)
+    except AriNotFound as err:
+        raise NotFound(f"Recording of call {call_id} not found in Asterisk") from err
+    except AriRequestFailed as err:
+        raise AriUnavailable(str(err)) from err
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "audio/wav",
+                "Content-Disposition": f'attachment; filename="{call_id}.wav"',
+            }
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_chunked(RECORDING_CHUNK):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        upstream.release()

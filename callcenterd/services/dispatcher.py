@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from callcenterd.api.schemas import SystemSettings
 from callcenterd.domain import commands as cmd
 from callcenterd.domain import events as ev
 from callcenterd.domain.clock import to_iso
@@ -119,10 +120,23 @@ class Dispatcher:
         self._timer: asyncio.TimerHandle | None = None
         self.record_calls = False
 
+    @property
+    def engine(self) -> RoutingEngine:
+        """Read-only use: live figures and tests. Changes go through submit()."""
+        return self._engine
+
     # --- inputs -------------------------------------------------------------------------------
     async def submit(self, event: ev.Event) -> None:
         """From services: returns once the resulting facts are stored."""
         await asyncio.gather(*self._feed(event))
+
+    async def apply_settings(self, settings: SystemSettings) -> None:
+        self.record_calls = settings.call_recording
+        await self.submit(
+            ev.SettingsChanged(
+                settings.auto_answer_delay, settings.max_call_duration, settings.queue_timeout
+            )
+        )
 
     def load(self, queues: list[QueueConfig], operators: list[OperatorProfile]) -> None:
         for operator in operators:

@@ -14,7 +14,7 @@ from datetime import datetime
 import structlog
 
 from callcenterd.api.routing_schemas import OperatorStatusIn
-from callcenterd.domain.events import OperatorPresenceSet, OperatorUpserted
+from callcenterd.domain.events import OperatorPresenceSet, OperatorRemoved, OperatorUpserted
 from callcenterd.domain.queues import Presence
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
@@ -154,6 +154,18 @@ class OperatorService:
             await self.routing.submit(OperatorUpserted(profile))
         await self.routing.submit(OperatorPresenceSet(operator_id, presence, reason))
         return await self.view(operator_id)
+
+    async def sync_user(self, user_id: str) -> None:
+        """After a user changed (role, skills, extension, deactivation, deletion): tell the
+        engine the operator as now stored, or that they no longer route."""
+        operator_id = await self._directory.operator_id_of(user_id)
+        if operator_id is None:
+            return
+        profile = await self._directory.profile(operator_id)
+        if profile is None:
+            await self.routing.submit(OperatorRemoved(operator_id))
+        else:
+            await self.routing.submit(OperatorUpserted(profile))
 
     # --- statistics -------------------------------------------------------------------------
     async def stats(self, operator_id: str, period: Period, viewer: Principal) -> OperatorFigures:

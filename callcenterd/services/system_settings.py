@@ -33,7 +33,7 @@ from callcenterd.telephony.ari import AriEndpoint, asterisk_version, fetch_aster
 
 log = structlog.get_logger(__name__)
 
-AsteriskChanged = Callable[[AsteriskConfig], Awaitable[None]]
+SettingsChanged = Callable[[SystemSettings, SystemSettings], Awaitable[None]]
 
 
 def seed_from(settings: Settings) -> SystemSettings:
@@ -68,9 +68,10 @@ class SystemSettingsService:
         self._clock = clock
         self._session = session
         self._app_name = app_name
-        self._listeners: list[AsteriskChanged] = []
+        self._listeners: list[SettingsChanged] = []
 
-    def on_asterisk_change(self, listener: AsteriskChanged) -> None:
+    def on_change(self, listener: SettingsChanged) -> None:
+        """Called with (new, old) settings, passwords in clear, after each save."""
         self._listeners.append(listener)
 
     async def seed(self, defaults: SystemSettings) -> None:
@@ -131,7 +132,6 @@ class SystemSettingsService:
             )
         except ValidationError as err:
             raise validation_error(err, "body") from err
-        asterisk = merged.asterisk_config
         async with self._db.transaction() as conn:
             await self._repo.save(conn, self._to_stored(merged), actor.id, self._clock())
             shown = {**changes, "asterisk_config": dict(asterisk_changes)}
@@ -139,9 +139,8 @@ class SystemSettingsService:
                 shown["asterisk_config"]["password"] = SECRET_CHANGED
             await audit(conn, self._clock(), actor, "settings", "update", None, shown)
         log.info("settings_updated", fields=sorted(changes), asterisk=sorted(asterisk_changes))
-        if asterisk != current.asterisk_config:
-            for listener in self._listeners:
-                await listener(asterisk)
+        for listener in self._listeners:
+            await listener(merged, current)
         return await self.masked()
 
     def endpoint(self, config: AsteriskConfig) -> AriEndpoint:

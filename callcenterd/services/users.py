@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
@@ -30,6 +31,7 @@ from callcenterd.store.users import GroupRepository, OperatorRepository, UserRep
 log = structlog.get_logger(__name__)
 
 INITIAL_ADMIN = "admin"
+UserChanged = Callable[[str], Awaitable[None]]
 
 
 class UserService:
@@ -46,6 +48,15 @@ class UserService:
         self._operators = operators
         self._hasher = hasher
         self._clock = clock
+        self._listeners: list[UserChanged] = []
+
+    def on_change(self, listener: UserChanged) -> None:
+        """Called with the user id after each create, update or delete (routing follows)."""
+        self._listeners.append(listener)
+
+    async def _changed(self, user_id: str) -> None:
+        for listener in self._listeners:
+            await listener(user_id)
 
     async def list(self, skip: int, limit: int, role: Role | None) -> list[User]:
         return await self._users.list(skip, limit, role)
@@ -125,6 +136,7 @@ class UserService:
             created = body.model_dump(exclude={"password"}, mode="json")
             await audit(conn, self._clock(), actor, "user", "create", user_id, created)
         log.info("user_created", user_id=user_id, role=body.role.value)
+        await self._changed(user_id)
         return await self.get(user_id)
 
     async def _write_operator(
@@ -209,6 +221,7 @@ class UserService:
                 changes_for_audit["password"] = SECRET_CHANGED
             await audit(conn, self._clock(), actor, "user", "update", user_id, changes_for_audit)
         log.info("user_updated", user_id=user_id, fields=sorted(sent - {"password"}))
+        await self._changed(user_id)
         return await self.get(user_id)
 
     @staticmethod
@@ -288,6 +301,7 @@ class UserService:
                 {"username": current.username},
             )
         log.info("user_deleted", user_id=user_id)
+        await self._changed(user_id)
 
     async def ensure_initial_admin(self, password: str | None) -> str | None:
         """On first start (no user at all), create `admin`.

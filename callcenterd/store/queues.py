@@ -411,6 +411,11 @@ class OperatorDirectory:
         )
         return _operator(row) if row else None
 
+    async def operator_id_of(self, user_id: str) -> str | None:
+        """The user's operator row id, deleted or not (to tell the engine it is gone)."""
+        value = await self._db.fetch_value("SELECT id FROM operators WHERE user_id = ?", (user_id,))
+        return str(value) if value else None
+
     async def profile(self, operator_id: str) -> OperatorProfile | None:
         """The engine's view of one operator, or None when they are not routable."""
         row = await self._db.fetch_one(
