@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api import admin, auth, calls, operators, queues
+from callcenterd.api import admin, asterisk, auth, calls, operators, queues
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import mount
 from callcenterd.api.health import add_health_routes, database_ok
@@ -35,6 +35,7 @@ from callcenterd.security import (
     new_signing_key,
     utcnow,
 )
+from callcenterd.services.asterisk import AsteriskService
 from callcenterd.services.auth import AuthService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
@@ -61,7 +62,14 @@ log = structlog.get_logger(__name__)
 
 DATABASE = web.AppKey("database", Database)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
-API_AREAS = (auth.routes, admin.routes, queues.routes, operators.routes, calls.routes)
+API_AREAS = (
+    auth.routes,
+    admin.routes,
+    queues.routes,
+    operators.routes,
+    calls.routes,
+    asterisk.routes,
+)
 
 
 def _keys(settings: Settings) -> tuple[bytes, bytes]:
@@ -122,6 +130,11 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         )
         ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
         links.append(ari)
+
+        async def extension_of(user_id: str) -> str | None:
+            operator = await directory.for_user(user_id)
+            return operator.extension if operator else None
+
         queue_store, directory, call_queries = (
             QueueRepository(db),
             OperatorDirectory(db),
@@ -151,6 +164,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             queues=QueueService(db, queue_store, dispatcher, clock),
             operators=OperatorService(db, directory, call_queries, dispatcher, clock, settings),
             calls=CallService(db, call_queries, directory, queue_store, clock, settings),
+            asterisk=AsteriskService(ari, dispatcher, extension_of, clock),
         )
         await system_settings.seed(seed_from(settings))
         await built.auth.start()

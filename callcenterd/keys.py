@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from callcenterd.api.endpoints import Endpoint
     from callcenterd.api.ratelimit import RateLimits
     from callcenterd.events.bus import EventBus
+    from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
@@ -45,6 +46,7 @@ class Services:
     queues: QueueService
     operators: OperatorService
     calls: CallService
+    asterisk: AsteriskService
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -125,6 +125,21 @@ class Dispatcher:
         """Read-only use: live figures and tests. Changes go through submit()."""
         return self._engine
 
+    def operator_of_extension(self, extension: str) -> str | None:
+        return self._extensions.get(extension)
+
+    def operators_on(self, channel_id: str) -> set[str]:
+        """Operators taking part in the call a channel belongs to (caller or leg)."""
+        call_id = self._by_channel.get(channel_id) or self._legs.get(channel_id)
+        live = self._live.get(call_id) if call_id else None
+        if live is None:
+            return set()
+        involved = set(live.legs.values())
+        call = self._engine.calls.get(live.call_id)
+        if call is not None and call.operator_id is not None:
+            involved.add(call.operator_id)
+        return involved
+
     # --- inputs -------------------------------------------------------------------------------
     async def submit(self, event: ev.Event) -> None:
         """From services: returns once the resulting facts are stored."""

@@ -103,6 +103,24 @@ TABLE: dict[tuple[str, str], Row] = {
         ADMIN, 201, body={"channel_id": "matrix-1", "caller_number": "+79001234567"}
     ),
     ("GET", "/calls/{call_id}"): Row(EVERYONE, 404, "DB_002", params={"call_id": "missing"}),
+    ("GET", "/calls/{call_id}/recording"): Row(
+        EVERYONE, 404, "DB_002", params={"call_id": "missing"}
+    ),
+    # ARI is on a closed port in these tests: allowed calls reach the handler and get AST_004.
+    ("GET", "/asterisk/extensions"): Row(frozenset({"admin", "manager"}), 503, "AST_004"),
+    ("GET", "/asterisk/realtime-data"): Row(READERS, 200),
+    ("POST", "/asterisk/channels/{channel_id}/answer"): Row(
+        frozenset({"admin", "operator"}), 503, "AST_004", params={"channel_id": "missing"}
+    ),
+    ("POST", "/asterisk/channels/{channel_id}/hangup"): Row(
+        frozenset({"admin", "operator"}), 503, "AST_004", params={"channel_id": "missing"}
+    ),
+    ("POST", "/asterisk/originate"): Row(
+        frozenset({"admin", "operator"}),
+        503,
+        "AST_004",
+        body={"endpoint": "PJSIP/1001", "extension": "100"},
+    ),
     ("PUT", "/calls/{call_id}"): Row(
         frozenset({"admin", "operator"}),
         404,

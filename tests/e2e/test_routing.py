@@ -237,3 +237,40 @@ async def test_burst_of_calls_none_lost_none_double_answered(
     assert listing["total"] == 20
     assert sorted(item["caller_number"] for item in listing["items"]) == numbers
     assert {item["status"] for item in listing["items"]} == {"completed"}
+
+
+async def test_asterisk_live_data_and_channel_actions(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    phones = await operator_phones.start({"1010": PhoneBehaviour.answer(100)})  # talks on
+    await daemon.operator("1010")
+    await daemon.queue("vip", ["1010"])
+
+    extensions = await daemon.api("GET", "/api/asterisk/extensions")
+    mine = next(e for e in extensions if e["extension"] == "1010")
+    assert mine["technology"] == "PJSIP"
+    assert mine["contact_status"] == "Reachable"
+
+    call = await caller.dial(asterisk.queue_number("vip"), caller_number="5550303")
+    started = await daemon.wait_for_event("call_started")
+    await daemon.wait_for_event("call_answered")
+    live = await daemon.api("GET", "/api/asterisk/realtime-data")
+    assert live["connected"] is True
+    assert live["active_calls"] == 1
+    channel = next(c for c in live["channels"] if c["id"] == started["channel_id"])
+    assert channel["caller_number"] == "5550303"
+    assert channel["state"] == "Up"
+
+    missing = await daemon.client.post(
+        "/api/asterisk/channels/no-such-channel/hangup", headers=daemon.headers
+    )
+    assert missing.status == 404
+    assert (await missing.json())["code"] == "AST_005"
+
+    # An admin hanging up the caller from the API ends the call for both sides.
+    await daemon.api("POST", f"/api/asterisk/channels/{started['channel_id']}/hangup")
+    ended = await daemon.wait_for_event("call_ended")
+    assert ended["status"] == "completed" and ended["reason"] == "caller_hangup"
+    outcome = await call.outcome(within=20)
+    assert outcome.exit_code == 0
+    await phones["1010"].wait_for(lambda calls: calls[0].state.name == "COMPLETED")

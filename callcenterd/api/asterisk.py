@@ -1,0 +1,139 @@
+"""/api/asterisk: extensions and live data from Asterisk, and channel actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field, StringConstraints
+
+from callcenterd import keys
+from callcenterd.api.endpoints import ApiRoutes
+from callcenterd.api.schemas import Message, _In
+from callcenterd.domain.users import Role
+from callcenterd.services.context import Principal
+
+routes = ApiRoutes("asterisk")
+EXTENSION_READERS = [Role.ADMIN, Role.MANAGER]
+REALTIME_READERS = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR]
+CHANNEL_ACTORS = [Role.ADMIN, Role.OPERATOR]
+_OWN = "Operators: only channels of calls they take part in."
+
+
+class ExtensionOut(BaseModel):
+    extension: str
+    technology: str
+    state: str = Field(description="Asterisk device state, e.g. NOT_INUSE, INUSE, UNAVAILABLE")
+    contact_status: str
+    contact_uri: str | None
+    last_seen: datetime | None
+
+
+class RealtimeExtension(BaseModel):
+    name: str
+    state: str
+    class_: str = Field(alias="class", serialization_alias="class")
+
+
+class RealtimeChannel(BaseModel):
+    id: str
+    name: str
+    state: str
+    caller_number: str
+    duration: str
+
+
+class RealtimeData(BaseModel):
+    connected: bool
+    asterisk_version: str | None
+    active_channels: int
+    active_calls: int
+    extensions: list[RealtimeExtension]
+    channels: list[RealtimeChannel]
+    timestamp: datetime
+
+
+class OriginateIn(_In):
+    endpoint: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+/[\w.@:+-]+$", max_length=100)]
+    context: Annotated[str, StringConstraints(pattern=r"^[\w-]+$", max_length=80)] = "default"
+    extension: Annotated[str, StringConstraints(pattern=r"^[\w*#+]+$", max_length=40)]
+    priority: int = Field(1, ge=1, le=1000)
+    timeout: int = Field(30, ge=1, le=300, description="Seconds to ring the endpoint")
+    caller_id: Annotated[str, StringConstraints(max_length=80)] | None = None
+
+
+class OriginateOut(BaseModel):
+    success: bool = True
+    channel_id: str
+
+
+@routes.route(
+    "GET",
+    "/asterisk/extensions",
+    summary="PJSIP extensions and their state",
+    roles=EXTENSION_READERS,
+    response=list[ExtensionOut],
+)
+async def extensions(request: web.Request) -> list[dict[str, Any]]:
+    return await request.app[keys.SERVICES].asterisk.extensions()
+
+
+@routes.route(
+    "GET",
+    "/asterisk/realtime-data",
+    summary="Live channels and extensions from Asterisk",
+    roles=REALTIME_READERS,
+    response=RealtimeData,
+    notes="Answers `connected: false` with empty lists while ARI is down.",
+)
+async def realtime_data(request: web.Request) -> dict[str, Any]:
+    return await request.app[keys.SERVICES].asterisk.realtime()
+
+
+@routes.route(
+    "POST",
+    "/asterisk/channels/{channel_id}/answer",
+    summary="Answer a channel",
+    roles=CHANNEL_ACTORS,
+    response=Message,
+    notes=_OWN,
+)
+async def answer_channel(request: web.Request, user: Principal, channel_id: str) -> Message:
+    await request.app[keys.SERVICES].asterisk.answer(channel_id, user)
+    return Message(message=f"Channel {channel_id} answered")
+
+
+@routes.route(
+    "POST",
+    "/asterisk/channels/{channel_id}/hangup",
+    summary="Hang up a channel",
+    roles=CHANNEL_ACTORS,
+    response=Message,
+    notes=_OWN,
+)
+async def hangup_channel(request: web.Request, user: Principal, channel_id: str) -> Message:
+    await request.app[keys.SERVICES].asterisk.hangup(channel_id, user)
+    return Message(message=f"Channel {channel_id} hung up")
+
+
+@routes.route(
+    "POST",
+    "/asterisk/originate",
+    summary="Place an outgoing call from an endpoint",
+    roles=CHANNEL_ACTORS,
+    body=OriginateIn,
+    response=OriginateOut,
+    notes="Operators: only from their own phone (PJSIP/<their extension>).",
+)
+async def originate(request: web.Request, body: OriginateIn, user: Principal) -> OriginateOut:
+    channel_id = await request.app[keys.SERVICES].asterisk.originate(
+        endpoint=body.endpoint,
+        context=body.context,
+        extension=body.extension,
+        priority=body.priority,
+        ring_seconds=body.timeout,
+        caller_id=body.caller_id,
+        actor=user,
+    )
+    return OriginateOut(channel_id=channel_id)
