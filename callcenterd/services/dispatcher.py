@@ -193,6 +193,14 @@ class Dispatcher:
             with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
                 await client.unsubscribe(ENDPOINT_SOURCE)
 
+    async def _probe_endpoint(self, extension: str) -> None:
+        client = self._ari()
+        if client is None:
+            return  # on_ari_connected lists every endpoint when the link comes up
+        with contextlib.suppress(AriNotFound):
+            found = await client.request("GET", f"/endpoints/PJSIP/{extension}")
+            self._endpoint_changed(endpoint_state(found))
+
     def _endpoint_changed(self, state: EndpointState) -> None:
         operator_id = self._extensions.get(state.resource)
         if operator_id is not None and state.online is not None:
@@ -234,7 +242,14 @@ class Dispatcher:
     def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
         at = self._clock()
         if isinstance(event, ev.OperatorUpserted):
-            self._extensions[event.operator.extension] = event.operator.id
+            operator = event.operator
+            if self._extensions.get(operator.extension) != operator.id:
+                self._extensions[operator.extension] = operator.id
+                # State changes are pushed, but the phone may have changed state before we
+                # knew this extension: ask once.
+                self._lanes.run(
+                    f"op:{operator.id}", lambda: self._probe_endpoint(operator.extension)
+                )
         commands = self._engine.handle(event, at.timestamp())
         tasks = [task for command in commands if (task := self._execute(command, at))]
         self._arm_timer()

@@ -274,3 +274,35 @@ async def test_asterisk_live_data_and_channel_actions(
     outcome = await call.outcome(within=20)
     assert outcome.exit_code == 0
     await phones["1010"].wait_for(lambda calls: calls[0].state.name == "COMPLETED")
+
+
+async def test_unreachable_phone_makes_its_operator_offline_and_skipped(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    phones = await operator_phones.start(
+        {
+            "1011": PhoneBehaviour.unreachable(),
+            "1012": PhoneBehaviour.answer(100, hang_up_after_ms=500),
+        }
+    )
+    dead = await daemon.operator("1011")
+    alive = await daemon.operator("1012")
+    await daemon.queue("q2", ["1011", "1012"], strategy="linear")
+
+    # The endpoint's state (qualify) reaches the engine: the operator shows offline.
+    for _ in range(50):
+        listing = await daemon.api("GET", "/api/operators/")
+        status = {op["id"]: op["status"] for op in listing}
+        if status[dead] == "offline":
+            break
+        await asyncio.sleep(0.1)
+    assert status[dead] == "offline"
+    assert status[alive] == "online"
+
+    call = await caller.dial(asterisk.queue_number("q2"), caller_number="5550404")
+    answered = await daemon.wait_for_event("call_answered")
+    assert (await call.outcome(within=20)).exit_code == 0
+    assert answered["operator_id"] == alive
+    record = await daemon.call_record(answered["call_id"], "completed")
+    assert record["operators_tried"] == [alive]  # linear would have tried 1011 first
+    assert phones["1011"].calls() == []
