@@ -112,6 +112,17 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    destination = Path(args.destination)
+
+    async def work(db: Database) -> int:
+        await db.backup(destination)
+        print(f"backed up {settings.database_path} to {destination}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def _password_from(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -206,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help=argparse.SUPPRESS, dest="sub_config")
     run.set_defaults(func=cmd_run)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    backup = commands.add_parser("backup", help="consistent online copy of the database")
+    backup.add_argument("destination", help="file to write (replaced when complete)")
+    backup.set_defaults(func=cmd_backup)
     check = commands.add_parser("check-config", help="validate the configuration")
     check.add_argument("--env", action="store_true", help="list every environment variable")
     check.set_defaults(func=cmd_check_config)

@@ -177,6 +177,23 @@ class Database:
             await conn.execute("UPDATE health SET checked_at = strftime('%Y-%m-%dT%H:%M:%fZ')")
 
     # --- migrations -------------------------------------------------------------------------
+    async def backup(self, destination: Path) -> None:
+        """A consistent online copy (SQLite's backup API): safe while the daemon writes."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(destination.name + ".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            target = await aiosqlite.connect(partial)
+            try:
+                await self._r.backup(target)
+            finally:
+                await target.close()
+        except sqlite3.Error as err:
+            partial.unlink(missing_ok=True)
+            raise _translate(err) from err
+        # Renamed only when complete: a crash never leaves a half copy under the real name.
+        partial.replace(destination)
+
     async def schema_version(self) -> int:
         conn = self._w
         try:
