@@ -39,6 +39,7 @@ from callcenterd.services.asterisk import AsteriskService
 from callcenterd.services.auth import AuthService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
+from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
@@ -56,6 +57,7 @@ from callcenterd.store.queues import (
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify, watchdog_interval
+from callcenterd.telephony.ami import AmiEndpoint, AmiLink
 from callcenterd.telephony.ari_link import AriLink
 
 log = structlog.get_logger(__name__)
@@ -86,6 +88,15 @@ def _keys(settings: Settings) -> tuple[bytes, bytes]:
         else load_or_create_key(settings.state_dir / "secret.key", new_secret_key)
     )
     return signing, secret
+
+
+def ami_endpoint(settings: Settings) -> AmiEndpoint | None:
+    """The AMI link's target; None (link disabled) while no secret is configured."""
+    ami = settings.ami
+    secret = ami.secret.get_secret_value()
+    if not secret:
+        return None
+    return AmiEndpoint(ami.host, ami.port, ami.username, secret)
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
@@ -140,6 +151,27 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             OperatorDirectory(db),
             CallQueries(db),
         )
+
+        async def operator_of_extension(extension: str) -> str | None:
+            known = dispatcher.operator_of_extension(extension)
+            if known is not None:
+                return known
+            found = [op.id for op in await directory.find() if op.extension == extension]
+            return found[0] if found else None
+
+        async def queue_of_asterisk_name(name: str) -> str | None:
+            found = [
+                q.id
+                for q in await queue_store.live_queues()
+                if q.config.asterisk_name.lower() == name.lower()
+            ]
+            return found[0] if found else None
+
+        # Calls Asterisk's own Queue() serves while ARI is down, followed through AMI.
+        fallback = AmiFallback(
+            CallWriter(db), bus, clock, operator_of_extension, queue_of_asterisk_name
+        )
+        ami = AmiLink(clock, fallback.on_ami_event)
         built = keys.Services(
             settings=settings,
             clock=clock,
@@ -159,12 +191,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             system_settings=system_settings,
             rate_limits=RateLimits(settings.rate_limits),
             ari=ari,
+            ami=ami,
             bus=bus,
             dispatcher=dispatcher,
             queues=QueueService(db, queue_store, dispatcher, clock),
             operators=OperatorService(db, directory, call_queries, dispatcher, clock, settings),
             calls=CallService(db, call_queries, directory, queue_store, clock, settings),
-            asterisk=AsteriskService(ari, dispatcher, extension_of, clock),
+            asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
         )
         await system_settings.seed(seed_from(settings))
         await built.auth.start()
@@ -197,10 +230,13 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         # The engine starts from the stored queues and operators, before any call arrives.
         dispatcher.load(await all_queue_configs(db), await all_operator_profiles(db))
         await reconnect(current.asterisk_config)
+        await ami.configure(ami_endpoint(settings))
         app[keys.SERVICES] = built
         yield
         await dispatcher.release_ari()
         await ari.stop()
+        await ami.stop()
+        await fallback.drain()
         await dispatcher.stop()
 
     async def watchdog(app: web.Application) -> AsyncIterator[None]:

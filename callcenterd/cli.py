@@ -1,4 +1,5 @@
-"""The `callcenterd` command: run, migrate, user create|list|set-password, check-config."""
+"""The `callcenterd` command: run, migrate, user create|list|set-password, check-config,
+asterisk export-queues."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from callcenterd.domain.users import Role
 from callcenterd.errors import CallcenterError
 from callcenterd.logs import configure_logging
 from callcenterd.security import PasswordHasher, utcnow
+from callcenterd.services.queues_export import export_queues
 from callcenterd.services.users import UserService
 from callcenterd.settings import ConfigError, Settings, env_names, load_settings
 from callcenterd.store.db import Database
@@ -118,6 +120,22 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         await db.backup(destination)
         print(f"backed up {settings.database_path} to {destination}")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_asterisk_export_queues(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(db: Database) -> int:
+        text = await export_queues(db)
+        if args.output in (None, "-"):
+            sys.stdout.write(text)
+            return 0
+        destination = Path(args.output)
+        partial = destination.with_name(destination.name + ".tmp")
+        partial.write_text(text)
+        partial.replace(destination)  # Asterisk never reads a half-written file
+        print(f"wrote {destination}", file=sys.stderr)
         return 0
 
     return asyncio.run(_with_db(settings, work))
@@ -242,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     set_password.add_argument("username")
     set_password.add_argument("--password-stdin", action="store_true")
     set_password.set_defaults(func=cmd_user_set_password)
+
+    asterisk = commands.add_parser("asterisk", help="the Asterisk side").add_subparsers(
+        dest="asterisk_command", required=True
+    )
+    export = asterisk.add_parser(
+        "export-queues",
+        help="write a queues.conf fragment from the stored queues (the Queue() fallback)",
+    )
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_asterisk_export_queues)
     return parser
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.store.db import Database
+    from callcenterd.telephony.ami import AmiLink
     from callcenterd.telephony.ari_link import AriLink
 
 
@@ -41,6 +42,7 @@ class Services:
     system_settings: SystemSettingsService
     rate_limits: RateLimits
     ari: AriLink
+    ami: AmiLink
     bus: EventBus
     dispatcher: Dispatcher
     queues: QueueService

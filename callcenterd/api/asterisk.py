@@ -54,6 +54,27 @@ class RealtimeData(BaseModel):
     timestamp: datetime
 
 
+class AsteriskQueueMember(BaseModel):
+    interface: str = Field(description="e.g. PJSIP/1001")
+    status: int = Field(description="app_queue device status: 1 free, 2 in use, 5 unavailable")
+    paused: bool
+    calls_taken: int
+    last_call: int = Field(description="Unix time of the member's last call; 0: none")
+
+
+class AsteriskQueue(BaseModel):
+    name: str
+    strategy: str
+    members_count: int
+    completed_calls: int
+    abandoned_calls: int
+    service_level: int = Field(description="% of calls answered within the service level")
+    hold_time: int = Field(description="Average wait, seconds")
+    talk_time: int = Field(description="Average talk time, seconds")
+    active_calls: int = Field(description="Callers waiting in the queue now")
+    members: list[AsteriskQueueMember]
+
+
 class OriginateIn(_In):
     endpoint: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+/[\w.@:+-]+$", max_length=100)]
     context: Annotated[str, StringConstraints(pattern=r"^[\w-]+$", max_length=80)] = "default"
@@ -77,6 +98,19 @@ class OriginateOut(BaseModel):
 )
 async def extensions(request: web.Request) -> list[dict[str, Any]]:
     return await request.app[keys.SERVICES].asterisk.extensions()
+
+
+@routes.route(
+    "GET",
+    "/asterisk/queues",
+    summary="Asterisk's own queues (app_queue, the dialplan fallback)",
+    roles=EXTENSION_READERS,
+    response=list[AsteriskQueue],
+    notes="From AMI QueueStatus; 503 AST_004 while AMI is not connected.",
+)
+async def asterisk_queues(request: web.Request) -> list[AsteriskQueue]:
+    queues = await request.app[keys.SERVICES].asterisk.queues()
+    return [AsteriskQueue.model_validate(queue) for queue in queues]
 
 
 @routes.route(

@@ -51,6 +51,7 @@ def _fields(call: CallRecord) -> dict[str, object]:
         "recording_url": recording_url(call),
         "notes": call.notes,
         "rating": call.rating,
+        "routed_by": call.routed_by,
         "created_at": call.created_at,
     }
 
@@ -65,7 +66,6 @@ def call_detail(found: CallWithTimeline) -> CallDetail:
         {
             **_fields(call),
             "operators_tried": list(call.operators_tried),
-            "routed_by": call.routed_by,
             "updated_at": call.updated_at,
             "events": [
                 CallEventOut(

@@ -26,8 +26,14 @@ def ari_state(services: Services) -> LinkState:
 
 
 def ami_state(services: Services) -> LinkState:
-    # The AMI fallback client is not built yet: say so rather than pretend.
-    return LinkState(state="not_implemented")
+    link = services.ami
+    return LinkState(
+        state=link.state,
+        url=link.url,
+        asterisk_version=link.asterisk_version,
+        last_error=link.last_error,
+        since=link.since,
+    )
 
 
 async def database_ok(services: Services) -> bool:

@@ -299,6 +299,9 @@ class CallItem(BaseModel):
     recording_url: str | None
     notes: str | None
     rating: int | None
+    routed_by: str = Field(
+        description="ari: routed by callcenterd; ami: Asterisk's own queue (fallback); api"
+    )
     created_at: datetime
 
 
@@ -318,7 +321,6 @@ class CallEventOut(BaseModel):
 
 class CallDetail(CallItem):
     operators_tried: list[str] = Field(description="Operator ids rung for this call, in order")
-    routed_by: str
     updated_at: datetime
     events: list[CallEventOut]
 

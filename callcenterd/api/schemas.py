@@ -274,7 +274,7 @@ class AsteriskTestResult(BaseModel):
 
 
 class LinkState(BaseModel):
-    state: Literal["disabled", "connecting", "connected", "disconnected", "not_implemented"]
+    state: Literal["disabled", "connecting", "connected", "disconnected"]
     url: str | None = None
     asterisk_version: str | None = None
     last_error: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,13 @@ from callcenterd.errors import (
 )
 from callcenterd.services.context import Principal
 from callcenterd.services.dispatcher import Dispatcher
+from callcenterd.telephony.ami import (
+    AmiActionFailed,
+    AmiLink,
+    AmiUnavailable,
+    channel_name,
+    queue_status,
+)
 from callcenterd.telephony.ari_client import AriClient, AriNotFound, AriRequestFailed
 from callcenterd.telephony.ari_link import AriLink
 
@@ -38,8 +46,12 @@ class AsteriskService:
         dispatcher: Dispatcher,
         extension_of: Callable[[str], Awaitable[str | None]],
         clock: Callable[[], datetime],
+        *,
+        ami: AmiLink | None = None,
     ) -> None:
         self._link = link
+        # The fallback for channel actions while ARI is down, and app_queue's own view.
+        self._ami = ami
         self._dispatcher = dispatcher
         # The acting operator's own extension (originate is limited to their phone).
         self._extension_of = extension_of
@@ -52,6 +64,23 @@ class AsteriskService:
                 f"ARI is not connected ({self._link.last_error or self._link.state})"
             )
         return client
+
+    def _ami_instead(self) -> AmiLink | None:
+        """AMI, when ARI is down and AMI is up: channel actions then go through it."""
+        if self._link.connected or self._ami is None or not self._ami.connected:
+            return None
+        return self._ami
+
+    def _ami_link(self) -> AmiLink:
+        if self._ami is None or not self._ami.connected:
+            state = (self._ami.last_error or self._ami.state) if self._ami else "not configured"
+            raise AmiUnavailable(f"AMI is not connected ({state})")
+        return self._ami
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """app_queue's queues (the dialplan fallback's), from AMI QueueStatus."""
+        events = await self._ami_link().action_list({"Action": "QueueStatus"})
+        return queue_status(events)
 
     async def _device_states(self, client: AriClient) -> dict[str, str]:
         states: list[dict[str, Any]] = await client.request("GET", "/deviceStates")
@@ -143,6 +172,12 @@ class AsteriskService:
         log.info("channel_answered", channel_id=channel_id, by=actor.id)
 
     async def hangup(self, channel_id: str, actor: Principal) -> None:
+        ami = self._ami_instead()
+        if ami is not None:
+            await self._check_channel(channel_id, actor)
+            await self._ami_hangup(ami, channel_id)
+            log.info("channel_hung_up", channel_id=channel_id, by=actor.id, via="ami")
+            return
         client = self._client()
         await self._check_channel(channel_id, actor)
         try:
@@ -173,6 +208,11 @@ class AsteriskService:
             "priority": priority,
             "timeout": ring_seconds,
         }
+        ami = self._ami_instead()
+        if ami is not None:
+            channel_id = await self._ami_originate(ami, params, caller_id)
+            log.info("originated", endpoint=endpoint, extension=extension, by=actor.id, via="ami")
+            return channel_id
         if caller_id:
             params["callerId"] = caller_id
         try:
@@ -183,3 +223,37 @@ class AsteriskService:
             raise AsteriskMisconfigured(f"Asterisk refused to originate: {err}") from err
         log.info("originated", endpoint=endpoint, extension=extension, by=actor.id)
         return str(channel.get("id"))
+
+    async def _ami_hangup(self, ami: AmiLink, channel_id: str) -> None:
+        channels = await ami.action_list({"Action": "CoreShowChannels"})
+        name = channel_name(channels, channel_id)
+        if name is None:
+            raise ChannelNotFound(f"Channel {channel_id} not found")
+        try:
+            await ami.action({"Action": "Hangup", "Channel": name})
+        except AmiActionFailed as err:
+            # Gone between the listing and the hang-up: the expected race.
+            raise ChannelNotFound(f"Channel {channel_id} not found") from err
+
+    async def _ami_originate(
+        self, ami: AmiLink, params: dict[str, str | int], caller_id: str | None
+    ) -> str:
+        channel_id = str(uuid.uuid4())
+        fields: dict[str, str | int] = {
+            "Action": "Originate",
+            "Channel": params["endpoint"],
+            "Context": params["context"],
+            "Exten": params["extension"],
+            "Priority": params["priority"],
+            "Timeout": int(params["timeout"]) * 1000,
+            # Answer at once ("queued"); the outcome comes later as an OriginateResponse event.
+            "Async": "true",
+            "ChannelId": channel_id,
+        }
+        if caller_id:
+            fields["CallerID"] = caller_id
+        try:
+            await ami.action(fields, as_list=False)
+        except AmiActionFailed as err:
+            raise AsteriskMisconfigured(f"Asterisk refused to originate: {err.message}") from err
+        return channel_id

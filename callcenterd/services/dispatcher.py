@@ -282,7 +282,9 @@ class Dispatcher:
                 live = self._live.get(command.call_id)
                 if live is not None:
                     live.legs[command.leg_id] = command.operator_id
-                self._telephony(command.call_id, lambda c: self._ring(c, command))
+                # Each leg has its own lane: ringing must not wait for the caller's answer
+                # and music on hold, and a cancel must follow its own leg's creation.
+                self._telephony(command.leg_id, lambda c: self._ring(c, command))
                 return self._record(command.call_id, self._rung(command, at))
             case cmd.AnswerCaller(call_id=call_id):
                 self._telephony(call_id, lambda c: self._answer(c, call_id))
@@ -291,7 +293,7 @@ class Dispatcher:
                 self._telephony(call_id, lambda c: self._hold(c, call_id, music))
                 return None
             case cmd.CancelLeg(call_id=call_id, leg_id=leg_id):
-                self._telephony(call_id, lambda c: _quietly(c.hangup(leg_id)))
+                self._telephony(leg_id, lambda c: _quietly(c.hangup(leg_id)))
                 return None
             case cmd.ConnectCall():
                 self._telephony(command.call_id, lambda c: self._connect(c, command))
@@ -319,16 +321,18 @@ class Dispatcher:
                     f"op:{command.operator_id}", self._operator_fact(command, at)
                 )
 
-    def _telephony(self, call_id: str, action: Callable[[AriClient], Awaitable[None]]) -> None:
+    def _telephony(self, lane: str, action: Callable[[AriClient], Awaitable[None]]) -> None:
+        """Queue an ARI action on a lane: a call id, or a leg id for that leg's own actions."""
+
         async def job() -> None:
             client = self._ari()
             if client is None:
-                log.warning("ari_unavailable_for_action", call_id=call_id)
+                log.warning("ari_unavailable_for_action", lane=lane)
                 return
             await action(client)
 
         # Telephony is not awaited by submit(): only facts are.
-        self._lanes.run(f"ari:{call_id}", job)
+        self._lanes.run(f"ari:{lane}", job)
 
     def _record(self, call_id: str, job: Job) -> asyncio.Task[None]:
         return self._lanes.run(f"rec:{call_id}", job)

@@ -38,7 +38,7 @@ async def test_readyz_reports_a_writable_database_and_the_ari_link(
     assert body["database"] == "writable"
     assert body["ari"]["state"] in {"connecting", "disconnected"}
     assert body["ari"]["url"].startswith("http://127.0.0.1:")
-    assert body["ami"]["state"] == "not_implemented"
+    assert body["ami"]["state"] == "disabled"  # no AMI secret configured
 
 
 async def test_the_whole_api_is_served_while_ari_is_down(

@@ -109,6 +109,8 @@ TABLE: dict[tuple[str, str], Row] = {
     # ARI is on a closed port in these tests: allowed calls reach the handler and get AST_004.
     ("GET", "/asterisk/extensions"): Row(frozenset({"admin", "manager"}), 503, "AST_004"),
     ("GET", "/asterisk/realtime-data"): Row(READERS, 200),
+    # No AMI secret in these tests: the AMI link is disabled.
+    ("GET", "/asterisk/queues"): Row(frozenset({"admin", "manager"}), 503, "AST_004"),
     ("POST", "/asterisk/channels/{channel_id}/answer"): Row(
         frozenset({"admin", "operator"}), 503, "AST_004", params={"channel_id": "missing"}
     ),

@@ -329,6 +329,9 @@ class AsteriskSandbox:
             fcntl.flock(self._run_dir_lock, fcntl.LOCK_EX)
         for sub in ("etc", "run", "spool", "log", "lib", "cache", "tests"):
             (self.run_dir / sub).mkdir(exist_ok=True)
+        # ARI stores recordings in <spool>/recording, which Asterisk does not create itself
+        # (a Debian install ships it): without it every bridge recording fails with ENOENT.
+        (self.run_dir / "spool" / "recording").mkdir(exist_ok=True)
         # Debian's default configs first, as on a real install; the sandbox's own files on top.
         shutil.copytree(self.rootfs / "etc" / "asterisk", self.run_dir / "etc", dirs_exist_ok=True)
         modules_dir = next(self.rootfs.glob("usr/lib/*/asterisk/modules"))
