@@ -20,8 +20,23 @@ class CallArrived:
     caller_number: str
     called_number: str | None = None
     queue_hint: str | None = None  # first Stasis argument: a queue's asterisk_name
-    # Set when the call is re-adopted after a restart: its original arrival time.
+    # Set when the call is re-adopted after a restart: its original arrival time, and how
+    # many operator legs it already had (new leg ids must not repeat theirs).
     arrived_at: float | None = None
+    legs_used: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallResumed:
+    """A call found talking after a restart: caller and operator still bridged."""
+
+    call_id: str
+    caller_number: str
+    queue_id: str
+    arrived_at: float
+    operator_id: str
+    leg_id: str
+    connected_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +112,7 @@ class Tick:
 
 Event = (
     CallArrived
+    | CallResumed
     | CallerHungUp
     | LegRinging
     | LegAnswered

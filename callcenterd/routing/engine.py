@@ -85,6 +85,8 @@ class RoutingEngine:
                 pass  # the timers below are all it is for
             case ev.CallArrived():
                 self._arrive(event, now, out)
+            case ev.CallResumed():
+                self._resume(event, now, out)
             case ev.CallerHungUp(call_id=call_id):
                 self._caller_hung_up(call_id, now, out)
             case ev.LegRinging():
@@ -186,6 +188,7 @@ class RoutingEngine:
             return
         self._seq += 1
         call = CallState(event.call_id, event.caller_number, queue.config.id, arrived, self._seq)
+        call.leg_count = event.legs_used
         self.calls[call.id] = call
         self._enqueue(call, queue, now, out, wait_from=arrived)
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
@@ -392,6 +395,33 @@ class RoutingEngine:
         if self.settings.max_call_duration > 0:
             self._deadlines.add(
                 now + self.settings.max_call_duration, Due.MAX_DURATION, call.id, now
+            )
+        self._refresh(operator, now, out)
+
+    def _resume(self, event: ev.CallResumed, now: float, out: list[Command]) -> None:
+        """Take back a call that was talking when the daemon restarted: the operator stays
+        busy with it and its end is recorded as usual."""
+        operator = self.operators.get(event.operator_id)
+        if event.call_id in self.calls or operator is None or event.queue_id not in self.queues:
+            return
+        self._seq += 1
+        call = CallState(
+            event.call_id, event.caller_number, event.queue_id, event.arrived_at, self._seq
+        )
+        call.phase = CallPhase.CONNECTED
+        call.answered = True
+        call.connected_leg = event.leg_id
+        call.operator_id = event.operator_id
+        call.connected_at = event.connected_at
+        self.calls[call.id] = call
+        self._talking[event.leg_id] = call.id
+        operator.talking.add(call.id)
+        if self.settings.max_call_duration > 0:
+            self._deadlines.add(
+                event.connected_at + self.settings.max_call_duration,
+                Due.MAX_DURATION,
+                call.id,
+                event.connected_at,
             )
         self._refresh(operator, now, out)
 

@@ -30,7 +30,7 @@ from callcenterd.domain.queues import OperatorProfile, QueueConfig
 from callcenterd.errors import CallcenterError
 from callcenterd.events.bus import EventBus
 from callcenterd.routing import RoutingEngine
-from callcenterd.store.calls import CallWriter, OperatorStatusWriter
+from callcenterd.store.calls import CallWriter, OpenCall, OperatorStatusWriter
 from callcenterd.telephony.ari_client import AriClient, AriNotFound, AriRequestFailed
 from callcenterd.telephony.translate import (
     LEG_MARK,
@@ -184,6 +184,182 @@ class Dispatcher:
                 self._endpoint_changed(endpoint_state(endpoint))
         except (CallcenterError, AriRequestFailed, AriNotFound) as err:
             log.warning("endpoint_states_unavailable", error=str(err))
+        try:
+            await self._reconcile(client)
+        except (CallcenterError, AriRequestFailed, AriNotFound) as err:
+            log.error("reconcile_failed", error=str(err))
+
+    # --- recovery: after a restart or a lost event stream ---------------------------------------
+    async def _reconcile(self, client: AriClient) -> None:
+        """Make the store, the engine and Asterisk agree again.
+
+        Calls still in the app are re-adopted (waiting callers keep their place and wait,
+        talking calls their operator); channels nobody can account for are hung up; every
+        open record whose channel is gone is closed (`completed` if answered, else `missed`
+        with reason `lost`).
+        """
+        application = await client.application()
+        in_app = {str(c) for c in application.get("channel_ids", [])}
+        bridges: list[dict[str, Any]] = await client.request("GET", "/bridges")
+        members = {str(b["id"]): {str(c) for c in b.get("channels", [])} for b in bridges}
+        records = await self._calls.open_calls()
+        now = self._clock()
+        accounted: set[str] = set()
+        for record in records:
+            live = self._live.get(record.id)
+            if live is not None:
+                accounted |= self._resync_known(live, in_app)
+            elif record.channel_id in in_app:
+                accounted |= self._adopt(record, members)
+            else:
+                self._close_lost(record, now)
+        for channel_id in sorted(in_app - accounted - set(self._by_channel) - set(self._legs)):
+            await self._stray(client, channel_id)
+        # Adoption used a snapshot: a channel that hung up since then is ended now.
+        for channel_id, call_id in list(self._by_channel.items()):
+            with contextlib.suppress(AriNotFound):
+                await client.request("GET", f"/channels/{channel_id}")
+                continue
+            self._feed(ev.CallerHungUp(call_id))
+        log.info("reconciled", open_records=len(records), in_app=len(in_app))
+
+    def _resync_known(self, live: LiveCall, in_app: set[str]) -> set[str]:
+        """A call we never forgot: replay the ends we may have missed while disconnected."""
+        if live.channel_id not in in_app:
+            self._feed(ev.CallerHungUp(live.call_id))
+            return set()
+        kept = {live.channel_id}
+        for leg_id in list(live.legs):
+            if leg_id in in_app:
+                kept.add(leg_id)
+            else:
+                self._feed(ev.LegHungUp(leg_id))
+        return kept
+
+    def _adopt(self, record: OpenCall, members: dict[str, set[str]]) -> set[str]:
+        call = LiveCall(record.id, record.channel_id, record.caller_number)
+        arrived = record.start_time.timestamp()
+        talk = members.get(f"talk-{record.id}", set())
+        leg = next((c for c in talk if c != record.channel_id), None)
+        if f"hold-{record.id}" in members:
+            call.holding_bridge = f"hold-{record.id}"
+        self._live[record.id] = call
+        self._by_channel[record.channel_id] = record.id
+        self._record_reconciled(record.id, "adopted", {"status": record.status})
+        if record.status == "answered" and leg and record.operator_id and record.queue_id:
+            call.talk_bridge = f"talk-{record.id}"
+            call.legs[leg] = record.operator_id
+            self._legs[leg] = record.id
+            answered = record.answer_time or record.start_time
+            self._feed(
+                ev.CallResumed(
+                    record.id,
+                    record.caller_number,
+                    record.queue_id,
+                    arrived,
+                    record.operator_id,
+                    leg,
+                    answered.timestamp(),
+                )
+            )
+            log.info("call_resumed", call_id=record.id, operator_id=record.operator_id)
+            return {record.channel_id, leg}
+        if record.status == "answered":
+            # Its operator is gone: the conversation cannot go on.
+            self._feed_hangup_and_close(record)
+            return {record.channel_id}
+        queue = self._engine.queues.get(record.queue_id or "")
+        hint = queue.config.asterisk_name if queue else None
+        self._feed(
+            ev.CallArrived(
+                record.id,
+                record.caller_number,
+                record.called_number,
+                hint,
+                arrived_at=arrived,
+                legs_used=record.legs_used,
+            )
+        )
+        log.info("call_readopted", call_id=record.id, queue=hint)
+        return {record.channel_id}
+
+    def _feed_hangup_and_close(self, record: OpenCall) -> None:
+        channel = record.channel_id
+        self._telephony(record.id, lambda c: _quietly(c.hangup(channel)))
+        self._live.pop(record.id, None)
+        self._by_channel.pop(channel, None)
+        self._close_lost(record, self._clock())
+
+    def _close_lost(self, record: OpenCall, now: datetime) -> None:
+        answered = record.status == "answered"
+        status = "completed" if answered else "missed"
+        changes: dict[str, Any] = {
+            "status": status,
+            "reason": "lost",
+            "end_time": to_iso(now),
+            "duration": round((now - record.answer_time).total_seconds())
+            if answered and record.answer_time
+            else 0,
+        }
+
+        async def job() -> None:
+            await self._calls.update(
+                record.id, now, "reconciled", changes, data={"outcome": status, "reason": "lost"}
+            )
+            self._bus.publish(
+                "call_ended",
+                {
+                    "call_id": record.id,
+                    "end_time": to_iso(now),
+                    "duration": changes["duration"],
+                    "status": status,
+                    "reason": "lost",
+                },
+            )
+
+        self._record(record.id, job)
+        log.warning("call_closed_lost", call_id=record.id, status=status)
+
+    def _record_reconciled(self, call_id: str, what: str, data: dict[str, Any]) -> None:
+        at = self._clock()
+        self._record(
+            call_id,
+            lambda: self._calls.update(
+                call_id, at, "reconciled", {}, data={"action": what, **data}
+            ),
+        )
+
+    async def _stray(self, client: AriClient, channel_id: str) -> None:
+        """A channel in the app that no record explains: a caller who arrived while we were
+        away is routed; anything else (an orphaned operator leg) is hung up."""
+        try:
+            channel: dict[str, Any] = await client.request("GET", f"/channels/{channel_id}")
+        except AriNotFound:
+            return
+        if _looks_like_leg(channel_id):
+            log.warning("stray_leg_hung_up", channel_id=channel_id)
+            await _quietly(client.hangup(channel_id))
+            return
+        queue = None
+        with contextlib.suppress(AriNotFound, AriRequestFailed):
+            found = await client.request(
+                "GET", f"/channels/{channel_id}/variable", params={"variable": "QUEUE"}
+            )
+            queue = str(found.get("value") or "") or None
+        caller = channel.get("caller") or {}
+        dialplan = channel.get("dialplan") or {}
+        log.info("stray_caller_adopted", channel_id=channel_id, queue=queue)
+        self._caller_entered(
+            CallerEntered(
+                channel_id=channel_id,
+                channel_name=str(channel.get("name", "")),
+                caller_number=str(caller.get("number") or "unknown"),
+                caller_name=str(caller.get("name") or ""),
+                called_number=str(dialplan.get("exten")) if dialplan.get("exten") else None,
+                args=(queue,) if queue else (),
+                state=str(channel.get("state", "")),
+            )
+        )
 
     async def release_ari(self) -> None:
         """Before disconnecting: drop our endpoint subscription, which would otherwise keep
@@ -541,6 +717,12 @@ class Dispatcher:
                 )
 
         return job
+
+
+def _looks_like_leg(channel_id: str) -> bool:
+    """Our legs are named `<call uuid>-<n>`; Asterisk's own ids are `<epoch>.<n>`."""
+    head, _, tail = channel_id.rpartition("-")
+    return len(head) == 36 and tail.isdigit()
 
 
 async def _quietly(request: Awaitable[None]) -> None:

@@ -3,18 +3,61 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from callcenterd.domain.clock import to_iso
+from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.store.db import Database, set_sql
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCall:
+    """A call record still `incoming` or `answered`: live, or left open by a crash."""
+
+    id: str
+    channel_id: str
+    caller_number: str
+    called_number: str | None
+    status: str
+    queue_id: str | None
+    operator_id: str | None
+    start_time: datetime
+    answer_time: datetime | None
+    legs_used: int
 
 
 class CallWriter:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def open_calls(self, routed_by: str = "ari") -> list[OpenCall]:
+        rows = await self._db.fetch_all(
+            "SELECT c.id, c.channel_id, c.caller_number, c.called_number, c.status, c.queue_id,"
+            " c.operator_id, c.start_time, c.answer_time,"
+            " (SELECT COUNT(*) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'ringing')"
+            " AS legs_used"
+            " FROM calls c WHERE c.status IN ('incoming', 'answered') AND c.routed_by = ?"
+            " ORDER BY c.start_time",
+            (routed_by,),
+        )
+        return [
+            OpenCall(
+                id=row["id"],
+                channel_id=row["channel_id"],
+                caller_number=row["caller_number"],
+                called_number=row["called_number"],
+                status=row["status"],
+                queue_id=row["queue_id"],
+                operator_id=row["operator_id"],
+                start_time=from_iso(row["start_time"]),
+                answer_time=from_iso(row["answer_time"]) if row["answer_time"] else None,
+                legs_used=int(row["legs_used"]),
+            )
+            for row in rows
+        ]
 
     async def started(
         self,

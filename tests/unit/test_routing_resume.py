@@ -1,0 +1,69 @@
+"""Calls taken back after a restart: talking calls keep their operator, waiting ones their
+place and their wait."""
+
+from __future__ import annotations
+
+from callcenterd.domain import commands as cmd
+from callcenterd.domain import events as ev
+from callcenterd.domain.commands import CallOutcome, EndReason
+from callcenterd.domain.queues import Member, OperatorProfile, Presence, QueueConfig
+from callcenterd.domain.users import OperatorStatus
+from callcenterd.routing import RoutingEngine
+
+
+def engine_with(operators: list[str]) -> RoutingEngine:
+    engine = RoutingEngine()
+    for op_id in operators:
+        engine.handle(
+            ev.OperatorUpserted(OperatorProfile(op_id, f"ext-{op_id}", presence=Presence.ONLINE)),
+            0.0,
+        )
+    engine.handle(
+        ev.QueueUpserted(
+            QueueConfig(
+                "q", "Q", "q", members=tuple(Member(o) for o in operators), max_wait_time=600
+            )
+        ),
+        0.0,
+    )
+    return engine
+
+
+def test_a_resumed_call_keeps_its_operator_busy_and_ends_completed() -> None:
+    engine = engine_with(["a"])
+    out = engine.handle(ev.CallResumed("c1", "555", "q", 100.0, "a", "c1-1", 110.0), 200.0)
+    assert out == [cmd.OperatorStatusChanged("a", OperatorStatus.BUSY, "on_call")]
+    # A new caller cannot take the busy operator.
+    assert not any(
+        isinstance(c, cmd.RingOperator)
+        for c in engine.handle(ev.CallArrived("c2", "556", queue_hint="q"), 201.0)
+    )
+    out = engine.handle(ev.LegHungUp("c1-1"), 250.0)
+    assert cmd.HangupCaller("c1", EndReason.OPERATOR_HANGUP) in out
+    assert (
+        cmd.CallEnded("c1", CallOutcome.COMPLETED, EndReason.OPERATOR_HANGUP, "q", "a", 10.0, 140.0)
+        in out
+    )
+    # The operator is free again: the waiting caller rings them now.
+    assert any(isinstance(c, cmd.RingOperator) and c.call_id == "c2" for c in out)
+
+
+def test_a_readopted_waiting_call_keeps_its_place_and_fresh_leg_ids() -> None:
+    engine = engine_with(["a"])
+    engine.handle(ev.OperatorPresenceSet("a", Presence.PAUSED), 0.0)
+    engine.handle(ev.CallArrived("late", "557", queue_hint="q"), 300.0)
+    # Re-adopted after a restart: it arrived at 100, before `late`, and already had 2 legs.
+    engine.handle(ev.CallArrived("early", "555", None, "q", arrived_at=100.0, legs_used=2), 301.0)
+    assert engine.queue_position("early") == 1
+    assert engine.queue_position("late") == 2
+    out = engine.handle(ev.OperatorPresenceSet("a", Presence.ONLINE), 302.0)
+    rings = [c for c in out if isinstance(c, cmd.RingOperator)]
+    assert [(r.call_id, r.leg_id) for r in rings] == [("early", "early-3")]
+
+
+def test_a_readopted_call_overflows_on_its_original_wait() -> None:
+    engine = engine_with(["a"])
+    engine.handle(ev.OperatorPresenceSet("a", Presence.PAUSED), 0.0)
+    engine.handle(ev.CallArrived("c", "555", None, "q", arrived_at=100.0), 650.0)
+    out = engine.handle(ev.Tick(), 700.0)  # 600 s of wait were up at 700
+    assert any(isinstance(c, cmd.CallEnded) and c.reason is EndReason.TIMEOUT for c in out)
