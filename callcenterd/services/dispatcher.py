@@ -79,6 +79,9 @@ class SerialLanes:
         if self._tails.get(key) is done:
             del self._tails[key]
 
+    def pending(self) -> int:
+        return len(self._tails)
+
     async def drain(self) -> None:
         while self._tails:
             await asyncio.gather(*self._tails.values(), return_exceptions=True)
@@ -445,10 +448,19 @@ class Dispatcher:
         self._timer = None
         self._feed(ev.Tick())
 
-    async def stop(self) -> None:
+    async def stop(self, within: float = 10.0) -> None:
+        """Finish writing what is queued, for at most `within` seconds.
+
+        Calls stay in Asterisk: talking ones go on, waiting ones keep their music, and the
+        next start re-adopts them. New calls meanwhile fail Stasis() at once (the app is not
+        active) and the dialplan's fallback takes them.
+        """
         if self._timer is not None:
             self._timer.cancel()
-        await self._lanes.drain()
+        try:
+            await asyncio.wait_for(self._lanes.drain(), within)
+        except TimeoutError:
+            log.error("stop_timed_out", pending_lanes=self._lanes.pending())
 
     # --- commands -----------------------------------------------------------------------------
     def _execute(self, command: Command, at: datetime) -> asyncio.Task[None] | None:
