@@ -27,7 +27,7 @@ from callcenterd.domain.clock import to_iso
 from callcenterd.domain.commands import Command
 from callcenterd.domain.events import LegFailure
 from callcenterd.domain.queues import OperatorProfile, QueueConfig
-from callcenterd.errors import CallcenterError
+from callcenterd.errors import CallcenterError, DatabaseUnavailable
 from callcenterd.events.bus import EventBus
 from callcenterd.routing import RoutingEngine
 from callcenterd.store.calls import CallWriter, OpenCall, OperatorStatusWriter
@@ -523,7 +523,7 @@ class Dispatcher:
         self._lanes.run(f"ari:{lane}", job)
 
     def _record(self, call_id: str, job: Job) -> asyncio.Task[None]:
-        return self._lanes.run(f"rec:{call_id}", job)
+        return self._lanes.run(f"rec:{call_id}", _retrying(job, call_id))
 
     # --- telephony actions --------------------------------------------------------------------
     async def _answer(self, client: AriClient, call_id: str) -> None:
@@ -729,6 +729,27 @@ class Dispatcher:
                 )
 
         return job
+
+
+# A full disk or a locked database must not lose a call record: retry, in order, for about
+# half a minute (the call's later facts wait behind), then give up loudly.
+RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+def _retrying(job: Job, call_id: str) -> Job:
+    async def attempt() -> None:
+        for delay in (*RECORD_RETRY_DELAYS, None):
+            try:
+                await job()
+                return
+            except DatabaseUnavailable as err:
+                if delay is None:
+                    log.error("call_record_not_written", call_id=call_id, error=err.detail)
+                    raise
+                log.warning("call_record_retry", call_id=call_id, error=err.detail, delay=delay)
+                await asyncio.sleep(delay)
+
+    return attempt
 
 
 def _looks_like_leg(channel_id: str) -> bool:
