@@ -28,7 +28,7 @@ from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
 from callcenterd.errors import AriUnavailable, AsteriskAuthFailed
-from callcenterd.telephony.ari import LinkStateName
+from callcenterd.telephony.link import SupervisedLink
 
 log = structlog.get_logger(__name__)
 
@@ -109,8 +109,10 @@ def drop_awaiting(manager: Any) -> int:
     return dropped
 
 
-class AmiLink:
+class AmiLink(SupervisedLink[AmiEndpoint]):
     """Keeps one logged-in AMI connection open and reports its state like the ARI link."""
+
+    name = "ami"
 
     def __init__(
         self,
@@ -122,53 +124,21 @@ class AmiLink:
         ping_timeout: float = PING_TIMEOUT,
         manager_factory: Callable[..., Any] = _Manager,
     ) -> None:
-        self._clock = clock
+        super().__init__(clock)
         self._on_event = on_event
         self._backoff_max = backoff_max
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._manager_factory = manager_factory
-        self._endpoint: AmiEndpoint | None = None
-        self._task: asyncio.Task[None] | None = None
         self._manager: Any = None
-        self.state: LinkStateName = "disabled"
-        self.asterisk_version: str | None = None
-        self.last_error: str | None = None
-        self.since: datetime = clock()
         # Connections made since start: a reconnect shows as a new generation.
         self.generation = 0
 
-    @property
-    def url(self) -> str | None:
-        return self._endpoint.url if self._endpoint else None
-
-    @property
-    def connected(self) -> bool:
-        return self.state == "connected"
-
-    def _set(self, state: LinkStateName, error: str | None = None) -> None:
-        if state != self.state:
-            log.info("ami_link_state", state=state, previous=self.state, error=error, url=self.url)
-            self.since = self._clock()
-        self.state = state
-        self.last_error = error
-
-    async def configure(self, endpoint: AmiEndpoint | None) -> None:
-        """(Re)connect with new settings at once; None (no secret) disables the link."""
-        await self.stop()
-        self._endpoint = endpoint
-        if endpoint is None:
-            self._set("disabled")
-            return
-        self._set("connecting")
-        self._task = asyncio.create_task(self._run(endpoint), name="ami-link")
+    def _url_of(self, endpoint: AmiEndpoint) -> str:
+        return endpoint.url
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         self._close_manager()
 
     # --- actions ------------------------------------------------------------------------------

@@ -6,22 +6,16 @@ built here, once.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import structlog
 
-from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout, CallcenterError
+from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout
 
 log = structlog.get_logger(__name__)
-
-LinkStateName = Literal["disabled", "connecting", "connected", "disconnected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,76 +73,3 @@ def asterisk_version(info: Any) -> str | None:
     system = info.get("system") if isinstance(info, dict) else None
     version = system.get("version") if isinstance(system, dict) else None
     return str(version) if version else None
-
-
-class AriLink:
-    """Keeps probing ARI with bounded exponential backoff and reports the link's state.
-
-    The daemon serves its whole API whatever this says; /readyz and system info show it.
-    """
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        clock: Callable[[], datetime],
-        *,
-        backoff_max: float = 30.0,
-        healthy_interval: float = 10.0,
-    ) -> None:
-        self._session = session
-        self._clock = clock
-        self._backoff_max = backoff_max
-        self._healthy_interval = healthy_interval
-        self._endpoint: AriEndpoint | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.state: LinkStateName = "disabled"
-        self.asterisk_version: str | None = None
-        self.last_error: str | None = None
-        self.since: datetime = clock()
-
-    @property
-    def url(self) -> str | None:
-        return self._endpoint.base_url if self._endpoint else None
-
-    @property
-    def connected(self) -> bool:
-        return self.state == "connected"
-
-    def _set(self, state: LinkStateName, error: str | None = None) -> None:
-        if state != self.state:
-            log.info("ari_link_state", state=state, previous=self.state, error=error, url=self.url)
-            self.since = self._clock()
-        self.state = state
-        self.last_error = error
-
-    async def configure(self, endpoint: AriEndpoint | None) -> None:
-        """(Re)start the link with new settings at once; None disconnects."""
-        await self.stop()
-        self._endpoint = endpoint
-        if endpoint is None:
-            self._set("disabled")
-            return
-        self._set("connecting")
-        self._task = asyncio.create_task(self._run(endpoint), name="ari-link")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self, endpoint: AriEndpoint) -> None:
-        delay = 1.0
-        while True:
-            try:
-                info = await fetch_asterisk_info(self._session, endpoint)
-            except CallcenterError as err:
-                self._set("disconnected", err.detail)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff_max)
-                continue
-            self.asterisk_version = asterisk_version(info)
-            self._set("connected")
-            delay = 1.0
-            await asyncio.sleep(self._healthy_interval)

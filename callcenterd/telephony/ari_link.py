@@ -21,11 +21,11 @@ import structlog
 from callcenterd.errors import CallcenterError
 from callcenterd.telephony.ari import (
     AriEndpoint,
-    LinkStateName,
     asterisk_version,
     basic_auth_header,
 )
 from callcenterd.telephony.ari_client import AriClient
+from callcenterd.telephony.link import SupervisedLink
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,9 @@ EventSink = Callable[[dict[str, Any]], None]
 Connected = Callable[[AriClient], Coroutine[Any, Any, None]]
 
 
-class AriLink:
+class AriLink(SupervisedLink[AriEndpoint]):
+    name = "ari"
+
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -44,52 +46,19 @@ class AriLink:
         backoff_max: float = 1.0,
         heartbeat: float = 5.0,
     ) -> None:
+        super().__init__(clock)
         self._session = session
-        self._clock = clock
         self._on_event = on_event
         self._on_connected = on_connected
         self._backoff_max = backoff_max
         self._heartbeat = heartbeat
-        self._endpoint: AriEndpoint | None = None
-        self._task: asyncio.Task[None] | None = None
         self.client: AriClient | None = None
-        self.state: LinkStateName = "disabled"
-        self.asterisk_version: str | None = None
-        self.last_error: str | None = None
-        self.since: datetime = clock()
 
-    @property
-    def url(self) -> str | None:
-        return self._endpoint.base_url if self._endpoint else None
+    def _url_of(self, endpoint: AriEndpoint) -> str:
+        return endpoint.base_url
 
-    @property
-    def connected(self) -> bool:
-        return self.state == "connected"
-
-    def _set(self, state: LinkStateName, error: str | None = None) -> None:
-        if state != self.state:
-            log.info("ari_link_state", state=state, previous=self.state, error=error, url=self.url)
-            self.since = self._clock()
-        self.state = state
-        self.last_error = error
-
-    async def configure(self, endpoint: AriEndpoint | None) -> None:
-        """(Re)connect with new settings at once; None disconnects cleanly."""
-        await self.stop()
-        self._endpoint = endpoint
+    def _configured(self, endpoint: AriEndpoint | None) -> None:
         self.client = AriClient(self._session, endpoint) if endpoint else None
-        if endpoint is None:
-            self._set("disabled")
-            return
-        self._set("connecting")
-        self._task = asyncio.create_task(self._run(endpoint), name="ari-link")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self, endpoint: AriEndpoint) -> None:
         delay = 0.1
