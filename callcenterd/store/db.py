@@ -77,6 +77,10 @@ def _translate(err: sqlite3.Error) -> Exception:
     return DatabaseUnavailable(f"Database error: {message}")
 
 
+def _casefold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
+
+
 async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:
     # Step the statement to completion: a half-read PRAGMA keeps its lock.
     async with conn.execute(f"PRAGMA {setting}") as cursor:
@@ -106,6 +110,8 @@ class Database:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
+            # Unicode case folding for SQL (migration 0003 keys usernames and emails with it).
+            await conn.create_function("casefold", 1, _casefold, deterministic=True)
             await _pragma(conn, "foreign_keys=ON")
             await _pragma(conn, "busy_timeout=5000")
             # NORMAL is durable in WAL mode against application crashes; on power loss the

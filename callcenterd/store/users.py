@@ -64,6 +64,15 @@ def _group(row: sqlite3.Row) -> Group:
     )
 
 
+def _with_keys(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Add the case-folded lookup keys of a username or email being written."""
+    keyed = dict(values)
+    for column in ("username", "email"):
+        if column in values:
+            keyed[f"{column}_key"] = str(values[column]).casefold()
+    return keyed
+
+
 class UserRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -76,9 +85,8 @@ class UserRepository:
 
     async def get_by_username(self, username: str) -> User | None:
         row = await self._db.fetch_one(
-            f"SELECT {_USER_COLUMNS} FROM users"
-            " WHERE username = ? COLLATE NOCASE AND deleted_at IS NULL",
-            (username,),
+            f"SELECT {_USER_COLUMNS} FROM users WHERE username_key = ? AND deleted_at IS NULL",
+            (username.casefold(),),
         )
         return _user(row) if row else None
 
@@ -106,9 +114,8 @@ class UserRepository:
     ) -> bool:
         assert column in ("username", "email")
         async with conn.execute(
-            f"SELECT 1 FROM users WHERE {column} = ? COLLATE NOCASE AND deleted_at IS NULL"
-            " AND id IS NOT ?",
-            (value, except_id),
+            f"SELECT 1 FROM users WHERE {column}_key = ? AND deleted_at IS NULL AND id IS NOT ?",
+            (value.casefold(), except_id),
         ) as cursor:
             return await cursor.fetchone() is not None
 
@@ -123,11 +130,11 @@ class UserRepository:
 
     @staticmethod
     async def insert(conn: aiosqlite.Connection, values: Mapping[str, Any]) -> None:
-        await conn.execute(*insert_sql("users", values))
+        await conn.execute(*insert_sql("users", _with_keys(values)))
 
     @staticmethod
     async def update(conn: aiosqlite.Connection, user_id: str, changes: Mapping[str, Any]) -> None:
-        assignments, params = set_sql(changes)
+        assignments, params = set_sql(_with_keys(changes))
         await conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*params, user_id))
 
 

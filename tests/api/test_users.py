@@ -505,11 +505,6 @@ async def test_failed_create_writes_no_audit_row(
     assert query_db(client, "SELECT COUNT(*) FROM audit_log")[0][0] == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (store/users.py + migration, not ours): COLLATE NOCASE folds ASCII only, so"
-    " Cyrillic usernames differing in case are both accepted and login is case-sensitive",
-)
 async def test_username_uniqueness_ignores_case_beyond_ascii(
     client: TestClient[Any, Any], admin: Actor
 ) -> None:
