@@ -189,7 +189,9 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             users=UserService(db, users, OperatorRepository(db), hasher, clock),
             groups=GroupService(db, GroupRepository(db), clock),
             system_settings=system_settings,
-            rate_limits=RateLimits(settings.rate_limits),
+            rate_limits=RateLimits(
+                settings.rate_limits, trusted_proxies=settings.http.trusted_proxies
+            ),
             ari=ari,
             ami=ami,
             bus=bus,

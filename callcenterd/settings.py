@@ -33,6 +33,16 @@ class HttpSettings(_Section):
     port: int = Field(8001, ge=1, le=65535)
     # Seconds a graceful stop waits for in-flight requests.
     shutdown_timeout: float = Field(10.0, gt=0)
+    # Reverse proxies (exact addresses) whose X-Forwarded-For names the real client, so rate
+    # limits count clients, not the proxy. In the environment: comma-separated.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
 
 class AriSettings(_Section):

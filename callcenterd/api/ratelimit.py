@@ -52,10 +52,30 @@ class TokenBuckets:
         self._buckets = {k: b for k, b in self._buckets.items() if now - b.updated < 60.0}
 
 
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The client's address; behind a trusted proxy, the last hop it did not add itself."""
+    remote = request.remote or "unknown"
+    if remote not in trusted_proxies:
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    # Walk back from the proxy: the first address not itself a trusted proxy is the client
+    # (anything further left was written by the client and proves nothing).
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop
+    return remote
+
+
 class RateLimits:
-    def __init__(self, settings: RateLimitSettings, buckets: TokenBuckets | None = None) -> None:
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        buckets: TokenBuckets | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+    ) -> None:
         self._settings = settings
         self._buckets = buckets or TokenBuckets()
+        self._trusted = frozenset(trusted_proxies)
 
     def _limit(self, rate: str) -> int:
         return {
@@ -68,7 +88,7 @@ class RateLimits:
         """Before the body is read: per user when authenticated, else per client address."""
         if not self._settings.enabled:
             return
-        key = f"user:{user.id}" if user else f"ip:{request.remote or 'unknown'}"
+        key = f"user:{user.id}" if user else f"ip:{client_address(request, self._trusted)}"
         self._spend(rate, key)
 
     def check_subject(self, rate: str, subject: str) -> None:

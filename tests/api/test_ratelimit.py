@@ -283,3 +283,26 @@ class _Transport:
 
     def is_closing(self) -> bool:
         return False
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_login_limit(
+    make_client: Any,
+) -> None:
+    client = await make_client(
+        rate_limits={"auth_per_minute": 2}, http={"trusted_proxies": ["127.0.0.1"]}
+    )
+    body = {"username": "nobody", "password": "wrong-password"}
+
+    async def attempt(forwarded: str, username: str) -> int:
+        response = await client.post(
+            "/api/auth/login",
+            json={**body, "username": username},
+            headers={"X-Forwarded-For": forwarded},
+        )
+        return response.status
+
+    assert [await attempt("203.0.113.7", f"u{i}") for i in range(3)] == [401, 401, 429]
+    # Another client behind the same proxy is not limited by the first one.
+    assert await attempt("203.0.113.8", "u9") == 401
+    # A client cannot escape its limit by writing its own X-Forwarded-For in front.
+    assert await attempt("198.51.100.1, 203.0.113.7", "u10") == 429
