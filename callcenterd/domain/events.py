@@ -45,6 +45,14 @@ class CallerHungUp:
 
 
 @dataclass(frozen=True, slots=True)
+class CallLost:
+    """The caller's channel vanished while events were not seen (Asterisk crash, lost link):
+    nobody knows who hung up. The call ends with reason `lost`."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class LegRinging:
     leg_id: str
 
@@ -114,6 +122,7 @@ Event = (
     CallArrived
     | CallResumed
     | CallerHungUp
+    | CallLost
     | LegRinging
     | LegAnswered
     | LegFailed

@@ -89,6 +89,8 @@ class RoutingEngine:
                 self._resume(event, now, out)
             case ev.CallerHungUp(call_id=call_id):
                 self._caller_hung_up(call_id, now, out)
+            case ev.CallLost(call_id=call_id):
+                self._caller_hung_up(call_id, now, out, lost=True)
             case ev.LegRinging():
                 pass  # the phone rings: nothing to decide, the dispatcher records it
             case ev.LegAnswered(leg_id=leg_id):
@@ -243,18 +245,22 @@ class RoutingEngine:
         if call.connected_leg is not None:
             self._talking.pop(call.connected_leg, None)
 
-    def _caller_hung_up(self, call_id: str, now: float, out: list[Command]) -> None:
+    def _caller_hung_up(
+        self, call_id: str, now: float, out: list[Command], *, lost: bool = False
+    ) -> None:
+        """The caller is gone: hung up, or (`lost`) vanished while nobody was watching."""
         call = self.calls.get(call_id)
         if call is None:
             return
         if call.phase is CallPhase.WAITING:
             self._leave_queue(call, now, out, "cancelled")
-            out.append(_ended(call.id, EndReason.ABANDONED, call.queue_id, now - call.arrived_at))
+            reason = EndReason.LOST if lost else EndReason.ABANDONED
+            out.append(_ended(call.id, reason, call.queue_id, now - call.arrived_at))
             self._finish(call)
             return
         assert call.connected_leg is not None
         out.append(cmd.CancelLeg(call.id, call.connected_leg))
-        self._end_connected(call, EndReason.CALLER_HANGUP, now, out)
+        self._end_connected(call, EndReason.LOST if lost else EndReason.CALLER_HANGUP, now, out)
 
     def _end_connected(
         self, call: CallState, reason: EndReason, now: float, out: list[Command]

@@ -208,14 +208,21 @@ class Dispatcher:
         records = await self._calls.open_calls()
         now = self._clock()
         accounted: set[str] = set()
+        # Decide from the snapshot first, then act: acting frees operators and rings new
+        # legs, which the snapshot cannot know and must not judge.
+        replays: list[ev.Event] = []
         for record in records:
             live = self._live.get(record.id)
             if live is not None:
-                accounted |= self._resync_known(live, in_app)
+                kept, events = self._resync_known(live, in_app)
+                accounted |= kept
+                replays += events
             elif record.channel_id in in_app:
                 accounted |= self._adopt(record, members)
             else:
                 self._close_lost(record, now)
+        for event in replays:
+            self._feed(event)
         for channel_id in sorted(in_app - accounted - set(self._by_channel) - set(self._legs)):
             await self._stray(client, channel_id)
         # Adoption used a snapshot: a channel that hung up since then is ended now.
@@ -226,18 +233,19 @@ class Dispatcher:
             self._feed(ev.CallerHungUp(call_id))
         log.info("reconciled", open_records=len(records), in_app=len(in_app))
 
-    def _resync_known(self, live: LiveCall, in_app: set[str]) -> set[str]:
-        """A call we never forgot: replay the ends we may have missed while disconnected."""
+    def _resync_known(self, live: LiveCall, in_app: set[str]) -> tuple[set[str], list[ev.Event]]:
+        """A call we never forgot: what it kept in Asterisk, and the ends we missed."""
         if live.channel_id not in in_app:
-            self._feed(ev.CallerHungUp(live.call_id))
-            return set()
+            self._record_reconciled(live.call_id, "lost", {"channel_id": live.channel_id})
+            return set(), [ev.CallLost(live.call_id)]
         kept = {live.channel_id}
+        missed: list[ev.Event] = []
         for leg_id in list(live.legs):
             if leg_id in in_app:
                 kept.add(leg_id)
             else:
-                self._feed(ev.LegHungUp(leg_id))
-        return kept
+                missed.append(ev.LegHungUp(leg_id))
+        return kept, missed
 
     def _adopt(self, record: OpenCall, members: dict[str, set[str]]) -> set[str]:
         call = LiveCall(record.id, record.channel_id, record.caller_number)

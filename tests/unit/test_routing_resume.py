@@ -67,3 +67,17 @@ def test_a_readopted_call_overflows_on_its_original_wait() -> None:
     engine.handle(ev.CallArrived("c", "555", None, "q", arrived_at=100.0), 650.0)
     out = engine.handle(ev.Tick(), 700.0)  # 600 s of wait were up at 700
     assert any(isinstance(c, cmd.CallEnded) and c.reason is EndReason.TIMEOUT for c in out)
+
+
+def test_a_call_lost_while_unobserved_ends_with_reason_lost() -> None:
+    engine = engine_with(["a"])
+    engine.handle(ev.CallResumed("talking", "555", "q", 100.0, "a", "talking-1", 110.0), 200.0)
+    engine.handle(ev.CallArrived("waiting", "556", queue_hint="q"), 201.0)
+    out = engine.handle(ev.CallLost("talking"), 210.0)
+    assert (
+        cmd.CallEnded("talking", CallOutcome.COMPLETED, EndReason.LOST, "q", "a", 10.0, 100.0)
+        in out
+    )
+    out = engine.handle(ev.CallLost("waiting"), 211.0)
+    ended = [c for c in out if isinstance(c, cmd.CallEnded) and c.call_id == "waiting"]
+    assert [(e.outcome, e.reason) for e in ended] == [(CallOutcome.MISSED, EndReason.LOST)]

@@ -1,0 +1,331 @@
+"""callcenterd as a real process against the sandbox: kill it, stop it, start it again.
+
+Configured through `CALLCENTERD_*` environment variables like `bench/routing_sandbox.py`; the
+state folder (SQLite, keys) and the HTTP port stay the same across restarts, so a restarted
+daemon finds the records the previous one left. Also the faults that need no daemon internals:
+cutting every TCP connection to Asterisk's HTTP port (`ss -K`, the kernel's socket destroy: the
+daemon's side gets ECONNABORTED, Asterisk's an RST) and asking Asterisk which Stasis apps it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from tests.conftest import free_port
+from tests.sandbox import AsteriskSandbox
+
+ADMIN_PASSWORD = "faults-admin-pw"
+OPEN_STATUSES = frozenset({"incoming", "answered"})
+FINAL_STATUSES = frozenset({"completed", "missed"})
+
+
+class DaemonProcess:
+    """One daemon, started and stopped as often as a test likes, always on the same state."""
+
+    def __init__(
+        self,
+        asterisk: AsteriskSandbox,
+        state_dir: Path,
+        log_file: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.asterisk = asterisk
+        self.state_dir = state_dir
+        self.log_file = log_file
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: asyncio.subprocess.Process | None = None
+        self.headers: dict[str, str] = {}
+        self.starts = 0
+        self._extra_env = dict(env or {})
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "daemon not started"
+        return self.process.pid
+
+    def environment(self) -> dict[str, str]:
+        asterisk = self.asterisk
+        return {
+            **os.environ,
+            "CALLCENTERD_STATE_DIR": str(self.state_dir),
+            "CALLCENTERD_HTTP_PORT": str(self.port),
+            "CALLCENTERD_ARI_URL": asterisk.http_url,
+            "CALLCENTERD_ARI_USERNAME": asterisk.ari_username,
+            "CALLCENTERD_ARI_PASSWORD": asterisk.ari_password,
+            "CALLCENTERD_ARI_APP": asterisk.ari_app,
+            "CALLCENTERD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "CALLCENTERD_AUTH_BCRYPT_ROUNDS": "4",
+            "CALLCENTERD_RATE_LIMITS_ENABLED": "false",
+            "CALLCENTERD_LOG_LEVEL": "info",
+            **self._extra_env,
+        }
+
+    async def start(self, within: float = 30.0) -> float:
+        """Start the process, wait until /readyz reports ARI connected, log in as admin.
+        Returns the seconds from spawn to ready."""
+        if self.running:
+            raise RuntimeError("daemon already running")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        self.starts += 1
+        with self.log_file.open("ab") as output:
+            output.write(f"\n===== start #{self.starts} =====\n".encode())
+            output.flush()
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "callcenterd",
+                "run",
+                env=self.environment(),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+            )
+        await self.wait_ready(began + within)
+        await self.login()
+        return time.monotonic() - began
+
+    async def wait_ready(self, deadline: float) -> None:
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if self.process is None or self.process.returncode is not None:
+                    raise RuntimeError(f"daemon exited before ready; log:\n{self.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"daemon not ready in time; log:\n{self.log_tail()}")
+                try:
+                    async with session.get(f"{self.base}/readyz") as response:
+                        body = await response.json()
+                        if body.get("ari", {}).get("state") == "connected":
+                            return
+                except (aiohttp.ClientError, ValueError):
+                    pass
+                await asyncio.sleep(0.05)
+
+    async def login(self) -> None:
+        credentials = {"username": "admin", "password": ADMIN_PASSWORD}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.base}/api/auth/login", json=credentials) as response,
+        ):
+            body = await response.json()
+            if response.status != 200:
+                raise RuntimeError(f"login failed: {response.status} {body}")
+        self.headers = {"Authorization": f"Bearer {body['access_token']}"}
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as a crash or the OOM killer."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+    async def terminate(self, within: float = 30.0) -> tuple[float, int | None]:
+        """SIGTERM; (seconds until the process exited, exit code). If it has not exited after
+        `within` seconds it is killed and the exit code is None."""
+        assert self.process is not None
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = await asyncio.wait_for(self.process.wait(), within)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            code = None
+        return time.monotonic() - began, code
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stalls; its sockets stay open."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    async def close(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGCONT)  # a paused process ignores SIGTERM
+            self.process.kill()
+            await self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_file.exists():
+            return "(no log)"
+        return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+
+    # ---- REST ---------------------------------------------------------------------------
+
+    async def api(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        async with (
+            aiohttp.ClientSession(headers=self.headers) as session,
+            session.request(method, f"{self.base}{path}", json=body) as response,
+        ):
+            text = await response.text()
+            assert response.status == status, f"{method} {path}: {response.status} {text}"
+            return await response.json()
+
+    async def operator(self, extension: str) -> str:
+        user = await self.api(
+            "POST",
+            "/api/admin/users",
+            {
+                "username": f"op{extension}",
+                "email": f"op{extension}@example.com",
+                "name": f"Operator {extension}",
+                "password": "secret-pw",
+                "role": "operator",
+                "extension": extension,
+            },
+            status=201,
+        )
+        operator = await self.api("GET", f"/api/admin/users/{user['id']}/operator")
+        await self.api("PUT", f"/api/operators/{operator['id']}/status", {"status": "online"})
+        return str(operator["id"])
+
+    async def queue(self, asterisk_name: str, extensions: list[str], **fields: Any) -> str:
+        queue = await self.api(
+            "POST",
+            "/api/queues/",
+            {
+                "name": asterisk_name.title(),
+                "description": "faults",
+                "asterisk_name": asterisk_name,
+                "max_wait_time": 120,
+                "priority": 1,
+                "strategy": "ringall",
+                "members": extensions,
+                **fields,
+            },
+            status=201,
+        )
+        return str(queue["id"])
+
+    async def calls(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every record (the count and the page are two queries: a call may start between)."""
+        for _ in range(10):
+            page = await self.api("GET", f"/api/calls/?limit={limit}")
+            items: list[dict[str, Any]] = page["items"]
+            if page["total"] == len(items):
+                return items
+            assert page["total"] <= limit, f"more than {limit} records: {page['total']}"
+            await asyncio.sleep(0.05)
+        return items
+
+    async def call(self, call_id: str) -> dict[str, Any]:
+        detail: dict[str, Any] = await self.api("GET", f"/api/calls/{call_id}")
+        return detail
+
+    async def call_of(self, caller_number: str, within: float = 10.0) -> dict[str, Any]:
+        """The one record of `caller_number`, with its timeline, once it exists."""
+        deadline = time.monotonic() + within
+        while True:
+            found = [c for c in await self.calls() if c["caller_number"] == caller_number]
+            if len(found) == 1:
+                return await self.call(found[0]["id"])
+            if len(found) > 1 or time.monotonic() > deadline:
+                raise AssertionError(f"records of {caller_number}: {found}")
+            await asyncio.sleep(0.1)
+
+    async def settled_calls(self, expected: int, within: float = 20.0) -> list[dict[str, Any]]:
+        """Every record, once there are `expected` of them and none is open; else fail with
+        what is stuck."""
+        return await settled_calls(self.calls, expected, within)
+
+
+async def settled_calls(fetch: Any, expected: int, within: float = 20.0) -> list[dict[str, Any]]:
+    """Poll `await fetch()` (a list of call items) until `expected` records, none open."""
+    deadline = time.monotonic() + within
+    while True:
+        items: list[dict[str, Any]] = await fetch()
+        stuck = [c for c in items if c["status"] in OPEN_STATUSES]
+        if len(items) == expected and not stuck:
+            return items
+        if time.monotonic() > deadline:
+            summary = [(c["caller_number"], c["status"], c["reason"]) for c in items]
+            raise AssertionError(
+                f"{len(items)} records (expected {expected}), {len(stuck)} still open: {summary}"
+            )
+        await asyncio.sleep(0.2)
+
+
+def timeline_kinds(record: Mapping[str, Any]) -> list[str]:
+    return [event["kind"] for event in record["events"]]
+
+
+# ---- Asterisk-side probes and faults -----------------------------------------------------
+
+
+async def registered_apps(asterisk: AsteriskSandbox) -> set[str]:
+    async with (
+        aiohttp.ClientSession(headers=asterisk.ari_headers) as session,
+        session.get(f"{asterisk.ari_url}/applications") as response,
+    ):
+        response.raise_for_status()
+        return {app["name"] for app in await response.json()}
+
+
+async def wait_app(asterisk: AsteriskSandbox, registered: bool, within: float = 10.0) -> float:
+    """Seconds until the daemon's Stasis app is (or is no longer) registered in Asterisk."""
+    began = time.monotonic()
+    while True:
+        try:
+            present = asterisk.ari_app in await registered_apps(asterisk)
+        except aiohttp.ClientError:
+            present = False
+        if present == registered:
+            return time.monotonic() - began
+        if time.monotonic() - began > within:
+            state = "registered" if registered else "gone"
+            raise AssertionError(f"Stasis app {asterisk.ari_app} not {state} after {within} s")
+        await asyncio.sleep(0.05)
+
+
+def ari_port(asterisk: AsteriskSandbox) -> int:
+    port = urlsplit(asterisk.http_url).port
+    assert port is not None
+    return port
+
+
+async def cut_ari_connections(asterisk: AsteriskSandbox) -> int:
+    """Destroy every established TCP connection to Asterisk's HTTP port (`ss -K`): the ARI
+    events WebSocket and any REST keep-alive connection, as a network fault would. Nothing is
+    restarted. Returns how many sockets were destroyed."""
+    process = await asyncio.create_subprocess_exec(
+        "ss",
+        "-K",
+        "-t",
+        "-n",
+        "-H",
+        "state",
+        "established",
+        "dst",
+        "127.0.0.1",
+        "dport",
+        "=",
+        f":{ari_port(asterisk)}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate()
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode or 1, "ss -K", stdout, stderr)
+    return len([line for line in stdout.decode().splitlines() if line.strip()])
