@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 STATE  ?= $(CURDIR)/state
 
-.PHONY: run test lint format unit e2e bench sandbox clean
+.PHONY: run test lint format unit e2e bench bench-sandbox sandbox clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ e2e: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/auth_api.py
+	$(BIN)/python bench/routing_engine.py
+
+# Benchmarks on the real Asterisk sandbox (root; several minutes).
+bench-sandbox: $(STAMP)
+	$(BIN)/python bench/routing_sandbox.py --calls 100
+	$(BIN)/python bench/soak.py --minutes 3
 
 sandbox: $(STAMP)
 	$(BIN)/python -m tests.sandbox up --phones 4
