@@ -217,6 +217,8 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             )
 
         async def reconnect(config: AsteriskConfig) -> None:
+            # Leave the old Asterisk clean first: our subscription would keep the app listed.
+            await dispatcher.release_ari()
             await ari.configure(system_settings.endpoint(config) if config.enabled else None)
 
         async def settings_saved(new: SystemSettings, old: SystemSettings) -> None:

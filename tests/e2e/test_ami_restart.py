@@ -1,0 +1,141 @@
+"""ARI down, AMI up, and Asterisk restarts: the AMI link reconnects and recording goes on.
+
+As in test_ami_fallback: the daemon's ARI points at a closed port, so the dialplan falls back
+to Asterisk's own `Queue()` and the daemon records the calls from AMI events (`routed_by` ami).
+
+What drops the AMI session: `module reload manager` (and `manager reload`) does NOT, the TCP
+session and its login survive and only a `Reload` event is sent (checked against the sandbox's
+Asterisk). A restart does: Asterisk sends `Shutdown` and closes the socket. So the test
+restarts Asterisk, from the test's own thread: the sandbox's Asterisk dies with the thread
+that started it, so it must not be restarted from a worker thread (`asyncio.to_thread`). The
+event loop is blocked meanwhile (about half a second), which the daemon must survive as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from callcenterd import keys
+from callcenterd.app import create_app
+from tests.conftest import make_settings
+from tests.e2e.daemon_process import OPEN_STATUSES, settled_calls
+from tests.e2e.test_ami_fallback import Daemon
+from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
+
+pytestmark = pytest.mark.e2e
+
+RECONNECT_WITHIN = 5.0  # seconds from Asterisk being up again to `ami.state` connected
+
+
+@pytest.fixture
+async def daemon(
+    aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
+) -> AsyncIterator[Daemon]:
+    settings = make_settings(
+        tmp_path / "state",
+        ami={
+            "host": asterisk.ami_host,
+            "port": asterisk.ami_port,
+            "username": asterisk.ami_username,
+            "secret": asterisk.ami_secret,
+        },
+    )
+    app = create_app(settings)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    services = app[keys.SERVICES]
+    for _ in range(100):
+        if services.ami.connected:
+            break
+        await asyncio.sleep(0.05)
+    assert services.ami.connected, services.ami.last_error
+    assert not services.ari.connected
+    response = await client.post(
+        "/api/auth/login", json={"username": "admin", "password": "admin-pass"}
+    )
+    token = (await response.json())["access_token"]
+    events = services.bus.subscribe()
+    yield Daemon(client, {"Authorization": f"Bearer {token}"}, events)
+    events.close()
+
+
+async def ami_health(daemon: Daemon) -> dict[str, Any]:
+    response = await daemon.client.get("/readyz")
+    body: dict[str, Any] = await response.json()
+    ami: dict[str, Any] = body["ami"]
+    return ami
+
+
+async def wait_ami_state(daemon: Daemon, state: str, within: float) -> float:
+    """Seconds until /readyz reports `ami.state` == state; fails with the last answer."""
+    began = time.monotonic()
+    while True:
+        ami = await ami_health(daemon)
+        if ami["state"] == state:
+            return time.monotonic() - began
+        if time.monotonic() - began > within:
+            raise AssertionError(f"ami.state not {state} after {within} s: {ami}")
+        await asyncio.sleep(0.05)
+
+
+async def native_queue_call(
+    daemon: Daemon, asterisk: AsteriskSandbox, caller: Callers, number: str
+) -> dict[str, Any]:
+    """One call into q3 answered by 1013; returns its record once completed."""
+    call = await caller.dial(asterisk.queue_number("q3"), caller_number=number)
+    started = await daemon.wait_for_event("call_started")
+    ended = await daemon.wait_for_event("call_ended")
+    outcome = await call.outcome(within=30)
+    assert outcome.exit_code == 0 and outcome.answered, outcome
+    assert ended["call_id"] == started["call_id"]
+    record: dict[str, Any] = await daemon.call_record(started["call_id"], "completed")
+    assert record["caller_number"] == number
+    assert record["routed_by"] == "ami"
+    assert record["reason"] == "operator_hangup"
+    return record
+
+
+async def test_ami_reconnects_after_asterisk_restart_and_keeps_recording(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    services = daemon.client.app[keys.SERVICES]
+    phones = await operator_phones.start(
+        {"1013": PhoneBehaviour.answer(300, hang_up_after_ms=1000)}
+    )
+    operator_id = await daemon.operator("1013")
+    await daemon.queue("q3", ["1013"])
+    assert (await ami_health(daemon))["state"] == "connected"
+    generation = services.ami.generation
+
+    before = await native_queue_call(daemon, asterisk, caller, "5550881")
+    assert before["operator_id"] == operator_id
+
+    # Blocking on purpose (see the module docstring): the sandbox dies with its thread.
+    asterisk.restart()
+    reconnected = await wait_ami_state(daemon, "connected", RECONNECT_WITHIN)
+    assert services.ami.generation > generation, "the link never noticed the restart"
+    assert (await ami_health(daemon))["asterisk_version"]
+
+    after = await native_queue_call(daemon, asterisk, caller, "5550882")
+    assert after["operator_id"] == operator_id
+    assert after["id"] != before["id"]
+    assert len(await phones["1013"].wait_for_calls(2)) == 2
+
+    # Exactly the two calls sipp placed, none left open.
+    async def fetch() -> list[dict[str, Any]]:
+        page = await daemon.api("GET", "/api/calls/?limit=1000")
+        assert page["total"] == len(page["items"])
+        items: list[dict[str, Any]] = page["items"]
+        return items
+
+    items = await settled_calls(fetch, expected=2, within=10)
+    assert sorted(i["caller_number"] for i in items) == ["5550881", "5550882"]
+    assert all(i["status"] == "completed" and i["routed_by"] == "ami" for i in items), items
+    assert not [i for i in items if i["status"] in OPEN_STATUSES]
+    print(f"AMI reconnected {reconnected:.2f} s after Asterisk was up again")
