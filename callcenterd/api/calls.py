@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from callcenterd import keys
@@ -88,8 +90,9 @@ def call_detail(found: CallWithTimeline) -> CallDetail:
 )
 async def list_calls(request: web.Request, query: CallListQuery, user: Principal) -> CallPage:
     result = await request.app[keys.SERVICES].calls.page(query, user)
+    items = await asyncio.to_thread(lambda: [call_item(call) for call in result.items])
     return CallPage(
-        items=[call_item(call) for call in result.items],
+        items=items,
         total=result.total,
         page=result.page,
         pages=result.pages,

@@ -8,6 +8,7 @@ the OpenAPI document is generated from the same declarations.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Iterable
@@ -95,6 +96,21 @@ class ApiRoutes:
         return register
 
 
+# Responses with more items than this are encoded off the event loop.
+LARGE_RESPONSE_ITEMS = 200
+
+
+def _large(result: Any) -> bool:
+    items = result if isinstance(result, list) else getattr(result, "items", None)
+    return isinstance(items, list) and len(items) > LARGE_RESPONSE_ITEMS
+
+
+def _encode(adapter: TypeAdapter[Any], result: Any) -> str:
+    return json.dumps(
+        adapter.dump_python(result, mode="json"), ensure_ascii=False, separators=(",", ":")
+    )
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
@@ -154,8 +170,14 @@ def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
         result = await endpoint.handler(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result
-        data = adapter.dump_python(result, mode="json") if adapter else result
-        return json_response(data, endpoint.status)
+        if adapter is None:
+            return json_response(result, endpoint.status)
+        if isinstance(result, list | BaseModel) and _large(result):
+            # Serialising a big page holds the loop for tens of ms; in a thread the loop keeps
+            # getting turns (the GIL switches every few ms), so routing is not held up.
+            text = await asyncio.to_thread(_encode, adapter, result)
+            return web.Response(text=text, status=endpoint.status, content_type="application/json")
+        return json_response(adapter.dump_python(result, mode="json"), endpoint.status)
 
     handle.__name__ = endpoint.handler.__name__
     return handle

@@ -421,7 +421,7 @@ class Dispatcher:
                 },
             )
 
-        self._lanes.run(f"rec:{call_id}", record)
+        self._record(call_id, record)
         hint = entered.args[0] if entered.args and entered.args[0] else None
         self._feed(ev.CallArrived(call_id, entered.caller_number, entered.called_number, hint))
 
@@ -514,7 +514,8 @@ class Dispatcher:
                 return self._record(command.call_id, self._call_fact(command, at))
             case cmd.OperatorStatusChanged() | cmd.OperatorLoggedIn():
                 return self._lanes.run(
-                    f"op:{command.operator_id}", self._operator_fact(command, at)
+                    f"op:{command.operator_id}",
+                    _retrying(self._operator_fact(command, at), command.operator_id),
                 )
 
     def _telephony(self, lane: str, action: Callable[[AriClient], Awaitable[None]]) -> None:

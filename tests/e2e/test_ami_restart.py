@@ -84,6 +84,23 @@ async def wait_ami_state(daemon: Daemon, state: str, within: float) -> float:
         await asyncio.sleep(0.05)
 
 
+async def wait_member_idle(
+    asterisk: AsteriskSandbox, queue: str, interface: str, within: float = 60.0
+) -> float:
+    """Seconds until app_queue lists `interface` as "Not in use" in `queue`. After a restart
+    the phone's contact is unknown until Asterisk qualifies it again, and until then Queue()
+    does not ring it (seen: 10 to 20+ s); that is Asterisk's, not the daemon's."""
+    began = time.monotonic()
+    while True:
+        lines = (await asterisk.cli_async(f"queue show {queue}")).splitlines()
+        mine = [line for line in lines if interface in line]
+        if mine and "(Not in use)" in mine[0]:
+            return time.monotonic() - began
+        if time.monotonic() - began > within:
+            raise AssertionError(f"{interface} not idle in {queue} after {within} s: {mine}")
+        await asyncio.sleep(0.2)
+
+
 async def native_queue_call(
     daemon: Daemon, asterisk: AsteriskSandbox, caller: Callers, number: str
 ) -> dict[str, Any]:
@@ -121,6 +138,7 @@ async def test_ami_reconnects_after_asterisk_restart_and_keeps_recording(
     reconnected = await wait_ami_state(daemon, "connected", RECONNECT_WITHIN)
     assert services.ami.generation > generation, "the link never noticed the restart"
     assert (await ami_health(daemon))["asterisk_version"]
+    qualified = await wait_member_idle(asterisk, "q3", "PJSIP/1013")
 
     after = await native_queue_call(daemon, asterisk, caller, "5550882")
     assert after["operator_id"] == operator_id
@@ -138,4 +156,7 @@ async def test_ami_reconnects_after_asterisk_restart_and_keeps_recording(
     assert sorted(i["caller_number"] for i in items) == ["5550881", "5550882"]
     assert all(i["status"] == "completed" and i["routed_by"] == "ami" for i in items), items
     assert not [i for i in items if i["status"] in OPEN_STATUSES]
-    print(f"AMI reconnected {reconnected:.2f} s after Asterisk was up again")
+    print(
+        f"AMI reconnected {reconnected:.2f} s after Asterisk was up again; "
+        f"PJSIP/1013 idle in q3 again {qualified:.1f} s later"
+    )
