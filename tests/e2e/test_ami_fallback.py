@@ -7,118 +7,26 @@ link follows the queue events into call records (`routed_by` ami), timeline and 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from callcenterd import keys
-from callcenterd.app import create_app
-from callcenterd.events.bus import Subscription
-from tests.conftest import make_settings
+from tests.e2e.daemon import Daemon, start_daemon
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class Daemon:
-    client: TestClient[Any, Any]
-    headers: dict[str, str]
-    events: Subscription
-
-    async def api(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-        response = await self.client.request(method, path, json=body, headers=self.headers)
-        text = await response.text()
-        assert response.status == status, f"{method} {path}: {response.status} {text}"
-        return await response.json()
-
-    async def operator(self, extension: str) -> str:
-        user = await self.api(
-            "POST",
-            "/api/admin/users",
-            {
-                "username": f"op{extension}",
-                "email": f"op{extension}@example.com",
-                "name": f"Operator {extension}",
-                "password": "secret-pw",
-                "role": "operator",
-                "extension": extension,
-            },
-            status=201,
-        )
-        operator = await self.api("GET", f"/api/admin/users/{user['id']}/operator")
-        return str(operator["id"])
-
-    async def queue(self, asterisk_name: str, extensions: list[str]) -> str:
-        queue = await self.api(
-            "POST",
-            "/api/queues/",
-            {
-                "name": asterisk_name.title(),
-                "description": "e2e fallback",
-                "asterisk_name": asterisk_name,
-                "max_wait_time": 60,
-                "priority": 1,
-                "strategy": "ringall",
-                "members": extensions,
-            },
-            status=201,
-        )
-        return str(queue["id"])
-
-    async def wait_for_event(self, kind: str, within: float = 20.0) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            event = await self.events.next(max(remaining, 0.01))
-            if event.type == kind:
-                return event.data
-
-    async def call_record(self, call_id: str, until_status: str, within: float = 10.0) -> Any:
-        record: Any = None
-        for _ in range(int(within / 0.1)):
-            record = await self.api("GET", f"/api/calls/{call_id}")
-            if record["status"] == until_status:
-                return record
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"call {call_id} never became {until_status}: {record}")
 
 
 @pytest.fixture
 async def daemon(
     aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
 ) -> AsyncIterator[Daemon]:
-    # ARI on a closed port (make_settings' default): the Stasis app is never registered.
-    settings = make_settings(
-        tmp_path / "state",
-        ami={
-            "host": asterisk.ami_host,
-            "port": asterisk.ami_port,
-            "username": asterisk.ami_username,
-            "secret": asterisk.ami_secret,
-        },
-    )
-    app = create_app(settings)
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    services = app[keys.SERVICES]
-    for _ in range(100):
-        if services.ami.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert services.ami.connected, services.ami.last_error
-    assert not services.ari.connected
-    response = await client.post(
-        "/api/auth/login", json={"username": "admin", "password": "admin-pass"}
-    )
-    token = (await response.json())["access_token"]
-    events = services.bus.subscribe()
-    yield Daemon(client, {"Authorization": f"Bearer {token}"}, events)
-    events.close()
+    # ARI on a closed port: the Stasis app is never registered, Queue() takes the calls.
+    running = await start_daemon(aiohttp_client, tmp_path / "state", asterisk, "ami")
+    yield running
+    running.events.close()
 
 
 async def test_native_queue_call_is_recorded_through_ami(

@@ -20,13 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from callcenterd import keys
-from callcenterd.app import create_app
-from tests.conftest import make_settings
+from tests.e2e.daemon import Daemon, start_daemon
 from tests.e2e.daemon_process import OPEN_STATUSES, settled_calls
-from tests.e2e.test_ami_fallback import Daemon
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 
 pytestmark = pytest.mark.e2e
@@ -38,31 +35,9 @@ RECONNECT_WITHIN = 5.0  # seconds from Asterisk being up again to `ami.state` co
 async def daemon(
     aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
 ) -> AsyncIterator[Daemon]:
-    settings = make_settings(
-        tmp_path / "state",
-        ami={
-            "host": asterisk.ami_host,
-            "port": asterisk.ami_port,
-            "username": asterisk.ami_username,
-            "secret": asterisk.ami_secret,
-        },
-    )
-    app = create_app(settings)
-    client: TestClient[Any, Any] = await aiohttp_client(app)
-    services = app[keys.SERVICES]
-    for _ in range(100):
-        if services.ami.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert services.ami.connected, services.ami.last_error
-    assert not services.ari.connected
-    response = await client.post(
-        "/api/auth/login", json={"username": "admin", "password": "admin-pass"}
-    )
-    token = (await response.json())["access_token"]
-    events = services.bus.subscribe()
-    yield Daemon(client, {"Authorization": f"Bearer {token}"}, events)
-    events.close()
+    running = await start_daemon(aiohttp_client, tmp_path / "state", asterisk, "ami")
+    yield running
+    running.events.close()
 
 
 async def ami_health(daemon: Daemon) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 
 from callcenterd import keys
 from tests.e2e import test_routing
-from tests.e2e.test_routing import Daemon
+from tests.e2e.daemon import Daemon
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 from tests.sandbox.callers import CallerOutcome
 from tests.sandbox.phones import OperatorPhone, PhoneCallState
