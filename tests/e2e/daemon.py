@@ -17,17 +17,11 @@ from tests.conftest import make_settings
 from tests.sandbox import AsteriskSandbox
 
 
-@dataclass
-class Daemon:
-    client: TestClient[Any, Any]
-    headers: dict[str, str]
-    events: Subscription
+class DaemonApi:
+    """REST set-up shared by the in-process daemon and the daemon run as a process."""
 
     async def api(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-        response = await self.client.request(method, path, json=body, headers=self.headers)
-        text = await response.text()
-        assert response.status == status, f"{method} {path}: {response.status} {text}"
-        return await response.json()
+        raise NotImplementedError
 
     async def operator(self, extension: str) -> str:
         """Create an operator user with this extension and set them online."""
@@ -66,14 +60,6 @@ class Daemon:
         )
         return str(queue["id"])
 
-    async def wait_for_event(self, kind: str, within: float = 20.0) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            event = await self.events.next(max(remaining, 0.01))
-            if event.type == kind:
-                return event.data
-
     async def call_record(self, call_id: str, until_status: str, within: float = 10.0) -> Any:
         record: Any = None
         for _ in range(int(within / 0.1)):
@@ -82,6 +68,27 @@ class Daemon:
                 return record
             await asyncio.sleep(0.1)
         raise AssertionError(f"call {call_id} never became {until_status}: {record}")
+
+
+@dataclass
+class Daemon(DaemonApi):
+    client: TestClient[Any, Any]
+    headers: dict[str, str]
+    events: Subscription
+
+    async def api(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        response = await self.client.request(method, path, json=body, headers=self.headers)
+        text = await response.text()
+        assert response.status == status, f"{method} {path}: {response.status} {text}"
+        return await response.json()
+
+    async def wait_for_event(self, kind: str, within: float = 20.0) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            event = await self.events.next(max(remaining, 0.01))
+            if event.type == kind:
+                return event.data
 
 
 async def start_daemon(

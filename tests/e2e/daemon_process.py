@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from tests.conftest import free_port
+from tests.e2e.daemon import DaemonApi
 from tests.sandbox import AsteriskSandbox
 
 ADMIN_PASSWORD = "faults-admin-pw"
@@ -30,7 +31,7 @@ OPEN_STATUSES = frozenset({"incoming", "answered"})
 FINAL_STATUSES = frozenset({"completed", "missed"})
 
 
-class DaemonProcess:
+class DaemonProcess(DaemonApi):
     """One daemon, started and stopped as often as a test likes, always on the same state."""
 
     def __init__(
@@ -182,42 +183,6 @@ class DaemonProcess:
             text = await response.text()
             assert response.status == status, f"{method} {path}: {response.status} {text}"
             return await response.json()
-
-    async def operator(self, extension: str) -> str:
-        user = await self.api(
-            "POST",
-            "/api/admin/users",
-            {
-                "username": f"op{extension}",
-                "email": f"op{extension}@example.com",
-                "name": f"Operator {extension}",
-                "password": "secret-pw",
-                "role": "operator",
-                "extension": extension,
-            },
-            status=201,
-        )
-        operator = await self.api("GET", f"/api/admin/users/{user['id']}/operator")
-        await self.api("PUT", f"/api/operators/{operator['id']}/status", {"status": "online"})
-        return str(operator["id"])
-
-    async def queue(self, asterisk_name: str, extensions: list[str], **fields: Any) -> str:
-        queue = await self.api(
-            "POST",
-            "/api/queues/",
-            {
-                "name": asterisk_name.title(),
-                "description": "faults",
-                "asterisk_name": asterisk_name,
-                "max_wait_time": 120,
-                "priority": 1,
-                "strategy": "ringall",
-                "members": extensions,
-                **fields,
-            },
-            status=201,
-        )
-        return str(queue["id"])
 
     async def calls(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Every record (the count and the page are two queries: a call may start between)."""
