@@ -8,6 +8,7 @@ and, on calls they answered, by operators; only an admin may close a call left o
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class CallService:
         self._calls = calls
         self._directory = directory
         self._queues = queues
+        self._page_slot = asyncio.Semaphore(1)
         self._clock = clock
         self._settings = settings
 
@@ -103,9 +105,12 @@ class CallService:
 
     async def page(self, query: CallListQuery, viewer: Principal) -> CallPageResult:
         where = self.filter_of(query)
-        items, total = await self._calls.page(
-            await self._scope(viewer), where, query.skip, query.limit
-        )
+        # Big pages are CPU work that competes with routing for the interpreter: one at a
+        # time, so a crowd of dashboards cannot starve the event loop.
+        async with self._page_slot:
+            items, total = await self._calls.page(
+                await self._scope(viewer), where, query.skip, query.limit
+            )
         return CallPageResult(
             items=items,
             total=total,
