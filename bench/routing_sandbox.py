@@ -446,7 +446,11 @@ async def main() -> None:
         args.calls = 20
     if not 1 <= args.phones <= 99:
         parser.error("--phones: 1 to 99 (extensions 1001..1099)")
-    bench = Bench(args)
+    await run_bench(Bench(args))
+
+
+async def run_bench(bench: Bench) -> None:
+    """Run a bench, always cleaning up; the sandbox's logs are kept when it failed."""
     failed = True
     try:
         await bench.run()

@@ -55,6 +55,7 @@ from routing_sandbox import (
     Phase,
     free_port,
     pct,
+    run_bench,
 )
 
 from callcenterd import keys
@@ -62,7 +63,7 @@ from callcenterd.app import create_app
 from callcenterd.events.bus import Subscription
 from callcenterd.logs import configure_logging
 from callcenterd.settings import Settings
-from tests.sandbox import AsteriskSandbox, ProvisioningError
+from tests.sandbox import AsteriskSandbox
 
 PREFILL_ROWS = 100_000
 HAMMER_CONCURRENCY = 8
@@ -416,15 +417,7 @@ async def main() -> None:
     if not 1 <= args.phones <= 99:
         parser.error("--phones: 1 to 99 (extensions 1001..1099)")
     configure_logging("console", "warning")
-    bench = SlowConsumersBench(args)
-    failed = True
-    try:
-        await bench.run()
-        failed = False
-    except ProvisioningError as error:
-        raise SystemExit(f"sandbox unavailable: {error}") from error
-    finally:
-        await bench.close(keep_logs=failed)
+    await run_bench(SlowConsumersBench(args))
 
 
 if __name__ == "__main__":
