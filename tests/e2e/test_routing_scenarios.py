@@ -8,7 +8,6 @@ record (`GET /api/calls/{id}`) and the events published on the bus.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,6 +69,7 @@ async def call_events(
 
 async def place(
     daemon: Daemon,
+    phones: OperatorPhones,
     caller: Callers,
     number: str,
     caller_number: str,
@@ -79,7 +79,7 @@ async def place(
     within: float = 30.0,
 ) -> Placed:
     """Dial, wait for the call to end on the bus and in the store."""
-    await all_online(daemon)
+    await all_online(daemon, phones)
     call = await caller.dial(number, caller_number, hang_up_after_ms=hang_up_after_ms)
     events = await call_events(daemon, within=within)
     outcome = await call.outcome(within=within)
@@ -90,40 +90,16 @@ async def place(
     return Placed(outcome, call_id, events, record)
 
 
-@dataclass
-class _Previous:
-    ended_at: float = float("-inf")
-    phones: OperatorPhones | None = None
-    settled: bool = False
-
-
-_PREVIOUS = _Previous()
-# The sandbox's qualify timeout: when a test stops its phones, the harness qualifies them so
-# Asterisk notices; an OPTIONS to a phone that is not restarted within ~1.5 s (its last
-# retransmission) fails 3 s later and marks the endpoint unreachable, in the middle of the
-# next test. The daemon rightly follows Asterisk, so the next test waits that out first.
-QUALIFY_TIMEOUT = 3.2
-
-
-@pytest.fixture(autouse=True)
-async def _phones_settle(operator_phones: OperatorPhones) -> AsyncIterator[None]:
-    _PREVIOUS.phones, _PREVIOUS.settled = operator_phones, False
-    yield
-    _PREVIOUS.ended_at = asyncio.get_running_loop().time()
-
-
-async def all_online(daemon: Daemon, within: float = 10.0) -> None:
-    """Until the daemon shows every operator online (see QUALIFY_TIMEOUT)."""
-    loop = asyncio.get_running_loop()
-    if not _PREVIOUS.settled:
-        await asyncio.sleep(max(0.0, _PREVIOUS.ended_at + QUALIFY_TIMEOUT - loop.time()))
-        _PREVIOUS.settled = True
+async def all_online(daemon: Daemon, phones: OperatorPhones, within: float = 10.0) -> None:
+    """Until the daemon shows every operator online. It follows Asterisk's endpoint states,
+    and a periodic qualify that reached a phone's port while no phone ran (between tests)
+    marks it unreachable 3 s later: qualify again and it is back at once."""
     for attempt in range(int(within / 0.1)):
         listed = await daemon.api("GET", "/api/operators/")
         if all(o["status"] == "online" for o in listed):
             return
-        if attempt == 0 and _PREVIOUS.phones is not None:
-            await _PREVIOUS.phones.sync_with_asterisk()  # qualify again: online at once
+        if attempt == 0:
+            await phones.sync_with_asterisk()
         await asyncio.sleep(0.1)
     raise AssertionError(f"operators not all online: {listed}")
 
@@ -180,7 +156,8 @@ async def test_linear_always_starts_from_the_first_member(
     await daemon.queue("sales", EXTENSIONS, strategy="linear", **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555100{i}") for i in range(2)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555100{i}")
+        for i in range(2)
     ]
 
     await settle(phones, {"1001": 2, "1002": 2, "1003": 0})
@@ -207,7 +184,8 @@ async def test_rrordered_goes_on_after_the_last_rung(
     await daemon.queue("sales", EXTENSIONS, strategy="rrordered", **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555200{i}") for i in range(3)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555200{i}")
+        for i in range(3)
     ]
 
     await settle(phones, {"1001": 2, "1002": 1, "1003": 1})
@@ -232,7 +210,8 @@ async def test_rrmemory_rotates_through_every_member(
     await daemon.queue("sales", EXTENSIONS, strategy="rrmemory", **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555300{i}") for i in range(4)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555300{i}")
+        for i in range(4)
     ]
 
     taken = [one.record["operator_id"] for one in placed]
@@ -257,7 +236,8 @@ async def test_leastrecent_rings_who_has_waited_longest(
     await daemon.queue("sales", EXTENSIONS, strategy="leastrecent", **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555400{i}") for i in range(4)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555400{i}")
+        for i in range(4)
     ]
 
     await settle(phones, {"1001": 2, "1002": 1, "1003": 1})
@@ -281,7 +261,8 @@ async def test_fewestcalls_rings_who_completed_fewest(
     await daemon.queue("sales", EXTENSIONS, strategy="fewestcalls", **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555500{i}") for i in range(3)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555500{i}")
+        for i in range(3)
     ]
 
     await settle(phones, {"1001": 2, "1002": 2, "1003": 1})
@@ -314,7 +295,8 @@ async def test_random_tries_each_member_once_per_round(
     await daemon.queue("sales", EXTENSIONS, strategy=strategy, **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555600{i}") for i in range(3)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555600{i}")
+        for i in range(3)
     ]
 
     rings = 0
@@ -345,7 +327,8 @@ async def test_ringall_rings_everyone_at_once_and_one_connects(
     await daemon.queue("sales", EXTENSIONS, strategy="ringall", **FAST)
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("sales"), f"555700{i}") for i in range(2)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("sales"), f"555700{i}")
+        for i in range(2)
     ]
 
     await settle(phones, {ext: 2 for ext in EXTENSIONS})
@@ -368,7 +351,9 @@ async def test_max_wait_time_hangs_up(
     operator_id = await daemon.operator("1001")
     queue_id = await daemon.queue("vip", ["1001"], max_wait_time=3, ring_timeout=10)
 
-    placed = await place(daemon, caller, asterisk.queue_number("vip"), "5558001", status="missed")
+    placed = await place(
+        daemon, operator_phones, caller, asterisk.queue_number("vip"), "5558001", status="missed"
+    )
 
     assert placed.outcome.exit_code == 0
     assert placed.outcome.hung_up_by is Side.FAR_END
@@ -409,7 +394,7 @@ async def test_max_wait_time_moves_to_another_queue(
         overflow_queue_id=overflow_id,
     )
 
-    placed = await place(daemon, caller, asterisk.queue_number("vip"), "5558002")
+    placed = await place(daemon, operator_phones, caller, asterisk.queue_number("vip"), "5558002")
 
     answered_normally(placed, second)
     [rang] = await phones["1001"].wait_for_calls(1)
@@ -433,7 +418,12 @@ async def test_caller_hangs_up_during_the_conversation(
     await daemon.queue("support", ["1001"])
 
     placed = await place(
-        daemon, caller, asterisk.queue_number("support"), "5559001", hang_up_after_ms=2000
+        daemon,
+        operator_phones,
+        caller,
+        asterisk.queue_number("support"),
+        "5559001",
+        hang_up_after_ms=2000,
     )
 
     answered_normally(placed, operator_id)
@@ -461,7 +451,12 @@ async def test_ringall_two_answers_at_once_one_wins(
     both_answered = 0
     for index in range(8):
         placed = await place(
-            daemon, caller, asterisk.queue_number("sales"), f"55590{index}0", hang_up_after_ms=800
+            daemon,
+            operator_phones,
+            caller,
+            asterisk.queue_number("sales"),
+            f"55590{index}0",
+            hang_up_after_ms=800,
         )
         [answered] = placed.of("call_answered")  # never a double answer
         winner = answered["operator_id"]
@@ -497,7 +492,7 @@ async def test_wrapup_is_respected_between_two_calls(
     await daemon.queue("billing", ["1001"], wrapup_seconds=3, **FAST)
 
     number = asterisk.queue_number("billing")
-    await all_online(daemon)
+    await all_online(daemon, operator_phones)
     first_call = await caller.dial(number, "5550101")
     await phones["1001"].wait_for(lambda calls: bool(calls) and calls[0].answered)
     second_call = await caller.dial(number, "5550102")  # waits while 1001 talks, then wraps up
@@ -534,7 +529,8 @@ async def test_skills_only_queue_rings_only_the_skilled_operator(
     queue_id = await daemon.queue("q2", [], required_skills=["french"], strategy="linear")
 
     placed = [
-        await place(daemon, caller, asterisk.queue_number("q2"), f"555800{i}") for i in range(2)
+        await place(daemon, operator_phones, caller, asterisk.queue_number("q2"), f"555800{i}")
+        for i in range(2)
     ]
 
     await settle(phones, {"1001": 0, "1002": 2})
@@ -554,7 +550,9 @@ async def test_connected_call_is_recorded_and_downloadable(
     services = daemon.client.app[keys.SERVICES]
     assert services.dispatcher.record_calls  # the saved setting reaches the dispatcher
 
-    placed = await place(daemon, caller, asterisk.queue_number("support"), "5559100")
+    placed = await place(
+        daemon, operator_phones, caller, asterisk.queue_number("support"), "5559100"
+    )
 
     answered_normally(placed, operator_id)
     record = placed.record

@@ -112,6 +112,11 @@ verbose=3
 """
 
 
+# Loopback phones answer a qualify in milliseconds. A short timeout bounds how long a qualify
+# sent while no phone listened (between two tests) can take to fail: see OperatorPhones.start.
+QUALIFY_TIMEOUT = 1.0
+
+
 def _operators(settings: SandboxSettings, ports: SandboxPorts) -> str:
     blocks = ["\n; ---- sandbox: operator phones are sipp processes on fixed loopback ports ----\n"]
     for extension in settings.operator_extensions:
@@ -125,6 +130,7 @@ bind_rtp_to_media_address=yes
 
 [{extension}](operator-aor)
 contact=sip:{extension}@127.0.0.1:{ports.phones[extension]}
+qualify_timeout={QUALIFY_TIMEOUT}
 """
         )
     return "".join(blocks)

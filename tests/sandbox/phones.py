@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
+from .config import QUALIFY_TIMEOUT
 from .instance import AsteriskSandbox
 from .sipp import (
     NEVER_MS,
@@ -190,6 +191,14 @@ class OperatorPhone:
         )
 
 
+# A qualify Asterisk sent to a phone's port before the phone listened (the previous test's
+# stop, or a periodic one) either reaches it by its retransmission 0.5 s after sending, or fails
+# at its timeout (config.QUALIFY_TIMEOUT, 1 s) and marks the phone unreachable, at the latest
+# 0.5 s after the phone started. Waiting that out before syncing means no stale failure lands
+# in the middle of a test.
+STALE_QUALIFY_WINDOW = QUALIFY_TIMEOUT - 0.5 + 0.1
+
+
 class OperatorPhones:
     """The `operator_phones` fixture: starts phones with chosen behaviours, stops them all."""
 
@@ -210,6 +219,7 @@ class OperatorPhones:
             )
             self._phones[extension] = started[extension] = phone
             await phone.start()
+        await asyncio.sleep(STALE_QUALIFY_WINDOW)
         await self._sync_with_asterisk(started)
         return started
 
@@ -230,7 +240,8 @@ class OperatorPhones:
     async def stop_all(self) -> None:
         await asyncio.gather(*(phone.stop() for phone in self._phones.values()))
         if self._sandbox.is_running:
-            # So Asterisk notices within seconds, not at the next 30 s qualify, that they left.
+            # So Asterisk (and app_queue) notice within a second, not at the next 30 s
+            # qualify, that they left.
             for extension in self._phones:
                 await self._sandbox.cli_async(f"pjsip qualify {extension}")
         self._phones.clear()
