@@ -38,6 +38,7 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/auth_api.py
 	$(BIN)/python bench/routing_engine.py
+	$(BIN)/python bench/ws_fanout.py
 
 # Benchmarks on the real Asterisk sandbox (root; several minutes).
 bench-sandbox: $(STAMP)

@@ -7,23 +7,30 @@ even when a later start-up step fails.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
 import structlog
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from callcenterd import keys
-from callcenterd.api import admin, asterisk, auth, calls, operators, queues
+from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import mount
 from callcenterd.api.health import add_health_routes, database_ok
+from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RateLimits
 from callcenterd.api.schemas import AsteriskConfig, SystemSettings
+from callcenterd.api.ws import add_ws_routes
 from callcenterd.events.bus import EventBus
+from callcenterd.events.filters import AudienceTracker
+from callcenterd.events.groups import OperatorGroups
+from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
+from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
+from callcenterd.metrics.registry import Metrics
 from callcenterd.routing import RoutingEngine
 from callcenterd.security import (
     Clock,
@@ -35,6 +42,7 @@ from callcenterd.security import (
     new_signing_key,
     utcnow,
 )
+from callcenterd.services.analytics import AnalyticsService
 from callcenterd.services.asterisk import AsteriskService
 from callcenterd.services.auth import AuthService
 from callcenterd.services.calls import CallService
@@ -45,6 +53,7 @@ from callcenterd.services.queues import QueueService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
+from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
@@ -57,6 +66,7 @@ from callcenterd.store.queues import (
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify, watchdog_interval
+from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
 from callcenterd.telephony.ari_link import AriLink
 
@@ -71,6 +81,7 @@ API_AREAS = (
     operators.routes,
     calls.routes,
     asterisk.routes,
+    dashboard.routes,
 )
 
 
@@ -105,6 +116,10 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[keys.ENDPOINTS] = mount(app, API_AREAS)
     add_health_routes(app)
     add_docs_routes(app)
+    add_ws_routes(app)
+    # This app's own registry: never prometheus_client's global one.
+    metrics = Metrics(CollectorRegistry())
+    add_metrics_routes(app, settings.metrics)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_path)
@@ -138,6 +153,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             bus,
             clock,
             lambda: links[0].client if links and links[0].connected else None,
+            observe_routing=metrics.observe_routing,
         )
         ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
         links.append(ari)
@@ -172,6 +188,24 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             CallWriter(db), bus, clock, operator_of_extension, queue_of_asterisk_name
         )
         ami = AmiLink(clock, fallback.on_ami_event)
+        operator_groups = OperatorGroups(directory)
+
+        async def operator_of_user(user_id: str) -> str | None:
+            operator = await directory.for_user(user_id)
+            return operator.id if operator else None
+
+        events_stream = EventStream(
+            bus,
+            AudienceTracker(
+                operator_groups.group_of,
+                queue_members(dispatcher.engine),
+                queue_of_call(dispatcher.engine),
+            ),
+            stream_settings(settings.events),
+            operator_of_user,
+            queue_stats_source(dispatcher.engine, clock),
+        )
+        operator_service = OperatorService(db, directory, call_queries, dispatcher, clock, settings)
         built = keys.Services(
             settings=settings,
             clock=clock,
@@ -197,12 +231,23 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             bus=bus,
             dispatcher=dispatcher,
             queues=QueueService(db, queue_store, dispatcher, clock),
-            operators=OperatorService(db, directory, call_queries, dispatcher, clock, settings),
+            operators=operator_service,
             calls=CallService(db, call_queries, directory, queue_store, clock, settings),
             asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
+            analytics=AnalyticsService(
+                AnalyticsStore(db),
+                queue_store,
+                directory,
+                operator_service,
+                dispatcher.engine,
+                clock,
+                settings,
+            ),
+            events_stream=events_stream,
         )
         await system_settings.seed(seed_from(settings))
         await built.auth.start()
+        await built.analytics.prepare()
         admin_password = (
             settings.admin_password.get_secret_value() if settings.admin_password else None
         )
@@ -229,6 +274,16 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
 
         system_settings.on_change(settings_saved)
         built.users.on_change(built.operators.sync_user)
+
+        async def user_changed(user_id: str) -> None:
+            # Event filters follow group moves; the user's open sockets recheck their token.
+            await operator_groups.reload()
+            events_stream.revalidate_user(user_id)
+
+        built.users.on_change(user_changed)
+        built.auth.on_logout(events_stream.revalidate_user)
+        await operator_groups.reload()
+        events_stream.start()
         current = await system_settings.current()
         await dispatcher.apply_settings(current)
         # The engine starts from the stored queues and operators, before any call arrives.
@@ -237,6 +292,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         await ami.configure(ami_endpoint(settings))
         app[keys.SERVICES] = built
         yield
+        await events_stream.stop()
         await dispatcher.release_ari()
         await ari.stop()
         await ami.stop()
@@ -245,17 +301,27 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
 
     async def watchdog(app: web.Application) -> AsyncIterator[None]:
         interval = watchdog_interval()
-        task = None
-        if interval is not None:
-            task = asyncio.create_task(_watchdog_loop(app[keys.SERVICES], interval))
-        yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if interval is None:
+            yield
+            return
+        async with running(_watchdog_loop(app[keys.SERVICES], interval), "systemd-watchdog"):
+            yield
 
-    app.cleanup_ctx.extend([database, http_client, services, watchdog])
+    def ws_clients() -> int:
+        return len(app[keys.SERVICES].events_stream.clients())
+
+    app.cleanup_ctx.extend(
+        [database, http_client, services, metrics_context(metrics, ws_clients), watchdog]
+    )
+    app.on_shutdown.append(_close_event_sockets)
     return app
+
+
+async def _close_event_sockets(app: web.Application) -> None:
+    """Before the server waits for open handlers: WebSocket clients are told to go (1001)."""
+    services = app.get(keys.SERVICES)
+    if services is not None:
+        services.events_stream.close_all(CLOSE_GOING_AWAY, "server shutting down")
 
 
 async def _watchdog_loop(services: keys.Services, interval: float) -> None:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from callcenterd.api.endpoints import Endpoint
     from callcenterd.api.ratelimit import RateLimits
     from callcenterd.events.bus import EventBus
+    from callcenterd.events.stream import EventStream
+    from callcenterd.services.analytics import AnalyticsService
     from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
     from callcenterd.services.calls import CallService
@@ -49,6 +51,8 @@ class Services:
     operators: OperatorService
     calls: CallService
     asterisk: AsteriskService
+    analytics: AnalyticsService
+    events_stream: EventStream
 
 
 SETTINGS = web.AppKey("settings", Settings)

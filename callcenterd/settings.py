@@ -10,12 +10,21 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 ENV_PREFIX = "CALLCENTERD_"
 
@@ -93,6 +102,68 @@ class RateLimitSettings(_Section):
     dashboard_per_minute: int = Field(60, ge=1)
 
 
+class AnalyticsSettings(_Section):
+    """Definitions behind the dashboards' figures (see callcenterd/analytics/kpis.py)."""
+
+    # Service level: share of calls answered within this many seconds.
+    service_level_threshold: float = Field(20.0, gt=0, le=3600)
+    # Callers hanging up sooner than this (seconds) are not counted against the service level.
+    short_abandon_threshold: float = Field(5.0, ge=0, le=600)
+    # First-call resolution: the caller did not call again within this many hours.
+    repeat_call_window_hours: float = Field(24.0, gt=0, le=24 * 31)
+    # Longest date_from..date_to range a report may cover.
+    max_range_days: int = Field(366, ge=1, le=3660)
+    # The staffing forecast averages this many past weeks.
+    forecast_weeks: int = Field(4, ge=1, le=52)
+
+
+class EventsSettings(_Section):
+    """The live event WebSocket, /ws/events."""
+
+    queue_stats_seconds: float = Field(5.0, ge=0)  # period of queue_stats events; 0: none
+    replay_buffer_size: int = Field(10_000, ge=1, le=1_000_000)  # events kept for resuming
+    client_queue_size: int = Field(1_000, ge=1, le=100_000)  # unsent events before 4008
+    auth_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    heartbeat_seconds: float = Field(30.0, gt=0, le=3600)  # server pings
+    revalidate_seconds: float = Field(60.0, gt=0, le=3600)  # token recheck (revocation)
+
+
+METRICS_TOKEN_MIN = 16
+
+
+class MetricsSettings(_Section):
+    """GET /metrics (Prometheus): outside /api, no JWT; guarded by address and token."""
+
+    enabled: bool = True
+    # Networks whose scrapers may read it, matched against the TCP peer address (never
+    # X-Forwarded-For). In the environment: comma-separated, e.g. "127.0.0.0/8,10.1.2.0/24".
+    allow: tuple[IPvAnyNetwork, ...] = (
+        IPv4Network("127.0.0.0/8"),
+        IPv6Network("::1/128"),
+    )
+    # When set, scrapers must also send "Authorization: Bearer <token>". Never logged.
+    token: SecretStr | None = None
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < METRICS_TOKEN_MIN:
+            raise ValueError(f"must have at least {METRICS_TOKEN_MIN} characters")
+        return value
+
+
 class Settings(_Section):
     http: HttpSettings = HttpSettings()
     state_dir: Path = Path("state")
@@ -103,6 +174,9 @@ class Settings(_Section):
     log: LogSettings = LogSettings()
     auth: AuthSettings = AuthSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    events: EventsSettings = EventsSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"

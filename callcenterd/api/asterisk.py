@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
@@ -96,8 +96,9 @@ class OriginateOut(BaseModel):
     roles=EXTENSION_READERS,
     response=list[ExtensionOut],
 )
-async def extensions(request: web.Request) -> list[dict[str, Any]]:
-    return await request.app[keys.SERVICES].asterisk.extensions()
+async def extensions(request: web.Request) -> list[ExtensionOut]:
+    found = await request.app[keys.SERVICES].asterisk.extensions()
+    return [ExtensionOut.model_validate(extension) for extension in found]
 
 
 @routes.route(
@@ -121,8 +122,8 @@ async def asterisk_queues(request: web.Request) -> list[AsteriskQueue]:
     response=RealtimeData,
     notes="Answers `connected: false` with empty lists while ARI is down.",
 )
-async def realtime_data(request: web.Request) -> dict[str, Any]:
-    return await request.app[keys.SERVICES].asterisk.realtime()
+async def realtime_data(request: web.Request) -> RealtimeData:
+    return RealtimeData.model_validate(await request.app[keys.SERVICES].asterisk.realtime())
 
 
 @routes.route(

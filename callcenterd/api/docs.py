@@ -58,6 +58,15 @@ def _parameters(endpoint: Endpoint, defs: dict[str, Any]) -> list[dict[str, Any]
     return params
 
 
+def _success_content(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
+    if endpoint.produces is not None:
+        # A streamed file (e.g. text/csv): its layout is described in the endpoint's notes.
+        return {endpoint.produces: {"schema": {"type": "string"}}}
+    if endpoint.response is None:
+        return {}
+    return {"application/json": {"schema": _model_schema(endpoint.response, "serialization", defs)}}
+
+
 def _operation(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
     roles = "any (no token)" if endpoint.roles is None else ", ".join(sorted(endpoint.roles))
     description = f"**Roles:** {roles}."
@@ -68,13 +77,7 @@ def _operation(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         str(endpoint.status): {
             "description": "Success",
-            "content": {
-                "application/json": {
-                    "schema": _model_schema(endpoint.response, "serialization", defs)
-                }
-            }
-            if endpoint.response is not None
-            else {},
+            "content": _success_content(endpoint, defs),
         }
     }
     error_ref = {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}}

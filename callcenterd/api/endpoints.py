@@ -46,6 +46,8 @@ class Endpoint:
     # Extra rule text for the docs, e.g. "operator: own record only".
     notes: str = ""
     wants: frozenset[str] = field(default=frozenset())
+    # A streamed, non-JSON answer (the handler returns a web.StreamResponse): its media type.
+    produces: str | None = None
 
     def adapter(self) -> TypeAdapter[Any] | None:
         return None if self.response is None else TypeAdapter(self.response)
@@ -71,6 +73,7 @@ class ApiRoutes:
         status: int = 200,
         rate: RateClass | None = "general",
         notes: str = "",
+        produces: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) - {"request"}
@@ -89,6 +92,7 @@ class ApiRoutes:
                     rate=rate,
                     notes=notes,
                     wants=wants,
+                    produces=produces,
                 )
             )
             return handler

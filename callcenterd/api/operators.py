@@ -5,14 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenterd import keys
+from callcenterd.api.analytics_schemas import OperatorStats, PeriodQuery
 from callcenterd.api.endpoints import ApiRoutes
-from callcenterd.api.routing_schemas import (
-    OperatorListItem,
-    OperatorListQuery,
-    OperatorStats,
-    OperatorStatsQuery,
-    OperatorStatusIn,
-)
+from callcenterd.api.routing_schemas import OperatorListItem, OperatorListQuery, OperatorStatusIn
 from callcenterd.domain.users import Role
 from callcenterd.services.context import Principal
 from callcenterd.services.operators import OperatorView
@@ -84,29 +79,17 @@ async def set_operator_status(
     "/operators/{operator_id}/stats",
     summary="An operator's figures over a period",
     roles=EVERYONE,
-    query=OperatorStatsQuery,
+    query=PeriodQuery,
     response=OperatorStats,
     notes=(
         "supervisor: operators of their group; operator: themselves (else 403 AUTH_003)."
         " Calls that started in the period (configured time zone) count; calls_missed counts"
-        " rings that ended unanswered ('no_answer'); efficiency = handled / offered x 100;"
-        " first_call_resolution: handled calls whose caller did not call again within 24 h."
+        " rings that ended unanswered ('no_answer'); efficiency = answered / offered x 100;"
+        " first_call_resolution: handled calls whose caller did not call again within"
+        " analytics.repeat_call_window_hours (24 h); occupancy = talk / logged-in time."
     ),
 )
 async def operator_stats(
-    request: web.Request, query: OperatorStatsQuery, user: Principal, operator_id: str
+    request: web.Request, query: PeriodQuery, user: Principal, operator_id: str
 ) -> OperatorStats:
-    figures = await request.app[keys.SERVICES].operators.stats(operator_id, query.period, user)
-    return OperatorStats(
-        calls_handled=figures.calls_handled,
-        calls_missed=figures.calls_missed,
-        calls_offered=figures.calls_offered,
-        total_talk_time=figures.total_talk_time,
-        avg_talk_time=figures.avg_talk_time,
-        efficiency=figures.efficiency,
-        first_call_resolution=figures.first_call_resolution,
-        customer_satisfaction=figures.customer_satisfaction,
-        period=figures.period,
-        start=figures.start,
-        end=figures.end,
-    )
+    return await request.app[keys.SERVICES].analytics.operator_stats(operator_id, query, user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenterd import keys
+from callcenterd.api.analytics_schemas import Forecast, ForecastQuery, PeriodQuery, QueueStats
 from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.api.routing_schemas import QueueCreate, QueueMemberOut, QueueOut, QueueUpdate
 from callcenterd.api.schemas import Message
@@ -134,3 +135,35 @@ async def delete_queue(request: web.Request, user: Principal, queue_id: str) -> 
 async def queue_members(request: web.Request, queue_id: str) -> list[QueueMemberOut]:
     members = await request.app[keys.SERVICES].queues.members(queue_id)
     return [member_out(member) for member in members]
+
+
+@routes.route(
+    "GET",
+    "/queues/{queue_id}/stats",
+    summary="A queue's figures over a period, by local hour",
+    roles=READERS,
+    query=PeriodQuery,
+    response=QueueStats,
+    rate="dashboard",
+    notes="Any queue, for every reader role. Definitions: README, Statistics.",
+)
+async def queue_stats(request: web.Request, query: PeriodQuery, queue_id: str) -> QueueStats:
+    return await request.app[keys.SERVICES].analytics.queue_stats(queue_id, query)
+
+
+@routes.route(
+    "GET",
+    "/queues/{queue_id}/forecast",
+    summary="Operators needed per hour of day (Erlang C over the recent weeks)",
+    roles=READERS,
+    query=ForecastQuery,
+    response=Forecast,
+    rate="dashboard",
+    notes=(
+        "Per local hour of day: mean arrivals over the last `weeks` whole weeks, handle time ="
+        " mean talk + the queue's wrap-up, and the fewest operators answering"
+        " target_service_level % within `threshold` s by Erlang C."
+    ),
+)
+async def queue_forecast(request: web.Request, query: ForecastQuery, queue_id: str) -> Forecast:
+    return await request.app[keys.SERVICES].analytics.forecast(queue_id, query)

@@ -19,7 +19,6 @@ from pydantic import (
 from callcenterd.api.schemas import Extension, Name, Skill, _In
 from callcenterd.domain.queues import OverflowAction, Presence, Strategy
 from callcenterd.domain.users import OperatorStatus
-from callcenterd.services.periods import Period
 
 # app_queue reads [general] of queues.conf as its own settings, never as a queue.
 RESERVED_QUEUE_NAMES = frozenset({"general"})
@@ -232,26 +231,6 @@ class OperatorListItem(BaseModel):
     last_activity: datetime
 
 
-class OperatorStatsQuery(BaseModel):
-    period: Period = "today"
-
-
-class OperatorStats(BaseModel):
-    calls_handled: int = Field(description="Completed calls they answered")
-    calls_missed: int = Field(description="Rings of theirs that ended unanswered (no answer)")
-    calls_offered: int = Field(description="Calls they were rung for or answered")
-    total_talk_time: int = Field(description="Seconds")
-    avg_talk_time: int = Field(description="Seconds per handled call")
-    efficiency: float = Field(description="handled / offered x 100")
-    first_call_resolution: float = Field(
-        description="% of handled calls whose caller did not call again within 24 h"
-    )
-    customer_satisfaction: float | None = Field(description="Mean rating 1-5, null if none")
-    period: Period
-    start: datetime
-    end: datetime
-
-
 # --- calls ---------------------------------------------------------------------------------
 _DATETIME = TypeAdapter(datetime)
 
@@ -266,9 +245,9 @@ def _date_or_datetime(value: Any) -> Any:
 DateOrTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
 
 
-class CallListQuery(BaseModel):
-    skip: int = Field(0, ge=0)
-    limit: int = Field(50, ge=1, le=1000)
+class CallFilterQuery(BaseModel):
+    """The filters of the call history, shared by the page (/calls/) and the export."""
+
     operator_id: str | None = Field(None, description="The operator who answered")
     status: CallStatus | None = None
     queue_id: str | None = None
@@ -278,6 +257,15 @@ class CallListQuery(BaseModel):
     date_to: DateOrTime | None = Field(
         None, description="Calls started until (a date: that whole local day), inclusive"
     )
+
+
+class CallListQuery(CallFilterQuery):
+    skip: int = Field(0, ge=0)
+    limit: int = Field(50, ge=1, le=1000)
+
+
+class CallExportQuery(CallFilterQuery):
+    format: Literal["csv"] = Field("csv", description="The file format: only csv")
 
 
 class CallItem(BaseModel):

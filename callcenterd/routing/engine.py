@@ -142,6 +142,14 @@ class RoutingEngine:
         queue = self.queues.get(queue_id)
         return len(queue.waiting) if queue else 0
 
+    def waiting_arrivals(self) -> list[tuple[str, float]]:
+        """(queue id, arrival time) of every caller not yet connected (waiting or being rung)."""
+        return [
+            (call.queue_id, call.arrived_at)
+            for call in self.calls.values()
+            if call.phase is CallPhase.WAITING
+        ]
+
     def queue_position(self, call_id: str) -> int | None:
         """1 = next in line in its queue (O(callers waiting in that queue))."""
         call = self.calls.get(call_id)

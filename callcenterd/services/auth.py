@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from callcenterd.domain.users import User
@@ -31,6 +33,11 @@ class AuthService:
         # The daemon is the only writer of revocations: an in-memory copy saves a query
         # per request, and the table restores it after a restart.
         self._revoked_jtis: set[str] = set()
+        self._on_logout: list[Callable[[str], None]] = []
+
+    def on_logout(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(user_id)` after a token is revoked (open WebSockets recheck theirs)."""
+        self._on_logout.append(listener)
 
     @property
     def token_ttl_minutes(self) -> int:
@@ -75,3 +82,5 @@ class AuthService:
         await self._revoked.revoke(claims.jti, claims.user_id, claims.expires_at, self._clock())
         self._revoked_jtis.add(claims.jti)
         log.info("logout", user_id=claims.user_id)
+        for listener in self._on_logout:
+            listener(claims.user_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -106,6 +107,8 @@ class Dispatcher:
         bus: EventBus,
         clock: Callable[[], datetime],
         ari: Callable[[], AriClient | None],
+        *,
+        observe_routing: Callable[[float], None] | None = None,
     ) -> None:
         self._engine = engine
         self._calls = calls
@@ -122,6 +125,10 @@ class Dispatcher:
         self._leg_ready: dict[str, asyncio.Event] = {}
         self._timer: asyncio.TimerHandle | None = None
         self.record_calls = False
+        # Routing latency (metrics): a call's entry into its queue, on the monotonic clock,
+        # until its first operator leg is dialed.
+        self._observe_routing = observe_routing
+        self._queued_at: dict[str, float] = {}
 
     @property
     def engine(self) -> RoutingEngine:
@@ -509,7 +516,10 @@ class Dispatcher:
                 self._telephony(call_id, lambda c: _quietly(c.continue_in_dialplan(channel)))
                 return None
             case cmd.CallQueued() | cmd.LegEnded() | cmd.CallAnswered() | cmd.CallEnded():
+                if isinstance(command, cmd.CallQueued):
+                    self._queued_at[command.call_id] = time.monotonic()
                 if isinstance(command, cmd.CallEnded):
+                    self._queued_at.pop(command.call_id, None)
                     self._telephony(command.call_id, lambda c: self._cleanup(c, command.call_id))
                 return self._record(command.call_id, self._call_fact(command, at))
             case cmd.OperatorStatusChanged() | cmd.OperatorLoggedIn():
@@ -572,6 +582,7 @@ class Dispatcher:
             await client.dial(
                 ring.leg_id, math.ceil(ring.timeout) + 5, live.channel_id if live else None
             )
+            self._routed(ring.call_id)
         except (CallcenterError, AriRequestFailed, AriNotFound, TimeoutError) as err:
             log.warning("ring_failed", call_id=ring.call_id, leg_id=ring.leg_id, error=str(err))
             with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
@@ -579,6 +590,13 @@ class Dispatcher:
             self._feed(ev.LegFailed(ring.leg_id, LegFailure.UNREACHABLE))
         finally:
             self._leg_ready.pop(ring.leg_id, None)
+
+    def _routed(self, call_id: str) -> None:
+        """An operator's phone rings for the call: the first time since it was queued, that
+        is its routing latency."""
+        queued_at = self._queued_at.pop(call_id, None)
+        if queued_at is not None and self._observe_routing is not None:
+            self._observe_routing(time.monotonic() - queued_at)
 
     async def _connect(self, client: AriClient, connect: cmd.ConnectCall) -> None:
         live = self._live.get(connect.call_id)

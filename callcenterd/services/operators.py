@@ -9,7 +9,6 @@ engine re-derives it, which `RoutingPort.submit` waits for.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 
@@ -20,7 +19,7 @@ from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
 from callcenterd.security import Clock
 from callcenterd.services.context import Principal, audit
-from callcenterd.services.periods import Period, period_bounds
+from callcenterd.services.periods import period_bounds
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallQueries
@@ -42,27 +41,6 @@ class OperatorView:
     operator: OperatorRecord
     current_calls: int
     calls_today: int
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorFigures:
-    """One operator's figures over a period; see `OperatorService.stats` for definitions."""
-
-    calls_handled: int
-    calls_missed: int
-    calls_offered: int
-    total_talk_time: int
-    avg_talk_time: int
-    efficiency: float
-    first_call_resolution: float
-    customer_satisfaction: float | None
-    period: Period
-    start: datetime
-    end: datetime
-
-
-def _percent(part: int, whole: int) -> float:
-    return round(part * 100 / whole, 1) if whole else 0.0
 
 
 class OperatorService:
@@ -118,6 +96,12 @@ class OperatorService:
         today = await self._calls.answered_by_operator(start, end)
         return [OperatorView(op, current.get(op.id, 0), today.get(op.id, 0)) for op in operators]
 
+    async def readable(self, operator_id: str, viewer: Principal) -> OperatorRecord:
+        """The operator, if `viewer` may see their figures (else NotFound/PermissionDenied)."""
+        operator = await self._get(operator_id)
+        self._check_access(operator, viewer, "see the statistics of")
+        return operator
+
     async def view(self, operator_id: str) -> OperatorView:
         return (await self._views([await self._get(operator_id)]))[0]
 
@@ -166,42 +150,3 @@ class OperatorService:
             await self.routing.submit(OperatorRemoved(operator_id))
         else:
             await self.routing.submit(OperatorUpserted(profile))
-
-    # --- statistics -------------------------------------------------------------------------
-    async def stats(self, operator_id: str, period: Period, viewer: Principal) -> OperatorFigures:
-        """An operator's figures for calls that started in the period (configured time zone).
-
-        - calls_handled: completed calls they answered;
-        - calls_missed: their rings that ended unanswered: timeline entries 'leg_ended' with
-          outcome 'no_answer' in the period (busy, unreachable, cancelled or lost to a
-          colleague's answer do not count);
-        - calls_offered: distinct calls they were rung for or answered;
-        - total_talk_time / avg_talk_time: talk seconds of handled calls, sum and mean;
-        - efficiency: handled / offered x 100;
-        - first_call_resolution: handled calls whose caller did not call again (any queue)
-          within 24 h of the call's end, x 100 / handled;
-        - customer_satisfaction: mean rating (1-5) of handled calls, null when none is rated.
-        Percentages are 0.0 when there is nothing to divide by.
-        """
-        operator = await self._get(operator_id)
-        self._check_access(operator, viewer, "see the statistics of")
-        start, end = period_bounds(period, self._clock(), self._settings.tz)
-        handled = await self._calls.handled(operator_id, start, end)
-        missed = await self._calls.unanswered_rings(operator_id, start, end)
-        offered = await self._calls.offered(operator_id, start, end)
-        resolved = await self._calls.resolved_first_time(operator_id, start, end)
-        return OperatorFigures(
-            calls_handled=handled.calls,
-            calls_missed=missed,
-            calls_offered=offered,
-            total_talk_time=handled.talk_seconds,
-            avg_talk_time=round(handled.talk_seconds / handled.calls) if handled.calls else 0,
-            efficiency=_percent(handled.calls, max(offered, handled.calls)),
-            first_call_resolution=_percent(resolved, handled.calls),
-            customer_satisfaction=(
-                None if handled.rating_mean is None else round(handled.rating_mean, 2)
-            ),
-            period=period,
-            start=start,
-            end=end,
-        )

@@ -80,6 +80,16 @@ async def group(client: TestClient[Any, Any], admin: Actor) -> dict[str, Any]:
 
 
 @pytest.fixture
+async def other_group(client: TestClient[Any, Any], admin: Actor) -> dict[str, Any]:
+    response = await client.post(
+        "/api/admin/groups", json={"name": "Support"}, headers=admin.headers
+    )
+    assert response.status == 201, await response.text()
+    created: dict[str, Any] = await response.json()
+    return created
+
+
+@pytest.fixture
 async def actors(
     client: TestClient[Any, Any], admin: Actor, group: dict[str, Any]
 ) -> dict[str, Actor]:

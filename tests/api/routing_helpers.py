@@ -89,6 +89,7 @@ def insert_call(
     recording: str | None = None,
     notes: str | None = None,
     call_id: str | None = None,
+    reason: str | None = None,
 ) -> str:
     """A call row as the dispatcher would leave it; times follow from start/wait/talk."""
     call_id = call_id or str(uuid.uuid4())
@@ -109,6 +110,7 @@ def insert_call(
         "operator_id": operator_id if answered else None,
         "queue_id": queue_id,
         "status": status,
+        "reason": reason,
         "start_time": to_iso(start),
         "answer_time": to_iso(answer) if answer else None,
         "end_time": to_iso(end) if end else None,

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenterd import keys
+from callcenterd.api.routing_schemas import CallItem
 from callcenterd.domain.clock import to_iso
 from callcenterd.store.call_queries import CallFilter, CallQueries, CallScope
 from tests.api.conftest import Actor
@@ -111,6 +112,27 @@ async def test_items_carry_names_recording_and_wait(
     assert at(item["start_time"]) == t0
     assert at(item["answer_time"]) == t0 + timedelta(seconds=12.5)
     assert items[plain]["recording_url"] is None and items[plain]["operator_name"] is None
+
+
+async def test_list_items_are_the_detail_fields(
+    client: TestClient[Any, Any], actors: dict[str, Actor], t0: datetime
+) -> None:
+    """List items are rendered by SQLite, details by pydantic: they must say the same."""
+    admin = actors["admin"]
+    operator = operator_of(client, actors["operator"].user["id"])
+    made = [
+        insert_call(client, t0, operator_id=operator["id"], wait=12.5, recording="r", rating=4),
+        insert_call(client, t0 + timedelta(microseconds=123), status="missed", wait=0.125),
+        insert_call(client, t0 + timedelta(seconds=1, microseconds=400000), status="incoming"),
+        insert_call(client, t0 + timedelta(minutes=1), notes='quote " and \\ and ünïcode'),
+    ]
+    items = {item["id"]: item for item in (await page(client, admin))["items"]}
+    assert set(items) == set(made)
+    for call_id in made:
+        response = await client.get(f"/api/calls/{call_id}", headers=admin.headers)
+        detail = await response.json()
+        assert items[call_id] == {key: detail[key] for key in items[call_id]}
+        assert set(items[call_id]) == set(CallItem.model_fields)
 
 
 # --- filters -------------------------------------------------------------------------------

@@ -99,6 +99,7 @@ TABLE: dict[tuple[str, str], Row] = {
         EVERYONE, 404, "DB_002", params={"operator_id": "missing"}
     ),
     ("GET", "/calls/"): Row(EVERYONE, 200),
+    ("GET", "/calls/export"): Row(EVERYONE, 200),
     ("POST", "/calls/"): Row(
         ADMIN, 201, body={"channel_id": "matrix-1", "caller_number": "+79001234567"}
     ),
@@ -129,6 +130,18 @@ TABLE: dict[tuple[str, str], Row] = {
         "DB_002",
         body={"notes": "n"},
         params={"call_id": "missing"},
+    ),
+    # Statistics: the supervisor's own group is applied for them (see test_dashboard.py).
+    ("GET", "/dashboard/stats"): Row(READERS, 200),
+    ("GET", "/dashboard/realtime"): Row(READERS, 200),
+    ("GET", "/dashboard/call-analytics"): Row(READERS, 200),
+    ("GET", "/dashboard/operator-activity"): Row(READERS, 200),
+    ("GET", "/calls/stats"): Row(READERS, 200),
+    ("GET", "/queues/{queue_id}/stats"): Row(
+        READERS, 404, "DB_002", params={"queue_id": "missing"}
+    ),
+    ("GET", "/queues/{queue_id}/forecast"): Row(
+        READERS, 404, "DB_002", params={"queue_id": "missing"}
     ),
 }
 

@@ -1,0 +1,528 @@
+"""Statistics as people read them: dashboards, call, queue and operator figures, staffing.
+
+Who sees what:
+- admins and managers: everything, or one group with `group_id`;
+- a supervisor: their own group only. `group_id` may be left out or name their group; naming
+  another group is refused (403 AUTH_003) rather than silently answered with their own
+  group's figures under a label they did not ask for. A supervisor without a group sees
+  empty figures;
+- a group's calls: calls of the queues its operators are members of, plus the calls its
+  operators answered from anywhere;
+- queue figures and forecasts: every reader, any queue (queues are shared, as in /queues/);
+- an operator's figures: the operator themselves, their group's supervisor, managers, admins.
+
+Figures are defined in analytics/kpis.py, summed in SQL by store/analytics.py; live figures
+(who waits, since when) come from the routing engine's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from callcenterd.analytics import kpis
+from callcenterd.analytics.erlang import operators_needed, traffic_erlangs
+from callcenterd.analytics.kpis import CallCounts
+from callcenterd.analytics.windows import (
+    Window,
+    WindowInvalid,
+    by_local_hour,
+    local_days,
+    resolve_window,
+)
+from callcenterd.api.analytics_schemas import (
+    BusyOperator,
+    CallAnalytics,
+    CallStats,
+    DashboardStats,
+    Forecast,
+    ForecastHour,
+    ForecastQuery,
+    HourDistribution,
+    HourTrend,
+    OperatorActivity,
+    OperatorStats,
+    OperatorSummary,
+    PeriodQuery,
+    QueueHour,
+    QueuePerformance,
+    QueueStats,
+    Realtime,
+    StatsQuery,
+)
+from callcenterd.api.validation import field_error
+from callcenterd.domain.users import OperatorStatus, Role
+from callcenterd.errors import NotFound, PermissionDenied
+from callcenterd.routing import RoutingEngine
+from callcenterd.security import Clock
+from callcenterd.services.context import Principal
+from callcenterd.services.operators import OperatorService
+from callcenterd.services.periods import local_midnight, period_bounds
+from callcenterd.settings import Settings
+from callcenterd.store.analytics import AnalyticsStore, StatsScope
+from callcenterd.store.call_stats import Thresholds
+from callcenterd.store.queues import OperatorDirectory, OperatorRecord, QueueRepository
+
+log = structlog.get_logger(__name__)
+
+BUSIEST_OPERATORS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Whose calls a report covers: the scope for SQL, the group for people."""
+
+    scope: StatsScope
+    group_id: str | None
+    queue_ids: tuple[str, ...] | None  # for live figures; None: every queue
+
+
+def _wait(seconds: float) -> int:
+    return round(seconds)
+
+
+class AnalyticsService:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        queues: QueueRepository,
+        directory: OperatorDirectory,
+        operators: OperatorService,
+        engine: RoutingEngine,
+        clock: Clock,
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._queues = queues
+        self._directory = directory
+        self._operators = operators
+        self._engine = engine
+        self._clock = clock
+        self._settings = settings
+
+    async def prepare(self) -> None:
+        """At start-up: the rollups follow the configured thresholds (rebuilt if not)."""
+        began = self._clock()
+        if await self._store.prepare_rollups(self.thresholds):
+            log.info(
+                "call_stats_rollups_rebuilt",
+                service_level_threshold=self.thresholds.answered_within,
+                short_abandon_threshold=self.thresholds.short_abandon,
+                seconds=round((self._clock() - began).total_seconds(), 1),
+            )
+
+    # --- inputs -----------------------------------------------------------------------------
+    @property
+    def thresholds(self) -> Thresholds:
+        analytics = self._settings.analytics
+        return Thresholds(analytics.service_level_threshold, analytics.short_abandon_threshold)
+
+    def window(self, query: PeriodQuery) -> Window:
+        try:
+            return resolve_window(
+                query.period,
+                query.date_from,
+                query.date_to,
+                self._clock(),
+                self._settings.tz,
+                self._settings.analytics.max_range_days,
+            )
+        except WindowInvalid as err:
+            raise field_error("query", err.field, str(err)) from err
+
+    async def audience(self, viewer: Principal, group_id: str | None) -> Audience:
+        if viewer.role is Role.SUPERVISOR:
+            if group_id is not None and group_id != viewer.group_id:
+                raise PermissionDenied("Supervisors may only see their own group's figures")
+            if viewer.group_id is None:
+                return Audience(StatsScope(nothing=True), None, ())
+            group_id = viewer.group_id
+        elif group_id is not None and not await self._store.group_exists(group_id):
+            raise field_error("query", "group_id", "no such group")
+        if group_id is None:
+            return Audience(StatsScope(), None, None)
+        queue_ids = await self._store.group_queue_ids(group_id)
+        operator_ids = await self._store.group_operator_ids(group_id)
+        return Audience(StatsScope(queue_ids, operator_ids), group_id, queue_ids)
+
+    async def _operators_of(self, audience: Audience) -> list[OperatorRecord]:
+        if audience.scope.nothing:
+            return []
+        return await self._directory.find(audience.group_id)
+
+    def _waiting(self, queue_ids: tuple[str, ...] | None) -> list[float]:
+        """How long each caller in these queues has waited so far, seconds."""
+        now = self._clock().timestamp()
+        return [
+            now - arrived
+            for queue_id, arrived in self._engine.waiting_arrivals()
+            if queue_ids is None or queue_id in queue_ids
+        ]
+
+    async def _hours(self, window: Window, scope: StatsScope) -> list[CallCounts]:
+        slots = await self._store.by_slot(window.start, window.end, scope, self.thresholds)
+        return by_local_hour(slots, self._settings.tz)
+
+    # --- /dashboard/stats -------------------------------------------------------------------
+    async def dashboard(self, query: StatsQuery, viewer: Principal) -> DashboardStats:
+        window = self.window(query)
+        audience = await self.audience(viewer, query.group_id)
+        hours = await self._hours(window, audience.scope)
+        totals = sum(hours, CallCounts())
+        operators = await self._operators_of(audience)
+        return DashboardStats(
+            period=window.period,
+            start=window.start,
+            end=window.end,
+            group_id=audience.group_id,
+            total_calls_today=totals.entered,
+            answered_calls_today=totals.answered,
+            missed_calls_today=totals.missed,
+            average_wait_time=kpis.average_wait(totals),
+            service_level=kpis.service_level(totals),
+            active_operators=sum(op.status is not OperatorStatus.OFFLINE for op in operators),
+            total_operators=len(operators),
+            busiest_hour=kpis.busiest_hour([hour.entered for hour in hours]),
+            call_trends=[
+                HourTrend(hour=kpis.hour_label(h), calls=c.entered, answered=c.answered)
+                for h, c in enumerate(hours)
+            ],
+            abandoned_calls=totals.abandoned,
+            abandon_rate=kpis.abandon_rate(totals),
+            average_talk_time=kpis.average_talk(totals),
+            longest_wait_time=_wait(totals.longest_wait_seconds),
+            service_level_threshold=self.thresholds.answered_within,
+        )
+
+    # --- /dashboard/realtime ----------------------------------------------------------------
+    async def realtime(self, group_id: str | None, viewer: Principal) -> Realtime:
+        audience = await self.audience(viewer, group_id)
+        now = self._clock()
+        local = now.astimezone(self._settings.tz)
+        hour_began = local.replace(minute=0, second=0, microsecond=0)
+        operators = await self._operators_of(audience)
+        statuses = [op.status for op in operators]
+        waits = [] if audience.scope.nothing else self._waiting(audience.queue_ids)
+        return Realtime(
+            active_calls=await self._store.talking_calls(audience.scope),
+            queue_waiting=len(waits),
+            operators_online=statuses.count(OperatorStatus.ONLINE),
+            operators_busy=statuses.count(OperatorStatus.BUSY),
+            operators_offline=statuses.count(OperatorStatus.OFFLINE),
+            current_hour_calls=await self._store.started_since(hour_began, audience.scope),
+            longest_wait_time=_wait(max(waits, default=0.0)),
+            group_id=audience.group_id,
+            timestamp=now,
+        )
+
+    # --- /dashboard/call-analytics ----------------------------------------------------------
+    async def call_analytics(self, query: StatsQuery, viewer: Principal) -> CallAnalytics:
+        window = self.window(query)
+        audience = await self.audience(viewer, query.group_id)
+        hours = await self._hours(window, audience.scope)
+        return CallAnalytics(
+            period=window.period,
+            start=window.start,
+            end=window.end,
+            group_id=audience.group_id,
+            hourly_distribution=[
+                HourDistribution(
+                    hour=kpis.hour_label(h),
+                    incoming=c.entered,
+                    answered=c.answered,
+                    missed=c.missed,
+                )
+                for h, c in enumerate(hours)
+            ],
+            queue_performance=await self._queue_performance(window, audience),
+            operator_summary=await self._operator_summary(window, audience),
+        )
+
+    async def _queue_performance(
+        self, window: Window, audience: Audience
+    ) -> list[QueuePerformance]:
+        per_queue = await self._store.by_queue(
+            window.start, window.end, audience.scope, self.thresholds
+        )
+        names = await self._store.queue_names()
+        rows = [
+            QueuePerformance(
+                queue_id=queue_id,
+                queue_name=names.get(queue_id) if queue_id is not None else None,
+                calls=counts.entered,
+                answered=counts.answered,
+                avg_wait_time=kpis.average_wait(counts),
+                service_level=kpis.service_level(counts),
+                abandoned=counts.abandoned,
+                abandon_rate=kpis.abandon_rate(counts),
+            )
+            for queue_id, counts in per_queue.items()
+        ]
+        return sorted(rows, key=lambda row: (-row.calls, row.queue_name or ""))
+
+    async def _operator_summary(self, window: Window, audience: Audience) -> list[OperatorSummary]:
+        if audience.scope.nothing:
+            return []
+        per_operator = await self._store.by_operator(
+            window.start, window.end, audience.scope, self.thresholds
+        )
+        live = await self._store.live_operator_ids(audience.group_id)
+        # A group's summary lists its operators, not others who answered its queues' calls.
+        answered = [
+            op
+            for op in per_operator
+            if audience.group_id is None or op in (audience.scope.operator_ids or ())
+        ]
+        ids = sorted(set(live) | set(answered))
+        names = await self._store.operator_names(ids)
+        offered = await self._store.offered(ids, window.start, window.end)
+        logged_in = await self._store.logged_in_seconds(
+            ids, window.start, min(window.end, self._clock())
+        )
+        rows = []
+        for operator_id in ids:
+            counts = per_operator.get(operator_id, CallCounts())
+            name = names.get(operator_id)
+            rows.append(
+                OperatorSummary(
+                    operator_id=operator_id,
+                    operator_name=name.name if name else operator_id,
+                    calls_handled=counts.completed,
+                    avg_talk_time=kpis.average_talk(counts),
+                    efficiency=kpis.efficiency(counts.answered, offered.get(operator_id, 0)),
+                    occupancy=kpis.occupancy(counts.talk_seconds, logged_in.get(operator_id, 0.0)),
+                )
+            )
+        return sorted(rows, key=lambda row: (-row.calls_handled, row.operator_name))
+
+    # --- /dashboard/operator-activity -------------------------------------------------------
+    async def operator_activity(
+        self, group_id: str | None, viewer: Principal
+    ) -> list[OperatorActivity]:
+        audience = await self.audience(viewer, group_id)
+        now = self._clock()
+        operators = await self._operators_of(audience)
+        start, end = period_bounds("today", now, self._settings.tz)
+        today = await self._store.by_operator(start, end, StatsScope(), self.thresholds)
+        talking = await self._store.answered_now(StatsScope())
+        return [
+            OperatorActivity(
+                operator_id=op.id,
+                name=op.name,
+                extension=op.extension,
+                status=op.status,
+                current_call_duration=(
+                    max(0, round((now - talking[op.id]).total_seconds()))
+                    if op.id in talking
+                    else None
+                ),
+                calls_today=today.get(op.id, CallCounts()).answered,
+                last_activity=op.last_activity,
+            )
+            for op in operators
+        ]
+
+    # --- /calls/stats -----------------------------------------------------------------------
+    async def call_stats(self, query: StatsQuery, viewer: Principal) -> CallStats:
+        window = self.window(query)
+        audience = await self.audience(viewer, query.group_id)
+        hours = await self._hours(window, audience.scope)
+        totals = sum(hours, CallCounts())
+        per_operator = await self._store.by_operator(
+            window.start, window.end, audience.scope, self.thresholds
+        )
+        top = sorted(
+            ((counts.answered, op) for op, counts in per_operator.items() if counts.answered),
+            key=lambda item: (-item[0], item[1]),
+        )[:BUSIEST_OPERATORS]
+        names = await self._store.operator_names([op for _, op in top])
+        return CallStats(
+            period=window.period,
+            start=window.start,
+            end=window.end,
+            group_id=audience.group_id,
+            total_calls=totals.entered,
+            answered_calls=totals.answered,
+            missed_calls=totals.missed,
+            average_duration=kpis.average_talk(totals),
+            average_wait_time=kpis.average_wait(totals),
+            service_level=kpis.service_level(totals),
+            peak_hour=kpis.busiest_hour([hour.entered for hour in hours]),
+            busiest_operators=[
+                BusyOperator(
+                    operator_id=op,
+                    operator_name=names[op].name if op in names else op,
+                    calls_count=count,
+                )
+                for count, op in top
+            ],
+            abandoned_calls=totals.abandoned,
+            abandon_rate=kpis.abandon_rate(totals),
+        )
+
+    # --- /queues/{id}/stats -----------------------------------------------------------------
+    async def queue_stats(self, queue_id: str, query: PeriodQuery) -> QueueStats:
+        queue = await self._queues.get(queue_id)
+        if queue is None:
+            raise NotFound("Queue not found")
+        window = self.window(query)
+        hours = await self._hours(window, StatsScope(queue_ids=(queue_id,)))
+        totals = sum(hours, CallCounts())
+        waits = self._waiting((queue_id,))
+        return QueueStats(
+            period=window.period,
+            start=window.start,
+            end=window.end,
+            calls_entered=totals.entered,
+            calls_answered=totals.answered,
+            calls_abandoned=totals.abandoned,
+            average_wait_time=kpis.average_wait(totals),
+            max_wait_time=_wait(totals.longest_wait_seconds),
+            service_level=kpis.service_level(totals),
+            hourly_stats=[
+                QueueHour(
+                    hour=kpis.hour_label(h),
+                    calls=c.entered,
+                    answered=c.answered,
+                    avg_wait=kpis.average_wait(c),
+                )
+                for h, c in enumerate(hours)
+            ],
+            calls_missed=totals.missed,
+            abandon_rate=kpis.abandon_rate(totals),
+            average_talk_time=kpis.average_talk(totals),
+            waiting_now=len(waits),
+            longest_current_wait=_wait(max(waits, default=0.0)),
+        )
+
+    # --- /queues/{id}/forecast --------------------------------------------------------------
+    async def forecast(self, queue_id: str, query: ForecastQuery) -> Forecast:
+        """Operators needed per local hour of day, from the last `weeks` whole weeks.
+
+        For each hour of day: arrivals = calls entered in that hour / days in the sample;
+        handle time = mean talk of the completed calls of that hour (the sample's mean when
+        that hour had none) + the queue's wrap-up; then Erlang C's fewest operators meeting
+        the target (analytics/erlang.py).
+        """
+        queue = await self._queues.get(queue_id)
+        if queue is None:
+            raise NotFound("Queue not found")
+        weeks = query.weeks or self._settings.analytics.forecast_weeks
+        tz = self._settings.tz
+        today = self._clock().astimezone(tz).date()
+        start = local_midnight(today - timedelta(days=7 * weeks), tz)
+        end = local_midnight(today, tz)
+        hours = await self._hours(Window("forecast", start, end), StatsScope(queue_ids=(queue_id,)))
+        days = local_days(start, end, tz)
+        wrapup = queue.config.wrapup_seconds
+        overall = sum(hours, CallCounts())
+        overall_talk = overall.talk_seconds / overall.completed if overall.completed else None
+        rows = [
+            self._forecast_hour(h, counts, days, overall_talk, wrapup, query)
+            for h, counts in enumerate(hours)
+        ]
+        needed = [row.operators_needed for row in rows if row.operators_needed is not None]
+        return Forecast(
+            queue_id=queue_id,
+            queue_name=queue.config.name,
+            target_service_level=query.target_service_level,
+            threshold=query.threshold,
+            weeks=weeks,
+            start=start,
+            end=end,
+            average_handle_time=None if overall_talk is None else round(overall_talk + wrapup, 1),
+            wrapup_seconds=wrapup,
+            peak_operators_needed=max(needed, default=None),
+            hours=rows,
+        )
+
+    @staticmethod
+    def _forecast_hour(
+        hour: int,
+        counts: CallCounts,
+        days: int,
+        overall_talk: float | None,
+        wrapup: float,
+        query: ForecastQuery,
+    ) -> ForecastHour:
+        rate = counts.entered / days
+        talk = counts.talk_seconds / counts.completed if counts.completed else overall_talk
+        label = kpis.hour_label(hour)
+        if rate == 0:
+            return ForecastHour(
+                hour=label,
+                calls_per_hour=0.0,
+                average_handle_time=None if talk is None else round(talk + wrapup, 1),
+                traffic=0.0,
+                operators_needed=0,
+                service_level=100.0,
+                average_wait=0.0,
+            )
+        if talk is None or talk + wrapup <= 0:
+            return ForecastHour(
+                hour=label,
+                calls_per_hour=round(rate, 2),
+                average_handle_time=None,
+                traffic=0.0,
+                operators_needed=None,
+                service_level=None,
+                average_wait=None,
+            )
+        handle = talk + wrapup
+        traffic = traffic_erlangs(rate, 3600.0, handle)
+        staffed = operators_needed(
+            traffic, handle, query.target_service_level / 100, query.threshold
+        )
+        return ForecastHour(
+            hour=label,
+            calls_per_hour=round(rate, 2),
+            average_handle_time=round(handle, 1),
+            traffic=round(traffic, 3),
+            operators_needed=staffed.operators,
+            service_level=round(staffed.service_level * 100, 1),
+            average_wait=round(staffed.average_speed_of_answer, 1),
+        )
+
+    # --- /operators/{id}/stats --------------------------------------------------------------
+    async def operator_stats(
+        self, operator_id: str, query: PeriodQuery, viewer: Principal
+    ) -> OperatorStats:
+        """One operator's figures for the calls that started in the period.
+
+        calls_missed counts their rings that ended unanswered ('leg_ended' with outcome
+        'no_answer' in the period; busy, unreachable, cancelled or lost to a colleague's
+        answer do not count).
+        """
+        await self._operators.readable(operator_id, viewer)
+        window = self.window(query)
+        start, end = window.start, window.end
+        scope = StatsScope(operator_ids=(operator_id,))
+        answered = (await self._store.by_operator(start, end, scope, self.thresholds)).get(
+            operator_id, CallCounts()
+        )
+        rated = await self._store.rated(operator_id, start, end)
+        offered = (await self._store.offered([operator_id], start, end)).get(operator_id, 0)
+        resolved = await self._store.resolved_first_time(
+            operator_id, start, end, self._settings.analytics.repeat_call_window_hours
+        )
+        logged_in = (
+            await self._store.logged_in_seconds([operator_id], start, min(end, self._clock()))
+        ).get(operator_id, 0.0)
+        return OperatorStats(
+            period=window.period,
+            start=start,
+            end=end,
+            calls_handled=answered.completed,
+            calls_missed=await self._store.unanswered_rings(operator_id, start, end),
+            calls_offered=offered,
+            calls_answered=answered.answered,
+            total_talk_time=answered.talk_seconds,
+            avg_talk_time=kpis.average_talk(answered),
+            efficiency=kpis.efficiency(answered.answered, offered),
+            first_call_resolution=kpis.first_call_resolution(resolved, answered.completed),
+            customer_satisfaction=kpis.satisfaction(rated.rating_mean),
+            occupancy=kpis.occupancy(answered.talk_seconds, logged_in),
+            logged_in_time=round(logged_in),
+        )

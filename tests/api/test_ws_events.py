@@ -1,0 +1,324 @@
+"""`/ws/events` through the real app: authentication, role filtering, resume, slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestClient
+
+from callcenterd import keys
+from callcenterd.events.bus import EventBus
+from tests.api.conftest import Actor, ClientFactory, bearer, login
+from tests.ws_events import Closed, EventCollector, drain, events_socket
+
+WS = "/ws/events"
+
+
+def bus_of(client: TestClient[Any, Any]) -> EventBus:
+    bus: EventBus = client.app[keys.SERVICES].bus
+    return bus
+
+
+async def connect(client: TestClient[Any, Any], path: str = WS) -> EventCollector:
+    return EventCollector(await client.ws_connect(path))
+
+
+async def authed(client: TestClient[Any, Any], actor: Actor, **auth: Any) -> EventCollector:
+    events = await connect(client)
+    answer = await events.auth(actor.token, **auth)
+    assert answer["type"] == "auth_ok", answer
+    return events
+
+
+async def operator_id_of(client: TestClient[Any, Any], admin: Actor, user_id: str) -> str:
+    response = await client.get(f"/api/admin/users/{user_id}/operator", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    found: str = (await response.json())["id"]
+    return found
+
+
+# --- authentication ------------------------------------------------------------------------------
+async def test_auth_by_message_then_events(client: TestClient[Any, Any], admin: Actor) -> None:
+    events = await connect(client)
+    answer = await events.auth(admin.token)
+    assert answer["type"] == "auth_ok"
+    assert answer["data"]["user_id"] == admin.user["id"]
+    assert answer["data"]["role"] == "admin"
+    bus_of(client).publish("call_started", {"call_id": "c1", "caller_number": "100"})
+    event = await events.next_event()
+    assert event["type"] == "call_started"
+    assert event["data"]["call_id"] == "c1"
+    assert isinstance(event["id"], int) and event["timestamp"].endswith("Z")
+
+
+async def test_auth_by_query_parameter(client: TestClient[Any, Any], admin: Actor) -> None:
+    events = await connect(client, f"{WS}?token={admin.token}")
+    assert (await events.next_frame())["type"] == "auth_ok"
+    bus_of(client).publish("call_started", {"call_id": "c1"})
+    assert (await events.next_event())["data"] == {"call_id": "c1"}
+
+
+async def test_api_prefix_is_not_a_websocket(client: TestClient[Any, Any]) -> None:
+    # The contract has the stream at /ws/events only.
+    response = await client.get("/api/ws/events")
+    assert response.status == 404
+
+
+async def test_no_auth_in_time_closes_4001(make_client: ClientFactory) -> None:
+    client = await make_client(events={"auth_timeout_seconds": 0.2})
+    events = await connect(client)
+    msg = await events.ws.receive(timeout=3)
+    assert msg.type is aiohttp.WSMsgType.CLOSE
+    assert events.ws.close_code == 4001
+    assert "timed out" in str(msg.extra)
+
+
+async def test_bad_token_closes_4001(client: TestClient[Any, Any]) -> None:
+    events = await connect(client)
+    await events.send(type="auth", token="not-a-jwt")
+    msg = await events.ws.receive(timeout=3)
+    assert msg.type is aiohttp.WSMsgType.CLOSE
+    assert events.ws.close_code == 4001
+    assert msg.extra == "Invalid token"
+
+
+async def test_first_message_must_be_auth(client: TestClient[Any, Any]) -> None:
+    events = await connect(client)
+    await events.send(type="ping")
+    assert await events.close_code() == 4001
+
+
+async def test_bad_query_parameter_closes_4001(client: TestClient[Any, Any]) -> None:
+    events = await connect(client, f"{WS}?token=x&last_event_id=minus-one")
+    assert await events.close_code() == 4001
+
+
+async def test_revoked_token_is_refused(client: TestClient[Any, Any], admin: Actor) -> None:
+    token = await login(client, "admin", "admin-pass")
+    response = await client.post("/api/auth/logout", headers=bearer(token))
+    assert response.status == 200
+    events = await connect(client)
+    await events.send(type="auth", token=token)
+    msg = await events.ws.receive(timeout=3)
+    assert events.ws.close_code == 4001
+    assert "revoked" in str(msg.extra)
+
+
+async def test_logout_closes_the_open_socket_of_that_token_only(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    token = await login(client, "admin", "admin-pass")
+    leaving = await connect(client)
+    assert (await leaving.auth(token))["type"] == "auth_ok"
+    staying = await authed(client, admin)
+    response = await client.post("/api/auth/logout", headers=bearer(token))
+    assert response.status == 200
+    assert await leaving.close_code(within=3) == 4001
+    bus_of(client).publish("call_started", {"call_id": "after-logout"})
+    assert (await staying.next_event("call_started"))["data"]["call_id"] == "after-logout"
+
+
+async def test_deactivated_user_is_disconnected_4003(
+    client: TestClient[Any, Any], actors: dict[str, Actor]
+) -> None:
+    manager, admin = actors["manager"], actors["admin"]
+    events = await authed(client, manager)
+    response = await client.put(
+        f"/api/admin/users/{manager.user['id']}", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    assert await events.close_code() == 4003
+
+
+# --- role filtering ------------------------------------------------------------------------------
+async def test_each_role_sees_its_own_scope(
+    client: TestClient[Any, Any], actors: dict[str, Actor]
+) -> None:
+    admin = actors["admin"]
+    mine = await operator_id_of(client, admin, actors["operator"].user["id"])
+    other = str(uuid.uuid4())  # an operator of no group
+    sockets = {role: await authed(client, actor) for role, actor in actors.items()}
+    bus = bus_of(client)
+    bus.publish("operator_status_changed", {"operator_id": other, "status": "busy"})
+    bus.publish("operator_status_changed", {"operator_id": mine, "status": "busy"})
+    bus.publish("call_started", {"call_id": "c-other"})
+    bus.publish("call_ringing", {"call_id": "c-other", "operator_id": other})
+    bus.publish("call_ended", {"call_id": "c-other", "status": "completed"})
+    bus.publish("call_started", {"call_id": "c-mine"})
+    bus.publish("call_ringing", {"call_id": "c-mine", "operator_id": mine})
+    bus.publish("call_answered", {"call_id": "c-mine", "operator_id": mine})
+    bus.publish("call_ended", {"call_id": "c-mine", "status": "completed"})
+    bus.publish("queue_stats", {"queues": []})
+
+    def seen(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [
+            (f["type"], f["data"].get("call_id") or f["data"].get("operator_id", ""))
+            for f in frames
+        ]
+
+    everything = await sockets["admin"].collect(10)
+    assert len(everything) == 10
+    assert seen(await sockets["manager"].collect(10)) == seen(everything)
+    # The supervisor's group is the operator's: their status, their call (from the ring on).
+    supervised = [*await sockets["supervisor"].collect(5), *await sockets["supervisor"].quiet()]
+    assert seen(supervised) == [
+        ("operator_status_changed", mine),
+        ("call_ringing", "c-mine"),
+        ("call_answered", "c-mine"),
+        ("call_ended", "c-mine"),
+        ("queue_stats", ""),
+    ]
+    own = [*await sockets["operator"].collect(4), *await sockets["operator"].quiet()]
+    assert seen(own) == [
+        ("operator_status_changed", mine),
+        ("call_ringing", "c-mine"),
+        ("call_answered", "c-mine"),
+        ("call_ended", "c-mine"),
+    ]
+
+
+# --- subscriptions, ping -------------------------------------------------------------------------
+async def test_subscribe_narrows_and_unknown_names_are_reported(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    events = await authed(client, admin)
+    await events.send(type="subscribe", events=["call_ended", "no_such_event"])
+    error = await events.next_frame()
+    assert error["type"] == "error"
+    assert error["data"]["code"] == "WS_UNKNOWN_EVENT" and error["data"]["field"] == "events"
+    assert "no_such_event" in error["data"]["detail"]
+    assert await events.next_frame() == {"type": "subscribed", "data": {"events": ["call_ended"]}}
+    bus = bus_of(client)
+    bus.publish("call_started", {"call_id": "c1"})
+    bus.publish("call_ended", {"call_id": "c1"})
+    assert (await events.next_event())["type"] == "call_ended"
+    await events.send(type="unsubscribe", events=["call_ended"])
+    assert (await events.next_frame())["data"] == {"events": []}
+    bus.publish("call_ended", {"call_id": "c2"})
+    assert await events.quiet() == []
+
+
+async def test_subscription_in_the_auth_message(client: TestClient[Any, Any], admin: Actor) -> None:
+    events = await authed(client, admin, events=["queue_stats"])
+    bus_of(client).publish("call_started", {"call_id": "c1"})
+    bus_of(client).publish("queue_stats", {"queues": []})
+    assert (await events.next_event())["type"] == "queue_stats"
+
+
+async def test_ping_pong_and_bad_messages(client: TestClient[Any, Any], admin: Actor) -> None:
+    events = await authed(client, admin)
+    await events.send(type="ping")
+    assert await events.next_frame() == {"type": "pong", "data": {}}
+    await events.ws.send_str("not json")
+    assert (await events.next_frame())["type"] == "error"
+    await events.send(type="dance")
+    assert (await events.next_frame())["type"] == "error"
+    await events.ws.send_bytes(b"\x00")
+    assert (await events.next_frame())["type"] == "error"
+    await events.send(type="ping")  # still connected
+    assert (await events.next_frame())["type"] == "pong"
+
+
+# --- resume --------------------------------------------------------------------------------------
+async def test_resume_after_reconnect_has_no_gap_and_no_duplicate(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    bus = bus_of(client)
+    first = await authed(client, admin)
+    for n in range(5):
+        bus.publish("call_started", {"call_id": f"before{n}"})
+    received = await first.collect(5)
+    await first.ws.close()
+    for n in range(7):  # missed while away
+        bus.publish("call_started", {"call_id": f"away{n}"})
+    second = await authed(client, admin, last_event_id=received[-1]["id"])
+    bus.publish("call_started", {"call_id": "live"})
+    resumed = await second.collect(8)
+    ids = [f["id"] for f in received + resumed]
+    assert ids == list(range(ids[0], ids[0] + 13))
+    assert resumed[-1]["data"]["call_id"] == "live"
+    assert await second.quiet() == []
+
+
+async def test_resume_by_query_parameter(client: TestClient[Any, Any], admin: Actor) -> None:
+    bus = bus_of(client)
+    events = [bus.publish("call_started", {"call_id": f"c{n}"}) for n in range(3)]
+    await asyncio.sleep(0.05)
+    socket = await connect(client, f"{WS}?token={admin.token}&last_event_id={events[0].id}")
+    assert (await socket.next_frame())["type"] == "auth_ok"
+    assert [f["id"] for f in await socket.collect(2)] == [events[1].id, events[2].id]
+
+
+async def test_resume_from_too_old_an_id_asks_for_resync(
+    make_client: ClientFactory, tmp_path: Any
+) -> None:
+    client = await make_client(events={"replay_buffer_size": 3})
+    token = await login(client, "admin", "admin-pass")
+    bus = bus_of(client)
+    published = [bus.publish("call_started", {"call_id": f"c{n}"}) for n in range(6)]
+    await asyncio.sleep(0.05)
+    events = EventCollector(await client.ws_connect(WS))
+    await events.auth(token, last_event_id=published[0].id)
+    resync = await events.next_frame()
+    assert resync["type"] == "resync_required"
+    assert resync["data"]["newest_event_id"] == published[-1].id
+    bus.publish("call_started", {"call_id": "live"})
+    assert (await events.next_event())["data"]["call_id"] == "live"
+
+
+# --- slow clients --------------------------------------------------------------------------------
+async def test_slow_client_is_dropped_4008_while_a_fast_one_gets_everything(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(events={"client_queue_size": 8})
+    token = await login(client, "admin", "admin-pass")
+    bus = bus_of(client)
+    stream = client.app[keys.SERVICES].events_stream
+    padding = "x" * 256 * 1024  # big frames fill the socket buffers quickly
+    async with aiohttp.ClientSession() as session:
+        url = str(client.make_url(WS))
+        slow_ws = await session.ws_connect(url, max_msg_size=0)
+        await slow_ws.send_str(json.dumps({"type": "auth", "token": token}))
+        async with events_socket(session, url, token) as fast:
+            reader = asyncio.create_task(drain(fast, 30))
+            sent = 0
+            for n in range(400):
+                bus.publish("call_started", {"call_id": f"c{n}", "pad": padding})
+                sent += 1
+                await asyncio.sleep(0.005)
+                if len(stream.clients()) < 2:
+                    break  # the slow one was dropped
+            assert len(stream.clients()) == 1, "the slow client was never dropped"
+            bus.publish("call_started", {"call_id": "last"})
+            sent += 1
+            await asyncio.sleep(0.5)
+            reader.cancel()
+            # The fast client received every event, in order, the slow one's fate aside.
+            ids = [f["id"] for f in fast.events]
+            assert len(ids) == sent and ids == sorted(ids)
+            assert fast.events[-1]["data"]["call_id"] == "last"
+        # The slow client, reading at last, finds the close code after what was sent.
+        slow = EventCollector(slow_ws)
+        try:
+            while True:
+                await slow.next_frame(10)
+        except Closed as closed:
+            assert closed.code == 4008
+            assert "too slow" in closed.reason
+        assert len(slow.events) < sent
+
+
+# --- shutdown ------------------------------------------------------------------------------------
+async def test_shutdown_closes_sockets_1001(client: TestClient[Any, Any], admin: Actor) -> None:
+    url = str(client.make_url(WS))
+    async with (
+        aiohttp.ClientSession() as session,
+        events_socket(session, url, admin.token) as events,
+    ):
+        closing = asyncio.create_task(client.server.close())
+        assert await events.close_code() == 1001
+        await closing

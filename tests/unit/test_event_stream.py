@@ -1,0 +1,356 @@
+"""The live event stream: who sees what, replay on resume, and slow clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from callcenterd.domain.users import Role, User
+from callcenterd.events.bus import BusEvent, EventBus
+from callcenterd.events.filters import Audience, AudienceTracker, Viewer, may_see, wants
+from callcenterd.events.stream import (
+    CLOSE_TOO_SLOW,
+    Entry,
+    EventStream,
+    ReplayBuffer,
+    StreamClient,
+    StreamSettings,
+    ws_text_frame,
+)
+from callcenterd.security import TokenClaims
+from callcenterd.services.context import Principal
+
+GROUPS = {"op-a": "g1", "op-b": "g1", "op-c": "g2"}
+QUEUES = {"q-sales": ["op-c"], "q-support": ["op-a"]}
+
+ADMIN = Viewer("u-admin", Role.ADMIN)
+MANAGER = Viewer("u-manager", Role.MANAGER)
+SUP_G1 = Viewer("u-sup1", Role.SUPERVISOR, group_id="g1")
+SUP_G2 = Viewer("u-sup2", Role.SUPERVISOR, group_id="g2")
+SUP_NONE = Viewer("u-sup0", Role.SUPERVISOR)
+OP_A = Viewer("u-a", Role.OPERATOR, group_id="g1", operator_id="op-a")
+OP_B = Viewer("u-b", Role.OPERATOR, group_id="g1", operator_id="op-b")
+OP_NONE = Viewer("u-x", Role.OPERATOR)  # an operator user without an operator row
+
+
+def tracker(queue_of_call: dict[str, str] | None = None) -> AudienceTracker:
+    known = queue_of_call or {}
+    return AudienceTracker(GROUPS.get, lambda q: QUEUES.get(q, []), known.get)
+
+
+def clock() -> datetime:
+    return datetime(2025, 1, 1, tzinfo=UTC)
+
+
+# --- the filter ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("viewer", "audience", "seen"),
+    [
+        (ADMIN, Audience(), True),
+        (MANAGER, Audience(), True),
+        (SUP_G1, Audience(), False),
+        (SUP_G1, Audience(group_ids=frozenset({"g1"})), True),
+        (SUP_G2, Audience(group_ids=frozenset({"g1"})), False),
+        (SUP_NONE, Audience(group_ids=frozenset({"g1"})), False),
+        (SUP_NONE, Audience(supervisors=True), True),
+        (SUP_G2, Audience(supervisors=True), True),
+        (OP_A, Audience(supervisors=True), False),
+        (OP_A, Audience(frozenset({"op-a"}), frozenset({"g1"})), True),
+        (OP_B, Audience(frozenset({"op-a"}), frozenset({"g1"})), False),
+        (OP_NONE, Audience(frozenset({"op-a"})), False),
+    ],
+)
+def test_may_see(viewer: Viewer, audience: Audience, seen: bool) -> None:
+    assert may_see(viewer, audience) is seen
+
+
+def test_subscription_filter() -> None:
+    assert wants(None, "call_started")
+    assert wants(frozenset({"call_started"}), "call_started")
+    assert not wants(frozenset({"call_started"}), "queue_stats")
+    assert not wants(frozenset(), "call_started")
+
+
+def test_operator_events_concern_that_operator_and_their_group() -> None:
+    audience = tracker().audience("operator_status_changed", {"operator_id": "op-a"})
+    assert audience == Audience(frozenset({"op-a"}), frozenset({"g1"}))
+    assert may_see(OP_A, audience) and may_see(SUP_G1, audience)
+    assert not may_see(OP_B, audience) and not may_see(SUP_G2, audience)
+
+
+def test_a_call_follows_its_operators_to_its_end() -> None:
+    t = tracker()
+    started = t.audience("call_started", {"call_id": "c1"})
+    assert started == Audience()  # nobody known yet: admins and managers only
+    queued = t.audience("call_queued", {"call_id": "c1", "queue_id": "q-sales"})
+    assert queued.group_ids == {"g2"}  # a member of q-sales is in g2
+    assert not may_see(OP_A, queued)
+    t.audience("call_ringing", {"call_id": "c1", "operator_id": "op-b"})
+    answered = t.audience("call_answered", {"call_id": "c1", "operator_id": "op-a"})
+    ended = t.audience("call_ended", {"call_id": "c1", "status": "completed"})
+    # An operator rung for the call (op-b) and the one who answered (op-a) both see its end.
+    assert ended.operator_ids == {"op-a", "op-b"}
+    assert ended.group_ids == {"g1", "g2"}
+    assert may_see(OP_B, ended) and may_see(OP_A, answered)
+    assert t.calls_tracked() == 0  # forgotten at its end
+
+
+def test_call_started_uses_the_queue_routing_already_chose() -> None:
+    audience = tracker({"c1": "q-support"}).audience("call_started", {"call_id": "c1"})
+    assert may_see(SUP_G1, audience) and not may_see(SUP_G2, audience)
+    assert not may_see(OP_A, audience)  # not rung yet
+
+
+def test_calls_tracked_are_bounded() -> None:
+    t = AudienceTracker(GROUPS.get, lambda q: [], lambda c: None, max_calls=3)
+    for n in range(10):
+        t.audience("call_ringing", {"call_id": f"c{n}", "operator_id": "op-a"})
+    assert t.calls_tracked() == 3
+
+
+def test_unknown_event_types_reach_admins_and_managers_only() -> None:
+    audience = tracker().audience("something_new", {"operator_id": "op-a"})
+    assert may_see(ADMIN, audience) and not may_see(SUP_G1, audience)
+    assert not may_see(OP_A, audience)
+
+
+# --- the replay buffer --------------------------------------------------------------------------
+def fill(buffer: ReplayBuffer, ids: range) -> None:
+    for n in ids:
+        buffer.append(Entry(n, "call_started", Audience(), f"frame{n}", b""))
+
+
+def test_replay_buffer_gives_what_was_missed() -> None:
+    buffer = ReplayBuffer(5)
+    fill(buffer, range(1, 9))  # keeps 4..8
+    assert [e.id for e in buffer.after(5) or []] == [6, 7, 8]
+    assert [e.id for e in buffer.after(3) or []] == [4, 5, 6, 7, 8]
+    assert buffer.after(8) == []
+    assert buffer.after(2) is None  # 3 is gone: resync
+    assert buffer.after(9) is None  # from an earlier run of the daemon
+
+
+def test_replay_buffer_from_the_start() -> None:
+    buffer = ReplayBuffer(5)
+    assert buffer.after(0) == []
+    fill(buffer, range(1, 4))
+    assert [e.id for e in buffer.after(0) or []] == [1, 2, 3]
+
+
+def test_a_gap_in_ids_clears_the_buffer() -> None:
+    buffer = ReplayBuffer(10)
+    fill(buffer, range(1, 4))
+    assert not buffer.append(Entry(7, "x", Audience(), "f7", b""))
+    assert buffer.after(3) is None
+    assert buffer.after(6) is not None and [e.id for e in buffer.after(6) or []] == [7]
+
+
+# --- the stream ---------------------------------------------------------------------------------
+async def no_operator(user_id: str) -> str | None:
+    return None
+
+
+def stream_over(bus: EventBus, **settings: Any) -> EventStream:
+    return EventStream(bus, tracker(), StreamSettings(**settings), no_operator)
+
+
+def ids_of(frames: list[str]) -> list[int]:
+    return [json.loads(f)["id"] for f in frames if "id" in json.loads(f)]
+
+
+def publish(stream: EventStream, bus: EventBus, type_: str, data: dict[str, Any]) -> BusEvent:
+    event = bus.publish(type_, data)
+    stream.deliver(event)
+    return event
+
+
+def test_live_events_are_filtered_per_viewer() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    admin, sup, op_a = (stream.attach(v) for v in (ADMIN, SUP_G2, OP_A))
+    publish(stream, bus, "operator_status_changed", {"operator_id": "op-a", "status": "busy"})
+    publish(stream, bus, "operator_status_changed", {"operator_id": "op-c", "status": "busy"})
+    assert len(admin.take()) == 2
+    assert [json.loads(f)["data"]["operator_id"] for f in sup.take()] == ["op-c"]
+    assert [json.loads(f)["data"]["operator_id"] for f in op_a.take()] == ["op-a"]
+
+
+def test_frames_carry_id_type_timestamp_and_data() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    client = stream.attach(ADMIN)
+    publish(stream, bus, "call_started", {"call_id": "c1"})
+    (frame,) = client.take()
+    assert json.loads(frame) == {
+        "id": 1,
+        "type": "call_started",
+        "timestamp": "2025-01-01T00:00:00.000000Z",
+        "data": {"call_id": "c1"},
+    }
+
+
+def test_resume_replays_only_what_the_viewer_may_see() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    for op in ("op-a", "op-c", "op-a", "op-b"):
+        publish(stream, bus, "operator_status_changed", {"operator_id": op})
+    client = stream.attach(OP_A, last_event_id=1)
+    assert ids_of(client.take()) == [3]
+    sup = stream.attach(SUP_G1, last_event_id=0, types=frozenset({"operator_status_changed"}))
+    assert ids_of(sup.take()) == [1, 3, 4]
+
+
+def test_resume_too_old_asks_for_a_resync_then_goes_live() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus, replay_size=3)
+    for _ in range(6):
+        publish(stream, bus, "call_started", {"call_id": "c"})
+    client = stream.attach(ADMIN, last_event_id=1)
+    publish(stream, bus, "call_started", {"call_id": "c"})
+    first, live = (json.loads(f) for f in client.take())
+    assert first["type"] == "resync_required"
+    assert first["data"] == {"last_event_id": 1, "oldest_event_id": 4, "newest_event_id": 6}
+    assert live["id"] == 7
+
+
+async def test_resume_while_events_flow_has_no_gap_and_no_duplicate() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    stream.start()
+    try:
+        first = stream.attach(ADMIN)
+        seen: list[int] = []
+        for n in range(200):
+            bus.publish("call_started", {"call_id": f"c{n}"})
+            if n == 80:
+                await asyncio.sleep(0)  # let the fan-out run
+                seen = ids_of(first.take())
+                stream.detach(first)
+            if n % 7 == 0:
+                await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        again = stream.attach(ADMIN, last_event_id=seen[-1])
+        bus.publish("call_started", {"call_id": "after"})
+        await asyncio.sleep(0.05)
+        resumed = ids_of(again.take())
+        assert seen + resumed == list(range(1, 202))
+    finally:
+        await stream.stop()
+
+
+def test_a_client_that_cannot_keep_up_is_closed_and_others_are_not() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus, client_queue_size=5)
+    slow, fast = stream.attach(ADMIN), stream.attach(ADMIN)
+    received = 0
+    for n in range(20):
+        publish(stream, bus, "call_started", {"call_id": f"c{n}"})
+        received += len(fast.take())  # the fast client's writer keeps up
+    assert received == 20
+    assert slow.close_code == CLOSE_TOO_SLOW
+    assert "too slow" in slow.close_reason
+    assert slow.closed.is_set() and slow.pending() == 0
+    assert fast.close_code is None
+
+
+def test_a_replay_backlog_does_not_count_against_the_live_bound() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus, client_queue_size=2)
+    for n in range(10):
+        publish(stream, bus, "call_started", {"call_id": f"c{n}"})
+    client = stream.attach(ADMIN, last_event_id=0)
+    publish(stream, bus, "call_started", {"call_id": "live"})
+    assert client.close_code is None
+    assert ids_of(client.take()) == list(range(1, 12))
+
+
+async def test_the_stream_survives_the_bus_dropping_it() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus, bus_queue_size=3, watch_seconds=0.01)
+    stream.start()
+    try:
+        client = stream.attach(ADMIN)
+        bus.publish("call_started", {"call_id": "a"})
+        await asyncio.sleep(0.02)
+        for n in range(10):  # without yielding: the fan-out's bus queue overflows
+            bus.publish("call_started", {"call_id": f"lost{n}"})
+        await asyncio.sleep(0.1)  # the fan-out notices and subscribes again
+        bus.publish("call_started", {"call_id": "b"})
+        await asyncio.sleep(0.02)
+        frames = [json.loads(f) for f in client.take()]
+        types = [f["type"] for f in frames]
+        assert types[0] == "call_started" and "resync_required" in types
+        assert frames[-1]["data"] == {"call_id": "b"}
+        assert stream.events_lost == 1
+    finally:
+        await stream.stop()
+
+
+async def test_stop_closes_every_client_going_away() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    stream.start()
+    client = stream.attach(ADMIN)
+    await stream.stop()
+    assert client.close_code == 1001
+
+
+async def test_viewer_of_an_operator_user_has_their_operator_id() -> None:
+    async def operator_of(user_id: str) -> str | None:
+        return "op-a" if user_id == "u-a" else None
+
+    stream = EventStream(EventBus(clock), tracker(), StreamSettings(), operator_of)
+    user = User(
+        "u-a", "a", "a@example.com", "A", Role.OPERATOR, "g1", True, 0, "", clock(), clock()
+    )
+    claims = TokenClaims("u-a", "jti", clock(), clock(), 0)
+    viewer = await stream.viewer(Principal(user, claims))
+    assert viewer == OP_A
+
+
+def test_offer_after_close_is_ignored() -> None:
+    client = StreamClient(ADMIN, None, 2)
+    client.close(4008, "too slow")
+    client.offer("x")
+    assert client.pending() == 0
+
+
+@pytest.mark.parametrize(("size", "header"), [(5, b"\x81\x05"), (300, b"\x81\x7e\x01\x2c")])
+def test_ws_text_frame_header(size: int, header: bytes) -> None:
+    wire = ws_text_frame("a" * size)
+    assert wire == header + b"a" * size
+
+
+def test_ws_text_frame_64_bit_length() -> None:
+    wire = ws_text_frame("a" * 70_000)
+    assert wire[:2] == b"\x81\x7f" and int.from_bytes(wire[2:10]) == 70_000
+
+
+def test_frames_go_straight_to_the_socket_until_it_is_full() -> None:
+    written: list[bytes] = []
+    room = [2]
+
+    def sink(wire: bytes) -> bool:
+        if room[0] == 0:
+            return False
+        room[0] -= 1
+        written.append(wire)
+        return True
+
+    client = StreamClient(ADMIN, None, 10, sink=sink)
+    for n in range(4):
+        client.offer(f"f{n}")
+    assert written == [ws_text_frame("f0"), ws_text_frame("f1")]
+    room[0] = 5
+    client.offer("f4")  # f2, f3 still queued: f4 must wait behind them
+    assert client.take() == ["f2", "f3", "f4"]
+    client.writing = True
+    client.offer("f5")  # the writer is still sending: no overtaking
+    assert client.take() == ["f5"]
+    client.writing = False
+    client.offer("f6")
+    assert written[-1] == ws_text_frame("f6")
