@@ -39,11 +39,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_api.py
 	$(BIN)/python bench/routing_engine.py
 	$(BIN)/python bench/ws_fanout.py
+	$(BIN)/python bench/dashboards.py
 
 # Benchmarks on the real Asterisk sandbox (root; several minutes).
 bench-sandbox: $(STAMP)
 	$(BIN)/python bench/routing_sandbox.py --calls 100
 	$(BIN)/python bench/soak.py --minutes 3
+	$(BIN)/python bench/slow_consumers.py
 
 sandbox: $(STAMP)
 	$(BIN)/python -m tests.sandbox up --phones 4

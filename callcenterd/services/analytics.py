@@ -17,6 +17,7 @@ Figures are defined in analytics/kpis.py, summed in SQL by store/analytics.py; l
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -169,9 +170,10 @@ class AnalyticsService:
     async def dashboard(self, query: StatsQuery, viewer: Principal) -> DashboardStats:
         window = self.window(query)
         audience = await self.audience(viewer, query.group_id)
-        hours = await self._hours(window, audience.scope)
+        hours, operators = await asyncio.gather(
+            self._hours(window, audience.scope), self._operators_of(audience)
+        )
         totals = sum(hours, CallCounts())
-        operators = await self._operators_of(audience)
         return DashboardStats(
             period=window.period,
             start=window.start,
@@ -221,7 +223,12 @@ class AnalyticsService:
     async def call_analytics(self, query: StatsQuery, viewer: Principal) -> CallAnalytics:
         window = self.window(query)
         audience = await self.audience(viewer, query.group_id)
-        hours = await self._hours(window, audience.scope)
+        # Independent reads: side by side on the database's readers.
+        hours, queue_performance, operator_summary = await asyncio.gather(
+            self._hours(window, audience.scope),
+            self._queue_performance(window, audience),
+            self._operator_summary(window, audience),
+        )
         return CallAnalytics(
             period=window.period,
             start=window.start,
@@ -236,8 +243,8 @@ class AnalyticsService:
                 )
                 for h, c in enumerate(hours)
             ],
-            queue_performance=await self._queue_performance(window, audience),
-            operator_summary=await self._operator_summary(window, audience),
+            queue_performance=queue_performance,
+            operator_summary=operator_summary,
         )
 
     async def _queue_performance(
@@ -265,10 +272,10 @@ class AnalyticsService:
     async def _operator_summary(self, window: Window, audience: Audience) -> list[OperatorSummary]:
         if audience.scope.nothing:
             return []
-        per_operator = await self._store.by_operator(
-            window.start, window.end, audience.scope, self.thresholds
+        per_operator, live = await asyncio.gather(
+            self._store.by_operator(window.start, window.end, audience.scope, self.thresholds),
+            self._store.live_operator_ids(audience.group_id),
         )
-        live = await self._store.live_operator_ids(audience.group_id)
         # A group's summary lists its operators, not others who answered its queues' calls.
         answered = [
             op
@@ -276,10 +283,10 @@ class AnalyticsService:
             if audience.group_id is None or op in (audience.scope.operator_ids or ())
         ]
         ids = sorted(set(live) | set(answered))
-        names = await self._store.operator_names(ids)
-        offered = await self._store.offered(ids, window.start, window.end)
-        logged_in = await self._store.logged_in_seconds(
-            ids, window.start, min(window.end, self._clock())
+        names, offered, logged_in = await asyncio.gather(
+            self._store.operator_names(ids),
+            self._store.offered(ids, window.start, window.end),
+            self._store.logged_in_seconds(ids, window.start, min(window.end, self._clock())),
         )
         rows = []
         for operator_id in ids:
@@ -328,11 +335,11 @@ class AnalyticsService:
     async def call_stats(self, query: StatsQuery, viewer: Principal) -> CallStats:
         window = self.window(query)
         audience = await self.audience(viewer, query.group_id)
-        hours = await self._hours(window, audience.scope)
-        totals = sum(hours, CallCounts())
-        per_operator = await self._store.by_operator(
-            window.start, window.end, audience.scope, self.thresholds
+        hours, per_operator = await asyncio.gather(
+            self._hours(window, audience.scope),
+            self._store.by_operator(window.start, window.end, audience.scope, self.thresholds),
         )
+        totals = sum(hours, CallCounts())
         top = sorted(
             ((counts.answered, op) for op, counts in per_operator.items() if counts.answered),
             key=lambda item: (-item[0], item[1]),
@@ -499,23 +506,26 @@ class AnalyticsService:
         window = self.window(query)
         start, end = window.start, window.end
         scope = StatsScope(operator_ids=(operator_id,))
-        answered = (await self._store.by_operator(start, end, scope, self.thresholds)).get(
-            operator_id, CallCounts()
+        # Independent reads: side by side on the database's readers.
+        per_operator, rated, offered_by, resolved, logged_in_by, missed = await asyncio.gather(
+            self._store.by_operator(start, end, scope, self.thresholds),
+            self._store.rated(operator_id, start, end),
+            self._store.offered([operator_id], start, end),
+            self._store.resolved_first_time(
+                operator_id, start, end, self._settings.analytics.repeat_call_window_hours
+            ),
+            self._store.logged_in_seconds([operator_id], start, min(end, self._clock())),
+            self._store.unanswered_rings(operator_id, start, end),
         )
-        rated = await self._store.rated(operator_id, start, end)
-        offered = (await self._store.offered([operator_id], start, end)).get(operator_id, 0)
-        resolved = await self._store.resolved_first_time(
-            operator_id, start, end, self._settings.analytics.repeat_call_window_hours
-        )
-        logged_in = (
-            await self._store.logged_in_seconds([operator_id], start, min(end, self._clock()))
-        ).get(operator_id, 0.0)
+        answered = per_operator.get(operator_id, CallCounts())
+        offered = offered_by.get(operator_id, 0)
+        logged_in = logged_in_by.get(operator_id, 0.0)
         return OperatorStats(
             period=window.period,
             start=start,
             end=end,
             calls_handled=answered.completed,
-            calls_missed=await self._store.unanswered_rings(operator_id, start, end),
+            calls_missed=missed,
             calls_offered=offered,
             calls_answered=answered.answered,
             total_talk_time=answered.talk_seconds,

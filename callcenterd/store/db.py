@@ -87,11 +87,19 @@ async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:
         await cursor.fetchall()
 
 
+# Readers in WAL mode run side by side (and beside the writer), each in its own thread with
+# the interpreter released while SQLite works: a month's dashboard on one does not hold up
+# the call list or a token check on another.
+READERS = 3
+
+
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readers: int = READERS) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._readers: list[aiosqlite.Connection] = []
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._reader_count = readers
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -99,7 +107,10 @@ class Database:
         try:
             self._writer = await self._connect()
             await _pragma(self._writer, "journal_mode=WAL")
-            self._reader = await self._connect()
+            for _ in range(self._reader_count):
+                reader = await self._connect()
+                self._readers.append(reader)
+                self._idle_readers.put_nowait(reader)
         except sqlite3.Error as err:
             await self.close()
             raise _translate(err) from err
@@ -124,10 +135,11 @@ class Database:
         return conn
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
+        for conn in (*self._readers, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._readers, self._writer = [], None
+        self._idle_readers = asyncio.Queue()
 
     @property
     def _w(self) -> aiosqlite.Connection:
@@ -135,11 +147,17 @@ class Database:
             raise DatabaseUnavailable("Database is not open")
         return self._writer
 
-    @property
-    def _r(self) -> aiosqlite.Connection:
-        if self._reader is None:
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """An idle reader for the block (waits while all are busy)."""
+        if not self._readers:
             raise DatabaseUnavailable("Database is not open")
-        return self._reader
+        conn = await self._idle_readers.get()
+        try:
+            yield conn
+        finally:
+            if conn in self._readers:  # not one closed meanwhile
+                self._idle_readers.put_nowait(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -161,14 +179,14 @@ class Database:
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
-            async with self._r.execute(sql, params) as cursor:
+            async with self._reading() as conn, conn.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
         except sqlite3.Error as err:
             raise _translate(err) from err
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         try:
-            async with self._r.execute(sql, params) as cursor:
+            async with self._reading() as conn, conn.execute(sql, params) as cursor:
                 return await cursor.fetchone()
         except sqlite3.Error as err:
             raise _translate(err) from err
@@ -191,7 +209,8 @@ class Database:
         try:
             target = await aiosqlite.connect(partial)
             try:
-                await self._r.backup(target)
+                async with self._reading() as source:
+                    await source.backup(target)
             finally:
                 await target.close()
         except sqlite3.Error as err:
