@@ -357,42 +357,42 @@ def main() -> None:
     forecast = (period_bounds("today", now, tz)[0] - timedelta(days=28), today[0])
     cases = [
         Case(
-            "dashboard/stats today", "/dashboard/stats?period=today", today, [("slot", all_calls)]
+            "dashboard/stats today", "/dashboard/stats?period=today", today, [("hour", all_calls)]
         ),
-        Case("dashboard/stats week", "/dashboard/stats?period=week", week, [("slot", all_calls)]),
+        Case("dashboard/stats week", "/dashboard/stats?period=week", week, [("hour", all_calls)]),
         Case(
-            "dashboard/stats month", "/dashboard/stats?period=month", month, [("slot", all_calls)]
+            "dashboard/stats month", "/dashboard/stats?period=month", month, [("hour", all_calls)]
         ),
         Case(
             "dashboard/stats week (supervisor)",
             "/dashboard/stats?period=week",
             week,
-            [("slot", group_scope)],
+            [("hour", group_scope)],
             who="supervisor",
         ),
         Case(
             "call-analytics today",
             "/dashboard/call-analytics?period=today",
             today,
-            [("slot", all_calls), ("queue", all_calls), ("operator", all_calls)],
+            [("hour", all_calls), ("queue", all_calls), ("operator", all_calls)],
         ),
         Case(
             "call-analytics week",
             "/dashboard/call-analytics?period=week",
             week,
-            [("slot", all_calls), ("queue", all_calls), ("operator", all_calls)],
+            [("hour", all_calls), ("queue", all_calls), ("operator", all_calls)],
         ),
         Case(
             "calls/stats week",
             "/calls/stats?period=week",
             week,
-            [("slot", all_calls), ("operator", all_calls)],
+            [("hour", all_calls), ("operator", all_calls)],
         ),
         Case(
             "queues/{id}/stats week",
             f"/queues/{q0}/stats?period=week",
             week,
-            [("slot", StatsScope(queue_ids=(q0,)))],
+            [("hour", StatsScope(queue_ids=(q0,)))],
         ),
         Case(
             "operators/{id}/stats week",
@@ -411,7 +411,7 @@ def main() -> None:
             "queues/{id}/forecast (4 weeks)",
             f"/queues/{q0}/forecast",
             forecast,
-            [("slot", StatsScope(queue_ids=(q0,)))],
+            [("hour", StatsScope(queue_ids=(q0,)))],
         ),
     ]
 

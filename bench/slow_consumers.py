@@ -4,11 +4,15 @@ Same set-up as `bench/routing_sandbox.py` (whose `Bench` helpers this reuses): o
 sandbox, sipp operator phones answering after 150 ms, sipp bulk callers into one queue, and the
 latency from the caller's INVITE to the first INVITE an operator phone received (p50/p95/max).
 The daemon runs **in this process** (aiohttp AppRunner on a TCP port), with a fresh state
-folder per condition, because condition (b) needs its event bus (no WebSocket endpoint yet):
+folder per condition, because condition (b) needs its event bus:
 
 a. baseline;
 b. a stalled event-bus consumer: `services.bus.subscribe(max_pending=...)`, never read; the
    bus must drop it, not slow anything;
+b'. stalled WebSocket clients: 50 clients of `/ws/events` (admin: every event) with a 4 KiB
+   receive buffer that authenticate and then never read, and 3,000 events (~1.3 MB each)
+   published before the calls to fill their buffers; the stream must queue for them
+   (bounded) and drop them (4008), never slow routing;
 c. a slow dashboard: a separate process runs concurrent `GET /api/calls/?limit=1000` requests
    in a loop, against a database pre-filled with 100,000 call rows (inserted with sqlite3
    between a first start, which creates the schema, and the start measured);
@@ -28,8 +32,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -70,6 +77,8 @@ HAMMER_CONCURRENCY = 8
 LOCK_HOLD_SECONDS = 2.0
 LOCK_GAP_SECONDS = 0.1
 STALLED_MAX_PENDING = 50
+STALLED_SOCKETS = 50
+FILLER_EVENTS = 3000
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 THIS_FILE = str(Path(__file__).resolve())
 
@@ -175,6 +184,30 @@ async def stop_child(process: asyncio.subprocess.Process) -> dict[str, Any]:
     lines = stdout.decode().strip().splitlines()
     answer: dict[str, Any] = json.loads(lines[-1]) if lines else {"error": "no output"}
     return answer
+
+
+def stalled_websockets(base: str, token: str, count: int) -> list[socket.socket]:
+    """`count` authenticated /ws/events connections that will never be read again."""
+    host, port = base.removeprefix("http://").split(":")
+    opened = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
+        sock.connect((host, int(port)))
+        sock.sendall(
+            f"GET /ws/events?token={token} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"auth_ok" not in answer:  # the upgrade, then the auth_ok frame
+            chunk = sock.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 101"), answer[:100]
+        opened.append(sock)
+    return opened
 
 
 def prefill(database: Path, rows: int) -> float:
@@ -333,9 +366,19 @@ class SlowConsumersBench(Bench):
         await self.configure_daemon()
         assert self.app is not None
         stalled: Subscription | None = None
+        sockets: list[socket.socket] = []
         child: asyncio.subprocess.Process | None = None
         if name == "stalled bus consumer":
             stalled = self.app[keys.SERVICES].bus.subscribe(max_pending=STALLED_MAX_PENDING)
+        elif name == "stalled websockets":
+            token = self.headers["Authorization"].removeprefix("Bearer ")
+            sockets = await asyncio.to_thread(stalled_websockets, self.base, token, STALLED_SOCKETS)
+            # Enough events to fill their sockets and the daemon's buffers for them, so their
+            # send queues fill too (before the calls, whose latency is measured).
+            bus = self.app[keys.SERVICES].bus
+            for n in range(FILLER_EVENTS):
+                bus.publish("queue_stats", {"queues": [], "filler": n, "pad": "x" * 400})
+            await asyncio.sleep(2.0)
         elif name == "slow dashboard":
             token = self.headers["Authorization"].removeprefix("Bearer ")
             child = await spawn_child("--hammer", self.base, token, str(HAMMER_CONCURRENCY))
@@ -353,6 +396,16 @@ class SlowConsumersBench(Bench):
                 what = "hammer" if name == "slow dashboard" else "lock holder"
                 notes.append(f"{what}: {json.dumps(tally)}")
         recorded = await self.settled_records(phase.placed)
+        if sockets:
+            stream = self.app[keys.SERVICES].events_stream
+            still = stream.clients()
+            queued = max((client.pending() for client in still), default=0)
+            notes.append(
+                f"{len(sockets)} stalled sockets: {len(sockets) - len(still)} closed by the"
+                f" daemon, {len(still)} still attached with at most {queued} events queued"
+            )
+            for sock in sockets:
+                sock.close()
         if stalled is not None:
             notes.append(
                 f"stalled subscriber: closed_reason={stalled.closed_reason!r}, "
@@ -368,7 +421,14 @@ class SlowConsumersBench(Bench):
             f"condition at {args.rate:g} calls/s; {args.phones} phones"
         )
         sandbox = await self.start_sandbox()
-        for name in ("baseline", "stalled bus consumer", "slow dashboard", "slow disk"):
+        conditions = (
+            "baseline",
+            "stalled bus consumer",
+            "stalled websockets",
+            "slow dashboard",
+            "slow disk",
+        )
+        for name in conditions:
             outcome = await self.condition(name, sandbox)
             self.outcomes.append(outcome)
             lat = outcome.phase.latencies_ms

@@ -12,11 +12,9 @@ right across DST changes and in zones like Asia/Kolkata (UTC+5:30).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from callcenterd.analytics.kpis import CallCounts
 from callcenterd.services.periods import Period, local_midnight, period_bounds
 
 HOURS = 24
@@ -74,22 +72,39 @@ def resolve_window(
     return Window(CUSTOM, start, end)
 
 
-def slot_start(slot: str) -> datetime:
-    """The start of a UTC quarter hour from SQL's 'YYYY-MM-DDTHH:MM'."""
-    return datetime.fromisoformat(slot).replace(tzinfo=UTC)
+def _offset_minutes(moment: datetime, tz: tzinfo) -> int:
+    offset = moment.astimezone(tz).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds() // 60)
 
 
-def local_hour(moment: datetime, tz: tzinfo) -> int:
-    return moment.astimezone(tz).hour
+def offset_stretches(
+    start: datetime, end: datetime, tz: tzinfo
+) -> list[tuple[datetime, datetime, int]]:
+    """[start, end) cut where `tz`'s UTC offset changes: (first, after, offset minutes).
 
-
-def by_local_hour(slots: Iterable[tuple[datetime, CallCounts]], tz: tzinfo) -> list[CallCounts]:
-    """Counts per UTC quarter hour -> counts per local hour of day (all 24, zero-filled)."""
-    hours = [CallCounts() for _ in range(HOURS)]
-    for start, counts in slots:
-        hour = local_hour(start, tz)
-        hours[hour] = hours[hour] + counts
-    return hours
+    Walks by day and, on a day whose offset changed, by quarter hour (every zone changes on
+    a quarter hour), so a year's range costs a few hundred offset lookups.
+    """
+    stretches: list[tuple[datetime, datetime, int]] = []
+    first, offset = start, _offset_minutes(start, tz)
+    day, quarter = timedelta(days=1), timedelta(minutes=15)
+    moment = start
+    while moment < end:
+        step_end = min(moment + day, end)
+        if _offset_minutes(step_end, tz) == offset and step_end < end:
+            moment = step_end
+            continue
+        while moment < step_end:  # the change is within this day (or the window ends)
+            # On UTC quarter hours (where offsets change), whatever minute the window began.
+            floor = moment.replace(minute=moment.minute // 15 * 15, second=0, microsecond=0)
+            after = min(floor + quarter, step_end)
+            changed = _offset_minutes(after, tz)
+            if after < end and changed != offset:
+                stretches.append((first, after, offset))
+                first, offset = after, changed
+            moment = after
+    stretches.append((first, end, offset))
+    return stretches
 
 
 def local_days(start: datetime, end: datetime, tz: tzinfo) -> int:

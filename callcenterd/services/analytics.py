@@ -29,7 +29,6 @@ from callcenterd.analytics.kpis import CallCounts
 from callcenterd.analytics.windows import (
     Window,
     WindowInvalid,
-    by_local_hour,
     local_days,
     resolve_window,
 )
@@ -163,8 +162,9 @@ class AnalyticsService:
         ]
 
     async def _hours(self, window: Window, scope: StatsScope) -> list[CallCounts]:
-        slots = await self._store.by_slot(window.start, window.end, scope, self.thresholds)
-        return by_local_hour(slots, self._settings.tz)
+        return await self._store.by_local_hour(
+            window.start, window.end, scope, self.thresholds, self._settings.tz
+        )
 
     # --- /dashboard/stats -------------------------------------------------------------------
     async def dashboard(self, query: StatsQuery, viewer: Principal) -> DashboardStats:

@@ -1,9 +1,9 @@
 """The SQL behind every dashboard: aggregates only, never rows of calls brought to Python.
 
-Call figures come from the quarter-hour rollups (migration 0005) when the window starts and
-ends on quarter hours (every named period does) and the scope is all calls, some queues or
-some operators; otherwise (a group: its queues OR its operators; a window such as 09:07 to
-09:12) from one range of the covering index `calls_stats` (migration 0004). Both are
+Call figures come from the rollups (by quarter hour, migration 0005, and by day, 0006: whole
+days from the latter) when the window starts and ends on quarter hours (every named period
+does) and the scope is all calls, some queues or some operators; otherwise (a window such as
+09:07 to 09:12) from one range of the covering index `calls_stats` (migration 0004). Both are
 generated from one definition, `store/call_stats.py`, which follows `analytics/kpis.py`.
 
 An operator's own figures read `calls_operator_start`, `call_operators` (who was rung) and
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, Literal
 
 from callcenterd.analytics import kpis
 from callcenterd.analytics.kpis import CallCounts
-from callcenterd.analytics.windows import slot_start
+from callcenterd.analytics.windows import HOURS, offset_stretches
 from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.store.call_stats import (
     STATS_INDEX,
@@ -103,6 +103,7 @@ def figures_query(
     scope: StatsScope,
     thresholds: Thresholds,
     source: Source = "auto",
+    utc_offset_minutes: int = 0,
 ) -> tuple[str, list[Any]]:
     """The aggregate query for `grouping` over the calls started in [start, end) in `scope`.
 
@@ -114,11 +115,12 @@ def figures_query(
     if source == "rollup" or (source == "auto" and aligned and not scope.nothing):
         if not aligned:
             raise ValueError("the rollups hold quarter hours: start and end must be on one")
-        return rollup_sql(grouping, start, end, scope.queue_ids, scope.operator_ids)
+        return rollup_sql(
+            grouping, start, end, scope.queue_ids, scope.operator_ids, utc_offset_minutes
+        )
     condition = ("0", []) if scope.nothing else condition_sql(scope.queue_ids, scope.operator_ids)
-    if source == "scan":
-        return raw_sql(grouping, start, end, condition, thresholds, "calls NOT INDEXED")
-    return raw_sql(grouping, start, end, condition, thresholds)
+    table = "calls NOT INDEXED" if source == "scan" else f"calls INDEXED BY {STATS_INDEX}"
+    return raw_sql(grouping, start, end, condition, thresholds, table, utc_offset_minutes)
 
 
 class AnalyticsStore:
@@ -156,10 +158,13 @@ class AnalyticsStore:
         end: datetime,
         scope: StatsScope,
         thresholds: Thresholds,
+        utc_offset_minutes: int = 0,
     ) -> list[Any]:
         if scope.nothing:
             return [] if grouping != "total" else [None]
-        return await self._db.fetch_all(*figures_query(grouping, start, end, scope, thresholds))
+        return await self._db.fetch_all(
+            *figures_query(grouping, start, end, scope, thresholds, "auto", utc_offset_minutes)
+        )
 
     async def totals(
         self, start: datetime, end: datetime, scope: StatsScope, thresholds: Thresholds
@@ -168,12 +173,24 @@ class AnalyticsStore:
         # An aggregate without GROUP BY answers one row (None: nothing in scope).
         return CallCounts() if rows[0] is None else _counts(rows[0])
 
-    async def by_slot(
-        self, start: datetime, end: datetime, scope: StatsScope, thresholds: Thresholds
-    ) -> list[tuple[datetime, CallCounts]]:
-        """Counts per UTC quarter hour (only quarters with calls)."""
-        rows = await self._figures("slot", start, end, scope, thresholds)
-        return [(slot_start(row["slot"]), _counts(row)) for row in rows]
+    async def by_local_hour(
+        self,
+        start: datetime,
+        end: datetime,
+        scope: StatsScope,
+        thresholds: Thresholds,
+        tz: tzinfo,
+    ) -> list[CallCounts]:
+        """Counts per local hour of day, all 24 (zero-filled), summed over the window.
+
+        SQL groups by local hour, one query per stretch of constant UTC offset (a DST change
+        makes two), so only 24 rows per stretch come back to Python.
+        """
+        hours = [CallCounts() for _ in range(HOURS)]
+        for first, after, offset in offset_stretches(start, end, tz):
+            for row in await self._figures("hour", first, after, scope, thresholds, offset):
+                hours[row["key"]] = hours[row["key"]] + _counts(row)
+        return hours
 
     async def by_queue(
         self, start: datetime, end: datetime, scope: StatsScope, thresholds: Thresholds

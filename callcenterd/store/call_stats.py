@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from callcenterd.analytics import kpis
@@ -26,8 +26,10 @@ from callcenterd.domain.clock import to_iso
 
 STATS_INDEX = "calls_stats"
 ROLLUP_TABLES = {"queue": "call_stats_queue", "operator": "call_stats_operator"}
+# The same rollups by UTC day (migration 0006): whole days of a window read these.
+DAY_TABLES = {"queue": "call_stats_queue_day", "operator": "call_stats_operator_day"}
 TRIGGERS = ("call_stats_insert", "call_stats_update", "call_stats_delete")
-Grouping = Literal["total", "slot", "queue", "operator"]
+Grouping = Literal["total", "hour", "queue", "operator"]
 # The UTC quarter hour a call started in: 'YYYY-MM-DDTHH:MM'.
 SLOT_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -54,6 +56,19 @@ def slot_expression(row: str = "") -> str:
         f"substr({row}start_time, 1, 14)"
         f" || printf('%02d', CAST(substr({row}start_time, 15, 2) AS INTEGER) / 15 * 15)"
     )
+
+
+def hour_expression(column: str, utc_offset_minutes: int) -> str:
+    """The local hour of day (0-23) of a 'YYYY-MM-DDTHH:MM...' UTC `column` at that offset."""
+    minutes = (
+        f"CAST(substr({column}, 12, 2) AS INTEGER) * 60 + CAST(substr({column}, 15, 2) AS INTEGER)"
+    )
+    return f"(({minutes} + {int(utc_offset_minutes) + 1440}) / 60) % 24"
+
+
+def day_expression(row: str = "") -> str:
+    """The UTC day a call started on, 'YYYY-MM-DD' (the day tables' slot)."""
+    return f"substr({row}start_time, 1, 10)"
 
 
 def row_figures(thresholds: Thresholds, row: str = "") -> list[Figure]:
@@ -122,13 +137,15 @@ def condition_sql(
     return "(" + " OR ".join(parts) + ")", params
 
 
-_RAW_KEYS: dict[Grouping, tuple[str, str, str]] = {
-    # select, extra condition, group by
-    "total": ("", "", ""),
-    "slot": (f"{slot_expression()} AS slot, ", "", " GROUP BY slot"),
-    "queue": ("COALESCE(queue_id, '') AS key, ", "", " GROUP BY key"),
-    "operator": ("operator_id AS key, ", " AND operator_id IS NOT NULL", " GROUP BY key"),
-}
+def _raw_keys(grouping: Grouping, utc_offset_minutes: int) -> tuple[str, str, str]:
+    """select, extra condition, group by."""
+    if grouping == "hour":
+        return f"{hour_expression('start_time', utc_offset_minutes)} AS key, ", "", " GROUP BY key"
+    return {
+        "total": ("", "", ""),
+        "queue": ("COALESCE(queue_id, '') AS key, ", "", " GROUP BY key"),
+        "operator": ("operator_id AS key, ", " AND operator_id IS NOT NULL", " GROUP BY key"),
+    }[grouping]
 
 
 def raw_sql(
@@ -138,12 +155,14 @@ def raw_sql(
     condition: tuple[str, list[Any]],
     thresholds: Thresholds,
     table: str = f"calls INDEXED BY {STATS_INDEX}",
+    utc_offset_minutes: int = 0,
 ) -> tuple[str, list[Any]]:
     """The figures of the calls started in [start, end) meeting `condition`, from the calls.
 
+    `hour` groups by local hour of day at `utc_offset_minutes` (constant over the window).
     `table` is there for the benchmark's baseline (`calls NOT INDEXED`).
     """
-    select, extra, group_by = _RAW_KEYS[grouping]
+    select, extra, group_by = _raw_keys(grouping, utc_offset_minutes)
     figures = ", ".join(_aggregate(f, f.expression) for f in row_figures(thresholds))
     where, params = condition
     sql = (
@@ -158,19 +177,43 @@ def slot_key(moment: datetime) -> str:
     return moment.strftime(SLOT_FORMAT)
 
 
+def day_key(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
 def on_quarter(moment: datetime) -> bool:
     return moment.minute % 15 == 0 and moment.second == 0 and moment.microsecond == 0
 
 
-def _part(
-    table: Literal["queue", "operator"], where: str, params: list[Any]
-) -> tuple[str, list[Any]]:
+def _part(table: Literal["queue", "operator"], tables: dict[str, str], where: str) -> str:
     operator = "operator_id" if table == "operator" else "'' AS operator_id"
     return (
-        f"SELECT slot, queue_id, {operator}, {', '.join(COLUMNS)} FROM {ROLLUP_TABLES[table]}"
-        f" WHERE slot >= ? AND slot < ? AND {where}",
-        params,
+        f"SELECT slot, queue_id, {operator}, {', '.join(COLUMNS)} FROM {tables[table]}"
+        f" WHERE slot >= ? AND slot < ? AND {where}"
     )
+
+
+def _ranges(
+    grouping: Grouping, start: datetime, end: datetime
+) -> list[tuple[dict[str, str], str, str]]:
+    """Which rollup grain covers which part of [start, end): (tables, first, after) slots.
+
+    Whole UTC days inside the window come from the day tables, the quarter hours at its
+    edges from the quarter-hour ones. Hours of day need quarter hours.
+    """
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first_day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_day < start:
+        first_day += timedelta(days=1)
+    after_day = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    if grouping == "hour" or first_day >= after_day:
+        return [(ROLLUP_TABLES, slot_key(start), slot_key(end))]
+    ranges = [(DAY_TABLES, day_key(first_day), day_key(after_day))]
+    if start < first_day:
+        ranges.append((ROLLUP_TABLES, slot_key(start), slot_key(first_day)))
+    if after_day < end:
+        ranges.append((ROLLUP_TABLES, slot_key(after_day), slot_key(end)))
+    return ranges
 
 
 def _rollup_parts(
@@ -201,6 +244,7 @@ def rollup_sql(
     end: datetime,
     queue_ids: tuple[str, ...] | None,
     operator_ids: tuple[str, ...] | None,
+    utc_offset_minutes: int = 0,
 ) -> tuple[str, list[Any]]:
     """The same figures as `raw_sql`, summed from the rollups.
 
@@ -209,7 +253,10 @@ def rollup_sql(
     """
     select, group_by = {
         "total": ("", ""),
-        "slot": ("slot, ", " GROUP BY slot HAVING TOTAL(entered) > 0"),
+        "hour": (
+            f"{hour_expression('slot', utc_offset_minutes)} AS key, ",
+            " GROUP BY key HAVING TOTAL(entered) > 0",
+        ),
         "queue": ("queue_id AS key, ", " GROUP BY queue_id HAVING TOTAL(entered) > 0"),
         "operator": ("operator_id AS key, ", " GROUP BY operator_id HAVING TOTAL(entered) > 0"),
     }[grouping]
@@ -217,18 +264,19 @@ def rollup_sql(
         _aggregate(f, f.column) if f.combine == "max" else f"TOTAL({f.column}) AS {f.column}"
         for f in row_figures(Thresholds(0, 0))
     )
-    bounds = [slot_key(start), slot_key(end)]
-    parts = [
-        _part(table, where, params)
-        for table, where, params in _rollup_parts(grouping, queue_ids, operator_ids)
-    ]
-    rows = " UNION ALL ".join(sql for sql, _ in parts)
-    params = [value for _, more in parts for value in (*bounds, *more)]
-    return f"SELECT {select}{figures} FROM ({rows}){group_by}", params
+    parts: list[str] = []
+    params: list[Any] = []
+    for tables, first, after in _ranges(grouping, start, end):
+        for table, where, more in _rollup_parts(grouping, queue_ids, operator_ids):
+            parts.append(_part(table, tables, where))
+            params.extend((first, after, *more))
+    return f"SELECT {select}{figures} FROM ({' UNION ALL '.join(parts)}){group_by}", params
 
 
 # --- keeping the rollups ------------------------------------------------------------------------
-def _upsert(table: str, keys: tuple[str, ...], row: str, sign: int, t: Thresholds) -> str:
+def _upsert(
+    table: str, slot: str, keys: tuple[str, ...], row: str, sign: int, t: Thresholds
+) -> str:
     figures = row_figures(t, row)
     values = [
         ("0" if sign < 0 else f.expression)
@@ -248,7 +296,7 @@ def _upsert(table: str, keys: tuple[str, ...], row: str, sign: int, t: Threshold
     guard = f"{row}operator_id IS NOT NULL" if "operator_id" in keys else "1"
     return (
         f"INSERT INTO {table} (slot, {', '.join(keys)}, {', '.join(COLUMNS)})"
-        f" SELECT {slot_expression(row)}, {', '.join(key_values)}, {', '.join(values)}"
+        f" SELECT {slot}, {', '.join(key_values)}, {', '.join(values)}"
         f" WHERE {guard}"
         f" ON CONFLICT (slot, {', '.join(keys)}) DO UPDATE SET {updates};"
     )
@@ -259,7 +307,11 @@ ROLLUP_KEYS = {"queue": ("queue_id",), "operator": ("operator_id", "queue_id")}
 
 def _changes(row: str, sign: int, thresholds: Thresholds) -> str:
     return "\n    ".join(
-        _upsert(ROLLUP_TABLES[name], keys, row, sign, thresholds)
+        _upsert(tables[name], slot, keys, row, sign, thresholds)
+        for tables, slot in (
+            (ROLLUP_TABLES, slot_expression(row)),
+            (DAY_TABLES, day_expression(row)),
+        )
         for name, keys in ROLLUP_KEYS.items()
     )
 
@@ -284,20 +336,23 @@ def trigger_sql(thresholds: Thresholds) -> list[str]:
 
 
 def rebuild_sql(thresholds: Thresholds) -> list[str]:
-    """Refill both rollups from every call (one pass each over the covering index)."""
+    """Refill every rollup from every call (one pass each over the covering index)."""
     figures = ", ".join(_aggregate(f, f.expression) for f in row_figures(thresholds))
-    slot = slot_expression()
-    return [
-        f"DELETE FROM {ROLLUP_TABLES['queue']}",
-        f"DELETE FROM {ROLLUP_TABLES['operator']}",
-        f"INSERT INTO {ROLLUP_TABLES['queue']} (slot, queue_id, {', '.join(COLUMNS)})"
-        f" SELECT {slot}, COALESCE(queue_id, ''), {figures}"
-        f" FROM calls INDEXED BY {STATS_INDEX} GROUP BY 1, 2",
-        f"INSERT INTO {ROLLUP_TABLES['operator']}"
-        f" (slot, operator_id, queue_id, {', '.join(COLUMNS)})"
-        f" SELECT {slot}, operator_id, COALESCE(queue_id, ''), {figures}"
-        f" FROM calls INDEXED BY {STATS_INDEX} WHERE operator_id IS NOT NULL GROUP BY 1, 2, 3",
-    ]
+    statements = []
+    for tables, slot in ((ROLLUP_TABLES, slot_expression()), (DAY_TABLES, day_expression())):
+        statements += [
+            f"DELETE FROM {tables['queue']}",
+            f"DELETE FROM {tables['operator']}",
+            f"INSERT INTO {tables['queue']} (slot, queue_id, {', '.join(COLUMNS)})"
+            f" SELECT {slot}, COALESCE(queue_id, ''), {figures}"
+            f" FROM calls INDEXED BY {STATS_INDEX} GROUP BY 1, 2",
+            f"INSERT INTO {tables['operator']}"
+            f" (slot, operator_id, queue_id, {', '.join(COLUMNS)})"
+            f" SELECT {slot}, operator_id, COALESCE(queue_id, ''), {figures}"
+            f" FROM calls INDEXED BY {STATS_INDEX}"
+            " WHERE operator_id IS NOT NULL GROUP BY 1, 2, 3",
+        ]
+    return statements
 
 
 def definition_digest(thresholds: Thresholds) -> str:

@@ -1,13 +1,15 @@
-"""The quarter-hour rollups (migration 0005 + generated triggers) agree with the calls."""
+"""The rollups (quarter hours, 0005; days, 0006; generated triggers) agree with the calls."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,7 +18,7 @@ from callcenterd.store.call_stats import Grouping, Thresholds
 from callcenterd.store.db import Database
 
 T0 = datetime(2025, 3, 10, 0, 0, tzinfo=UTC)
-GROUPINGS: tuple[Grouping, ...] = ("total", "slot", "queue", "operator")
+GROUPINGS: tuple[Grouping, ...] = ("total", "hour", "queue", "operator")
 OUTCOMES = [
     ("completed", "caller_hangup"),
     ("missed", "abandoned"),
@@ -72,8 +74,17 @@ async def _rows(db: Database, sql: tuple[str, list[Any]]) -> list[tuple[Any, ...
     )
 
 
+# Whole days only (day rollups); days plus quarter-hour edges, as local midnights east and
+# west of UTC give; and less than a day across midnight (quarter hours only).
+WINDOWS = [
+    (T0 - timedelta(days=1), T0 + timedelta(days=4)),
+    (T0 + timedelta(hours=23), T0 + timedelta(days=2, hours=23)),
+    (T0 + timedelta(hours=5, minutes=45), T0 + timedelta(days=1, hours=5, minutes=45)),
+    (T0 + timedelta(hours=22), T0 + timedelta(hours=26, minutes=15)),
+]
+
+
 async def _agree(db: Database, thresholds: Thresholds) -> None:
-    start, end = T0 - timedelta(days=1), T0 + timedelta(days=4)
     scopes = [
         StatsScope(),
         StatsScope(queue_ids=("q1",)),
@@ -82,11 +93,10 @@ async def _agree(db: Database, thresholds: Thresholds) -> None:
         StatsScope(queue_ids=("q1",), operator_ids=("o1", "o3")),
         StatsScope(queue_ids=(), operator_ids=()),
     ]
-    for scope in scopes:
-        for grouping in GROUPINGS:
-            rollup = figures_query(grouping, start, end, scope, thresholds, "rollup")
-            index = figures_query(grouping, start, end, scope, thresholds, "index")
-            assert await _rows(db, rollup) == await _rows(db, index), (grouping, scope)
+    for (start, end), scope, grouping in itertools.product(WINDOWS, scopes, GROUPINGS):
+        rollup = figures_query(grouping, start, end, scope, thresholds, "rollup")
+        index = figures_query(grouping, start, end, scope, thresholds, "index")
+        assert await _rows(db, rollup) == await _rows(db, index), (start, end, grouping, scope)
 
 
 async def test_rollups_follow_inserts_updates_deletes_and_threshold_changes(
@@ -138,3 +148,36 @@ async def test_windows_off_quarter_hours_read_the_calls(db: Database) -> None:
         assert "call_stats_" in sql and "calls_stats" not in sql
         sql, _ = figures_query("total", T0 + timedelta(minutes=7), day, scope, thresholds)
         assert "calls_stats" in sql and "call_stats_" not in sql
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Kathmandu", "America/St_Johns"])
+async def test_local_hours_match_the_calls_across_a_dst_change(db: Database, zone: str) -> None:
+    """Each call lands in the local hour it started in, rollups or not, DST or odd offsets."""
+    tz = ZoneInfo(zone)
+    store = AnalyticsStore(db)
+    thresholds = Thresholds(20, 5)
+    await store.prepare_rollups(thresholds)
+    # Two days around Europe's and America's spring change (30 and 9 March 2025), every 7 min.
+    first = datetime(2025, 3, 29, tzinfo=UTC)
+    starts = [first + timedelta(minutes=7 * n) for n in range(2 * 24 * 60 // 7)]
+    starts += [datetime(2025, 3, 9, 5, 59, tzinfo=UTC), datetime(2025, 3, 9, 6, 1, tzinfo=UTC)]
+    conn = sqlite3.connect(db.path)
+    for n, start in enumerate(starts):
+        conn.execute(
+            "INSERT INTO calls (id, channel_id, caller_number, status, start_time, created_at,"
+            " updated_at) VALUES (?, ?, '+1', 'missed', ?, ?, ?)",
+            (f"h{n}", f"ch{n}", _stamp(start), _stamp(start), _stamp(start)),
+        )
+    conn.commit()
+    conn.close()
+    windows = [
+        (datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)),  # the rollups
+        (datetime(2025, 3, 1, 0, 7, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)),  # the index
+    ]
+    for start, end in windows:
+        expected = [0] * 24
+        for moment in starts:
+            if start <= moment < end:
+                expected[moment.astimezone(tz).hour] += 1
+        hours = await store.by_local_hour(start, end, StatsScope(), thresholds, tz)
+        assert [hour.entered for hour in hours] == expected, (zone, start)

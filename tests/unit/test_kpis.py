@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,10 +11,9 @@ from callcenterd.analytics import kpis
 from callcenterd.analytics.kpis import CallCounts
 from callcenterd.analytics.windows import (
     WindowInvalid,
-    by_local_hour,
     local_days,
+    offset_stretches,
     resolve_window,
-    slot_start,
 )
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -122,25 +121,19 @@ def test_bad_ranges() -> None:
         resolve_window("today", date(2024, 1, 1), date(2025, 1, 1), NOW, BERLIN, 366)
 
 
-def test_quarters_land_in_local_hours_across_dst_and_half_hour_zones() -> None:
-    # 23:30 UTC on 11 March is 00:30 in Berlin (UTC+1): the local midnight hour.
-    late = slot_start("2025-03-11T23:30")
-    assert late == datetime(2025, 3, 11, 23, 30, tzinfo=UTC)
-    hours = by_local_hour([(late, CallCounts(entered=2))], BERLIN)
-    assert hours[0].entered == 2
-    assert sum(h.entered for h in hours) == 2 and len(hours) == 24
-    # Summer time: 12:00 UTC on 1 July is 14:00 in Berlin.
-    hours = by_local_hour([(slot_start("2025-07-01T12:00"), CallCounts(entered=1))], BERLIN)
-    assert hours[14].entered == 1
-    # Kolkata is UTC+5:30: 08:15 UTC is 13:45, 08:30 UTC is 14:00.
-    hours = by_local_hour(
-        [
-            (slot_start("2025-03-11T08:15"), CallCounts(entered=1)),
-            (slot_start("2025-03-11T08:30"), CallCounts(entered=3)),
-        ],
-        KOLKATA,
-    )
-    assert (hours[13].entered, hours[14].entered) == (1, 3)
+def test_offset_stretches_cut_windows_where_the_offset_changes() -> None:
+    # Berlin's local 30 March 2025 (CET -> CEST at 01:00 UTC) is 23 hours long.
+    start = datetime(2025, 3, 29, 23, 0, tzinfo=UTC)
+    change = datetime(2025, 3, 30, 1, 0, tzinfo=UTC)
+    end = datetime(2025, 3, 30, 22, 0, tzinfo=UTC)
+    assert offset_stretches(start, end, BERLIN) == [(start, change, 60), (change, end, 120)]
+    # Kolkata (UTC+5:30) never changes: a year is one stretch.
+    year = (datetime(2024, 12, 31, 18, 30, tzinfo=UTC), datetime(2025, 12, 31, 18, 30, tzinfo=UTC))
+    assert offset_stretches(*year, KOLKATA) == [(*year, 330)]
+    # A window ending right at a change, and one within a day.
+    assert offset_stretches(start, change, BERLIN) == [(start, change, 60)]
+    short = (change, change + timedelta(hours=2))
+    assert offset_stretches(*short, BERLIN) == [(*short, 120)]
 
 
 def test_local_days_counts_calendar_days() -> None:

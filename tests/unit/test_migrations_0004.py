@@ -86,7 +86,7 @@ async def test_dashboard_aggregates_read_only_the_covering_index(tmp_path: Path)
         await db.close()
     conn = sqlite3.connect(path)
     thresholds = Thresholds(20, 5)
-    groupings: tuple[Grouping, ...] = ("total", "slot", "queue", "operator")
+    groupings: tuple[Grouping, ...] = ("total", "hour", "queue", "operator")
     for grouping in groupings:
         for scope in (StatsScope(), StatsScope(("q1",), ("o1", "o2"))):
             sql, params = figures_query(
