@@ -9,8 +9,8 @@ folder per condition, because condition (b) needs its event bus:
 a. baseline;
 b. a stalled event-bus consumer: `services.bus.subscribe(max_pending=...)`, never read; the
    bus must drop it, not slow anything;
-b'. stalled WebSocket clients: 50 clients of `/ws/events` (admin: every event) with a 4 KiB
-   receive buffer that authenticate and then never read, and 3,000 events (~1.3 MB each)
+b'. stalled WebSocket clients: 10 clients of `/ws/events` (admin: every event) with a 4 KiB
+   receive buffer that authenticate and then never read, and 3,000 events (6 MB for each)
    published before the calls to fill their buffers; the stream must queue for them
    (bounded) and drop them (4008), never slow routing;
 c. a slow dashboard: a separate process runs concurrent `GET /api/calls/?limit=1000` requests
@@ -77,8 +77,11 @@ HAMMER_CONCURRENCY = 8
 LOCK_HOLD_SECONDS = 2.0
 LOCK_GAP_SECONDS = 0.1
 STALLED_MAX_PENDING = 50
-STALLED_SOCKETS = 50
+STALLED_SOCKETS = 10
 FILLER_EVENTS = 3000
+# 6 MB per socket: more than the kernel buffers (up to 4 MB) and the daemon's direct writes
+# (256 KB) take, so the rest queues in the stream until the client is dropped.
+FILLER_BYTES = 2000
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 THIS_FILE = str(Path(__file__).resolve())
 
@@ -377,7 +380,9 @@ class SlowConsumersBench(Bench):
             # send queues fill too (before the calls, whose latency is measured).
             bus = self.app[keys.SERVICES].bus
             for n in range(FILLER_EVENTS):
-                bus.publish("queue_stats", {"queues": [], "filler": n, "pad": "x" * 400})
+                bus.publish("queue_stats", {"queues": [], "filler": n, "pad": "x" * FILLER_BYTES})
+                if n % 50 == 0:
+                    await asyncio.sleep(0.01)  # a burst, not one the bus drops the stream for
             await asyncio.sleep(2.0)
         elif name == "slow dashboard":
             token = self.headers["Authorization"].removeprefix("Bearer ")
