@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -151,6 +152,28 @@ def match_first_rings(
     return latencies, len(waiting) - len(rung_once), retries
 
 
+async def ready_and_logged_in(
+    base: str, alive: Callable[[], bool], diagnosis: Callable[[], str], within: float = 30.0
+) -> dict[str, str]:
+    """Wait until the daemon at `base` has ARI connected, then log in as admin: the headers."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if not alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"daemon not ready (ARI not connected); {diagnosis()}")
+            try:
+                async with session.get(f"{base}/readyz") as response:
+                    if (await response.json()).get("ari", {}).get("state") == "connected":
+                        break
+            except (aiohttp.ClientError, ValueError):
+                pass
+            await asyncio.sleep(0.1)
+        credentials = {"username": "admin", "password": ADMIN_PASSWORD}
+        async with session.post(f"{base}/api/auth/login", json=credentials) as response:
+            token = (await response.json())["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -208,22 +231,10 @@ class Bench:
                 stderr=output,
             )
         self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if self.daemon.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daemon not ready; log:\n{self.daemon_log_tail()}")
-                try:
-                    async with session.get(f"{self.base}/readyz") as response:
-                        if (await response.json()).get("ari", {}).get("state") == "connected":
-                            break
-                except (aiohttp.ClientError, ValueError):
-                    pass
-                await asyncio.sleep(0.1)
-            credentials = {"username": "admin", "password": ADMIN_PASSWORD}
-            async with session.post(f"{self.base}/api/auth/login", json=credentials) as response:
-                token = (await response.json())["access_token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
+        daemon = self.daemon
+        self.headers = await ready_and_logged_in(
+            self.base, lambda: daemon.returncode is None, lambda: self.daemon_log_tail()
+        )
 
     def daemon_log_tail(self, lines: int = 30) -> str:
         if self.daemon_log is None or not self.daemon_log.exists():

@@ -62,6 +62,7 @@ from routing_sandbox import (
     Phase,
     free_port,
     pct,
+    ready_and_logged_in,
     run_bench,
 )
 
@@ -305,22 +306,9 @@ class SlowConsumersBench(Bench):
         await self.runner.setup()
         await web.TCPSite(self.runner, settings.http.host, settings.http.port).start()
         self.base = f"http://{settings.http.host}:{settings.http.port}"
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("in-process daemon: ARI not connected within 30 s")
-                try:
-                    async with session.get(f"{self.base}/readyz") as response:
-                        if (await response.json()).get("ari", {}).get("state") == "connected":
-                            break
-                except (aiohttp.ClientError, ValueError):
-                    pass
-                await asyncio.sleep(0.1)
-            credentials = {"username": "admin", "password": ADMIN_PASSWORD}
-            async with session.post(f"{self.base}/api/auth/login", json=credentials) as response:
-                token = (await response.json())["access_token"]
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.headers = await ready_and_logged_in(
+            self.base, lambda: True, lambda: "the in-process daemon"
+        )
 
     async def stop_in_process(self, sandbox: AsteriskSandbox) -> None:
         if self.runner is not None:

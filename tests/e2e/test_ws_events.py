@@ -3,14 +3,11 @@ each listener sees what its role allows, and a reconnecting listener resumes wit
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import aiohttp
 import pytest
 
-from tests.e2e.daemon import Daemon, start_daemon
+from tests.e2e import test_routing
+from tests.e2e.daemon import Daemon
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 from tests.ws_events import EventCollector, Frame, events_socket
 
@@ -19,13 +16,7 @@ pytestmark = pytest.mark.e2e
 CALL_SEQUENCE = ["call_started", "call_queued", "call_ringing", "call_answered", "call_ended"]
 
 
-@pytest.fixture
-async def daemon(
-    aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
-) -> AsyncIterator[Daemon]:
-    running = await start_daemon(aiohttp_client, tmp_path / "state", asterisk, "ari")
-    yield running
-    running.events.close()
+daemon = test_routing.daemon  # the fixture: a fresh daemon per test on the session's Asterisk
 
 
 async def token_of(daemon: Daemon, username: str) -> str:
