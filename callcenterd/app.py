@@ -23,8 +23,8 @@ from callcenterd.api.health import add_health_routes, database_ok
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RateLimits
-from callcenterd.api.schemas import AsteriskConfig, SystemSettings
 from callcenterd.api.ws import add_ws_routes
+from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
 from callcenterd.events.bus import EventBus
 from callcenterd.events.filters import AudienceTracker
 from callcenterd.events.groups import OperatorGroups

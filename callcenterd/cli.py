@@ -17,8 +17,8 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from callcenterd import __version__
-from callcenterd.api.schemas import Password, UserCreate
 from callcenterd.app import create_app
+from callcenterd.contract.schemas import Password, UserCreate
 from callcenterd.domain.users import Role
 from callcenterd.errors import CallcenterError
 from callcenterd.logs import configure_logging

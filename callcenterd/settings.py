@@ -56,7 +56,7 @@ class HttpSettings(_Section):
 
 class AriSettings(_Section):
     url: str = "http://127.0.0.1:8088"
-    # The limits of the stored asterisk_config these values seed (api.schemas.AsteriskConfig).
+    # The limits of the stored asterisk_config these values seed (contract.schemas.AsteriskConfig).
     username: str = Field("callcenterd", max_length=100)
     password: SecretStr = Field(SecretStr(""), max_length=256)
     app: str = Field("callcenterd", pattern=r"^[A-Za-z0-9_.-]+$")

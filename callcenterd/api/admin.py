@@ -8,7 +8,7 @@ from callcenterd import __version__, keys
 from callcenterd.api.auth import user_out
 from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.api.health import ami_state, ari_state, database_ok
-from callcenterd.api.schemas import (
+from callcenterd.contract.schemas import (
     AsteriskTestRequest,
     AsteriskTestResult,
     GroupIn,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from callcenterd import keys
 from callcenterd.api.endpoints import ApiRoutes
-from callcenterd.api.schemas import Message, _In
+from callcenterd.contract.schemas import Message, _In
 from callcenterd.domain.users import Role
 from callcenterd.services.context import Principal
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from callcenterd import keys
 from callcenterd.api.endpoints import ALL_ROLES, ApiRoutes
-from callcenterd.api.schemas import LoginRequest, Message, TokenResponse, UserOut
+from callcenterd.contract.schemas import LoginRequest, Message, TokenResponse, UserOut
 from callcenterd.domain.users import User
 from callcenterd.services.context import Principal
 

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api.routing_schemas import CallExportQuery
+from callcenterd.contract.routing import CallExportQuery
 from callcenterd.errors import CallcenterError
 from callcenterd.services.context import Principal
 from callcenterd.store.call_csv import CSV_HEADER

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api.analytics_schemas import CallStats, StatsQuery
 from callcenterd.api.call_export import CSV_MEDIA_TYPE, EXPORT_NOTE, stream_calls_csv
 from callcenterd.api.endpoints import ApiRoutes
-from callcenterd.api.routing_schemas import (
+from callcenterd.contract.analytics import CallStats, StatsQuery
+from callcenterd.contract.routing import (
     CallCreate,
     CallDetail,
     CallEventOut,

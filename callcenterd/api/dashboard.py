@@ -10,7 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api.analytics_schemas import (
+from callcenterd.api.endpoints import ApiRoutes
+from callcenterd.contract.analytics import (
     CallAnalytics,
     DashboardStats,
     GroupQuery,
@@ -18,7 +19,6 @@ from callcenterd.api.analytics_schemas import (
     Realtime,
     StatsQuery,
 )
-from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.domain.users import Role
 from callcenterd.services.context import Principal
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from callcenterd import __version__, keys
 from callcenterd.api.endpoints import Endpoint, json_response
-from callcenterd.api.schemas import ErrorBody
+from callcenterd.contract.schemas import ErrorBody
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{(\w+)}")

@@ -19,7 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from callcenterd import keys
-from callcenterd.api.validation import RequestInvalid, body_error, validation_error
+from callcenterd.contract.validation import body_error, validation_error
 from callcenterd.domain.users import Role
 from callcenterd.errors import PermissionDenied
 
@@ -200,4 +200,4 @@ def mount(app: web.Application, areas: Iterable[ApiRoutes]) -> list[Endpoint]:
     return endpoints
 
 
-__all__ = ["ALL_ROLES", "ApiRoutes", "Endpoint", "RequestInvalid", "json_response", "mount"]
+__all__ = ["ALL_ROLES", "ApiRoutes", "Endpoint", "json_response", "mount"]

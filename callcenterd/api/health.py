@@ -7,7 +7,7 @@ from aiohttp import web
 
 from callcenterd import keys
 from callcenterd.api.endpoints import json_response
-from callcenterd.api.schemas import Health, LinkState
+from callcenterd.contract.schemas import Health, LinkState
 from callcenterd.errors import CallcenterError
 from callcenterd.keys import Services
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api.analytics_schemas import OperatorStats, PeriodQuery
 from callcenterd.api.endpoints import ApiRoutes
-from callcenterd.api.routing_schemas import OperatorListItem, OperatorListQuery, OperatorStatusIn
+from callcenterd.contract.analytics import OperatorStats, PeriodQuery
+from callcenterd.contract.routing import OperatorListItem, OperatorListQuery, OperatorStatusIn
 from callcenterd.domain.users import Role
 from callcenterd.services.context import Principal
 from callcenterd.services.operators import OperatorView

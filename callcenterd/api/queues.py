@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from callcenterd import keys
-from callcenterd.api.analytics_schemas import Forecast, ForecastQuery, PeriodQuery, QueueStats
 from callcenterd.api.endpoints import ApiRoutes
-from callcenterd.api.routing_schemas import QueueCreate, QueueMemberOut, QueueOut, QueueUpdate
-from callcenterd.api.schemas import Message
+from callcenterd.contract.analytics import Forecast, ForecastQuery, PeriodQuery, QueueStats
+from callcenterd.contract.routing import QueueCreate, QueueMemberOut, QueueOut, QueueUpdate
+from callcenterd.contract.schemas import Message
 from callcenterd.domain.users import Role
 from callcenterd.services.context import Principal
 from callcenterd.services.queues import QueueView

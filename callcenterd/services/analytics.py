@@ -32,7 +32,7 @@ from callcenterd.analytics.windows import (
     local_days,
     resolve_window,
 )
-from callcenterd.api.analytics_schemas import (
+from callcenterd.contract.analytics import (
     BusyOperator,
     CallAnalytics,
     CallStats,
@@ -52,7 +52,7 @@ from callcenterd.api.analytics_schemas import (
     Realtime,
     StatsQuery,
 )
-from callcenterd.api.validation import field_error
+from callcenterd.contract.validation import field_error
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
 from callcenterd.routing import RoutingEngine

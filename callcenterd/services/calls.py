@@ -18,8 +18,8 @@ from typing import Any
 
 import structlog
 
-from callcenterd.api.routing_schemas import CallCreate, CallFilterQuery, CallListQuery, CallUpdate
-from callcenterd.api.validation import field_error
+from callcenterd.contract.routing import CallCreate, CallFilterQuery, CallListQuery, CallUpdate
+from callcenterd.contract.validation import field_error
 from callcenterd.domain.clock import to_iso
 from callcenterd.domain.users import Role
 from callcenterd.errors import Conflict, NotFound, PermissionDenied

@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from callcenterd.api.schemas import SystemSettings
+from callcenterd.contract.schemas import SystemSettings
 from callcenterd.domain import commands as cmd
 from callcenterd.domain import events as ev
 from callcenterd.domain.clock import to_iso

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from callcenterd.api.routing_schemas import OperatorStatusIn
+from callcenterd.contract.routing import OperatorStatusIn
 from callcenterd.domain.events import OperatorPresenceSet, OperatorRemoved, OperatorUpserted
 from callcenterd.domain.queues import Presence
 from callcenterd.domain.users import OperatorStatus, Role

@@ -15,8 +15,8 @@ from typing import Any
 import aiosqlite
 import structlog
 
-from callcenterd.api.routing_schemas import MemberIn, MemberSpec, QueueCreate, QueueUpdate
-from callcenterd.api.validation import field_error
+from callcenterd.contract.routing import MemberIn, MemberSpec, QueueCreate, QueueUpdate
+from callcenterd.contract.validation import field_error
 from callcenterd.domain.clock import to_iso
 from callcenterd.domain.events import QueueRemoved, QueueUpserted
 from callcenterd.domain.queues import Member, OverflowAction

@@ -14,7 +14,7 @@ import aiohttp
 import structlog
 from pydantic import ValidationError
 
-from callcenterd.api.schemas import (
+from callcenterd.contract.schemas import (
     PASSWORD_MASK,
     AsteriskConfig,
     AsteriskTestRequest,
@@ -22,7 +22,7 @@ from callcenterd.api.schemas import (
     SystemSettings,
     SystemSettingsUpdate,
 )
-from callcenterd.api.validation import validation_error
+from callcenterd.contract.validation import validation_error
 from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout, CallcenterError
 from callcenterd.security import Clock, SecretBox
 from callcenterd.services.context import SECRET_CHANGED, Principal, audit

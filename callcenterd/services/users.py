@@ -10,8 +10,8 @@ from typing import Any
 import aiosqlite
 import structlog
 
-from callcenterd.api.schemas import GroupIn, GroupUpdate, UserCreate, UserUpdate
-from callcenterd.api.validation import field_error
+from callcenterd.contract.schemas import GroupIn, GroupUpdate, UserCreate, UserUpdate
+from callcenterd.contract.validation import field_error
 from callcenterd.domain.clock import to_iso
 from callcenterd.domain.users import Group, Operator, Role, User
 from callcenterd.errors import (

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenterd import keys
-from callcenterd.api.routing_schemas import CallItem
+from callcenterd.contract.routing import CallItem
 from callcenterd.domain.clock import to_iso
 from callcenterd.store.call_queries import CallFilter, CallQueries, CallScope
 from tests.api.conftest import Actor

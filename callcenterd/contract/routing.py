@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from callcenterd.api.schemas import Extension, Name, Skill, _In
+from callcenterd.contract.schemas import Extension, Name, Skill, _In
 from callcenterd.domain.queues import OverflowAction, Presence, Strategy
 from callcenterd.domain.users import OperatorStatus
 

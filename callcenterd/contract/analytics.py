@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from callcenterd.api.routing_schemas import DateOrTime
+from callcenterd.contract.routing import DateOrTime
 from callcenterd.domain.users import OperatorStatus
 from callcenterd.services.periods import Period
 
