@@ -45,6 +45,7 @@ from callcenterd.security import (
 from callcenterd.services.analytics import AnalyticsService
 from callcenterd.services.asterisk import AsteriskService
 from callcenterd.services.auth import AuthService
+from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
@@ -69,6 +70,7 @@ from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
 from callcenterd.telephony.ari_link import AriLink
+from callcenterd.telephony.call_control import CallControl
 
 log = structlog.get_logger(__name__)
 
@@ -137,167 +139,43 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             yield
 
     async def services(app: web.Application) -> AsyncIterator[None]:
-        db, session = app[DATABASE], app[HTTP_CLIENT]
-        signing_key, secret_key = _keys(settings)
-        hasher = PasswordHasher(settings.auth.bcrypt_rounds)
-        users = UserRepository(db)
-        system_settings = SystemSettingsService(
-            db, SettingsRepository(db), SecretBox(secret_key), clock, session, settings.ari.app
-        )
-        bus = EventBus(clock)
-        links: list[AriLink] = []
-        dispatcher = Dispatcher(
-            RoutingEngine(),
-            CallWriter(db),
-            OperatorStatusWriter(db),
-            bus,
-            clock,
-            lambda: links[0].client if links and links[0].connected else None,
-            observe_routing=metrics.observe_routing,
-        )
-        ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
-        links.append(ari)
-
-        async def extension_of(user_id: str) -> str | None:
-            operator = await directory.for_user(user_id)
-            return operator.extension if operator else None
-
-        queue_store, directory, call_queries = (
-            QueueRepository(db),
-            OperatorDirectory(db),
-            CallQueries(db),
-        )
-
-        async def operator_of_extension(extension: str) -> str | None:
-            known = dispatcher.operator_of_extension(extension)
-            if known is not None:
-                return known
-            found = [op.id for op in await directory.find() if op.extension == extension]
-            return found[0] if found else None
-
-        async def queue_of_asterisk_name(name: str) -> str | None:
-            found = [
-                q.id
-                for q in await queue_store.live_queues()
-                if q.config.asterisk_name.lower() == name.lower()
-            ]
-            return found[0] if found else None
-
-        # Calls Asterisk's own Queue() serves while ARI is down, followed through AMI.
-        fallback = AmiFallback(
-            CallWriter(db), bus, clock, operator_of_extension, queue_of_asterisk_name
-        )
-        ami = AmiLink(clock, fallback.on_ami_event)
-        operator_groups = OperatorGroups(directory)
-
-        async def operator_of_user(user_id: str) -> str | None:
-            operator = await directory.for_user(user_id)
-            return operator.id if operator else None
-
-        events_stream = EventStream(
-            bus,
-            AudienceTracker(
-                operator_groups.group_of,
-                queue_members(dispatcher.engine),
-                queue_of_call(dispatcher.engine),
-            ),
-            stream_settings(settings.events),
-            operator_of_user,
-            queue_stats_source(dispatcher.engine, clock),
-        )
-        operator_service = OperatorService(db, directory, call_queries, dispatcher, clock, settings)
-        built = keys.Services(
-            settings=settings,
-            clock=clock,
-            started_at=clock(),
-            db=db,
-            auth=AuthService(
-                users,
-                RevokedTokenRepository(db),
-                TokenService(
-                    signing_key, timedelta(minutes=settings.auth.token_ttl_minutes), clock
-                ),
-                hasher,
-                clock,
-            ),
-            users=UserService(db, users, OperatorRepository(db), hasher, clock),
-            groups=GroupService(db, GroupRepository(db), clock),
-            system_settings=system_settings,
-            rate_limits=RateLimits(
-                settings.rate_limits, trusted_proxies=settings.http.trusted_proxies
-            ),
-            ari=ari,
-            ami=ami,
-            bus=bus,
-            dispatcher=dispatcher,
-            queues=QueueService(db, queue_store, dispatcher, clock),
-            operators=operator_service,
-            calls=CallService(db, call_queries, directory, queue_store, clock, settings),
-            asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
-            analytics=AnalyticsService(
-                AnalyticsStore(db),
-                queue_store,
-                directory,
-                operator_service,
-                dispatcher.engine,
-                clock,
-                settings,
-            ),
-            events_stream=events_stream,
-        )
-        await system_settings.seed(seed_from(settings))
-        await built.auth.start()
-        await built.analytics.prepare()
-        admin_password = (
-            settings.admin_password.get_secret_value() if settings.admin_password else None
-        )
-        generated = await built.users.ensure_initial_admin(admin_password)
-        if generated:
-            # Shown once, on purpose: there is no fixed default password to leak.
-            log.warning(
-                "initial_admin_created",
-                # Deliberately logged in clear, this once: the admin has no other way to it.
-                initial_credentials=f"admin / {generated}",
-                hint="log in and change it, or set CALLCENTERD_ADMIN_PASSWORD before first start",
-            )
-
-        async def reconnect(config: AsteriskConfig) -> None:
-            # Leave the old Asterisk clean first: our subscription would keep the app listed.
-            await dispatcher.release_ari()
-            await ari.configure(system_settings.endpoint(config) if config.enabled else None)
-
-        async def settings_saved(new: SystemSettings, old: SystemSettings) -> None:
-            # Saved settings act at once: the engine's timings, recording, the ARI link.
-            await dispatcher.apply_settings(new)
-            if new.asterisk_config != old.asterisk_config:
-                await reconnect(new.asterisk_config)
-
-        system_settings.on_change(settings_saved)
-        built.users.on_change(built.operators.sync_user)
-
-        async def user_changed(user_id: str) -> None:
-            # Event filters follow group moves; the user's open sockets recheck their token.
-            await operator_groups.reload()
-            events_stream.revalidate_user(user_id)
-
-        built.users.on_change(user_changed)
-        built.auth.on_logout(events_stream.revalidate_user)
-        await operator_groups.reload()
-        events_stream.start()
-        current = await system_settings.current()
-        await dispatcher.apply_settings(current)
-        # The engine starts from the stored queues and operators, before any call arrives.
-        dispatcher.load(await all_queue_configs(db), await all_operator_profiles(db))
-        await reconnect(current.asterisk_config)
-        await ami.configure(ami_endpoint(settings))
+        # Built only: nothing runs yet. Each running part has its own lifetime below, so a
+        # failing start-up step stops exactly what had started.
+        built = build_services(settings, clock, app[DATABASE], app[HTTP_CLIENT], metrics)
         app[keys.SERVICES] = built
+        await prepare(built)
         yield
-        await events_stream.stop()
-        await dispatcher.release_ari()
-        await ari.stop()
+
+    async def dispatcher(app: web.Application) -> AsyncIterator[None]:
+        built = app[keys.SERVICES]
+        await built.dispatcher.apply_settings(await built.system_settings.current())
+        # The engine starts from the stored queues and operators, before any call arrives.
+        built.dispatcher.load(
+            await all_queue_configs(built.db), await all_operator_profiles(built.db)
+        )
+        yield
+        # Its own step, after the links have stopped: queued call records are always written.
+        await built.dispatcher.stop()
+
+    async def event_stream(app: web.Application) -> AsyncIterator[None]:
+        stream = app[keys.SERVICES].events_stream
+        stream.start()
+        yield
+        await stream.stop()
+
+    async def ari_link(app: web.Application) -> AsyncIterator[None]:
+        built = app[keys.SERVICES]
+        current = await built.system_settings.current()
+        await reconnect_ari(built, current.asterisk_config)
+        yield
+        await built.dispatcher.release(built.ari.connected_control)
+        await built.ari.stop()
+
+    async def ami_link(app: web.Application) -> AsyncIterator[None]:
+        ami = app[keys.SERVICES].ami
+        await ami.configure(ami_endpoint(settings))
+        yield
         await ami.stop()
-        await fallback.drain()
-        await dispatcher.stop()
 
     async def watchdog(app: web.Application) -> AsyncIterator[None]:
         interval = watchdog_interval()
@@ -311,10 +189,183 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         return len(app[keys.SERVICES].events_stream.clients())
 
     app.cleanup_ctx.extend(
-        [database, http_client, services, metrics_context(metrics, ws_clients), watchdog]
+        [
+            database,
+            http_client,
+            services,
+            dispatcher,
+            event_stream,
+            ari_link,
+            ami_link,
+            metrics_context(metrics, ws_clients),
+            watchdog,
+        ]
     )
     app.on_shutdown.append(_close_event_sockets)
     return app
+
+
+def build_services(
+    settings: Settings,
+    clock: Clock,
+    db: Database,
+    session: aiohttp.ClientSession,
+    metrics: Metrics,
+) -> keys.Services:
+    """Every object the daemon runs on, wired together; nothing started, nothing read."""
+    signing_key, secret_key = _keys(settings)
+    hasher = PasswordHasher(settings.auth.bcrypt_rounds)
+    system_settings = SystemSettingsService(
+        db, SettingsRepository(db), SecretBox(secret_key), clock, session, settings.ari.app
+    )
+    bus = EventBus(clock)
+    records = CallRecorder(CallWriter(db), bus)
+    links: list[AriLink] = []
+
+    def control_of(node: str) -> CallControl | None:
+        return next((link.connected_control for link in links if link.node == node), None)
+
+    dispatcher = Dispatcher(
+        RoutingEngine(),
+        records,
+        OperatorStatusWriter(db),
+        bus,
+        clock,
+        control_of,
+        observe_routing=metrics.observe_routing,
+    )
+    ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
+    links.append(ari)
+    queue_store, directory, call_queries = (
+        QueueRepository(db),
+        OperatorDirectory(db),
+        CallQueries(db),
+    )
+
+    async def extension_of(user_id: str) -> str | None:
+        operator = await directory.for_user(user_id)
+        return operator.extension if operator else None
+
+    async def operator_of_extension(extension: str) -> str | None:
+        known = dispatcher.operator_of_extension(extension)
+        if known is not None:
+            return known
+        found = [op.id for op in await directory.find() if op.extension == extension]
+        return found[0] if found else None
+
+    async def queue_of_asterisk_name(name: str) -> str | None:
+        found = [
+            q.id
+            for q in await queue_store.live_queues()
+            if q.config.asterisk_name.lower() == name.lower()
+        ]
+        return found[0] if found else None
+
+    # Calls Asterisk's own Queue() serves while ARI is down, followed through AMI.
+    fallback = AmiFallback(records, clock, operator_of_extension, queue_of_asterisk_name)
+    ami = AmiLink(clock, fallback.on_ami_event)
+    operator_groups = OperatorGroups(directory)
+
+    async def operator_of_user(user_id: str) -> str | None:
+        operator = await directory.for_user(user_id)
+        return operator.id if operator else None
+
+    events_stream = EventStream(
+        bus,
+        AudienceTracker(
+            operator_groups.group_of,
+            queue_members(dispatcher.engine),
+            queue_of_call(dispatcher.engine),
+        ),
+        stream_settings(settings.events),
+        operator_of_user,
+        queue_stats_source(dispatcher.engine, clock),
+    )
+    operator_service = OperatorService(db, directory, call_queries, dispatcher, clock, settings)
+    built = keys.Services(
+        settings=settings,
+        clock=clock,
+        started_at=clock(),
+        db=db,
+        auth=AuthService(
+            UserRepository(db),
+            RevokedTokenRepository(db),
+            TokenService(signing_key, timedelta(minutes=settings.auth.token_ttl_minutes), clock),
+            hasher,
+            clock,
+        ),
+        users=UserService(db, UserRepository(db), OperatorRepository(db), hasher, clock),
+        groups=GroupService(db, GroupRepository(db), clock),
+        system_settings=system_settings,
+        rate_limits=RateLimits(settings.rate_limits, trusted_proxies=settings.http.trusted_proxies),
+        ari=ari,
+        ami=ami,
+        bus=bus,
+        dispatcher=dispatcher,
+        queues=QueueService(db, queue_store, dispatcher, clock),
+        operators=operator_service,
+        calls=CallService(db, call_queries, directory, queue_store, clock, settings),
+        asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
+        analytics=AnalyticsService(
+            AnalyticsStore(db),
+            queue_store,
+            directory,
+            operator_service,
+            dispatcher.engine,
+            clock,
+            settings,
+        ),
+        events_stream=events_stream,
+        operator_groups=operator_groups,
+    )
+    _wire_changes(built)
+    return built
+
+
+def _wire_changes(built: keys.Services) -> None:
+    """Saved changes act at once on what runs."""
+
+    async def settings_saved(new: SystemSettings, old: SystemSettings) -> None:
+        # The engine's timings, recording, the ARI link.
+        await built.dispatcher.apply_settings(new)
+        if new.asterisk_config != old.asterisk_config:
+            await reconnect_ari(built, new.asterisk_config)
+
+    async def user_changed(user_id: str) -> None:
+        # Event filters follow group moves; the user's open sockets recheck their token.
+        await built.operator_groups.reload()
+        built.events_stream.revalidate_user(user_id)
+
+    built.system_settings.on_change(settings_saved)
+    built.users.on_change(built.operators.sync_user)
+    built.users.on_change(user_changed)
+    built.auth.on_logout(built.events_stream.revalidate_user)
+
+
+async def reconnect_ari(built: keys.Services, config: AsteriskConfig) -> None:
+    # Leave the old Asterisk clean first: our subscription would keep the app listed.
+    await built.dispatcher.release(built.ari.connected_control)
+    endpoint = built.system_settings.endpoint(config) if config.enabled else None
+    await built.ari.configure(endpoint)
+
+
+async def prepare(built: keys.Services) -> None:
+    """What the services need stored before the first request: settings, keys, the admin."""
+    settings = built.settings
+    await built.system_settings.seed(seed_from(settings))
+    await built.auth.start()
+    await built.analytics.prepare()
+    await built.operator_groups.reload()
+    admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    generated = await built.users.ensure_initial_admin(admin_password)
+    if generated:
+        # Shown once, on purpose: there is no fixed default password to leak.
+        log.warning(
+            "initial_admin_created",
+            # Deliberately logged in clear, this once: the admin has no other way to it.
+            initial_credentials=f"admin / {generated}",
+            hint="log in and change it, or set CALLCENTERD_ADMIN_PASSWORD before first start",
+        )
 
 
 async def _close_event_sockets(app: web.Application) -> None:

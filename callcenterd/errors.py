@@ -92,9 +92,9 @@ class AsteriskMisconfigured(CallcenterError):
     default_detail = "Invalid Asterisk configuration"
 
 
-class AriUnavailable(CallcenterError):
+class AsteriskUnavailable(CallcenterError):
     status, code, type = 503, "AST_004", "asterisk_error"
-    default_detail = "ARI is unavailable"
+    default_detail = "Asterisk is unavailable"
 
 
 class ChannelNotFound(CallcenterError):

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from callcenterd.api.endpoints import Endpoint
     from callcenterd.api.ratelimit import RateLimits
     from callcenterd.events.bus import EventBus
+    from callcenterd.events.groups import OperatorGroups
     from callcenterd.events.stream import EventStream
     from callcenterd.services.analytics import AnalyticsService
     from callcenterd.services.asterisk import AsteriskService
@@ -53,6 +54,7 @@ class Services:
     asterisk: AsteriskService
     analytics: AnalyticsService
     events_stream: EventStream
+    operator_groups: OperatorGroups
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -18,11 +18,11 @@ from callcenterd.contract.routing import (
     CallUpdate,
 )
 from callcenterd.domain.users import Role
-from callcenterd.errors import AriUnavailable, NotFound
+from callcenterd.errors import AsteriskUnavailable, NotFound
+from callcenterd.services.asterisk_errors import as_api_errors
 from callcenterd.services.calls import CallWithTimeline, recording_url
 from callcenterd.services.context import Principal
 from callcenterd.store.call_queries import CallRecord
-from callcenterd.telephony.ari_client import AriNotFound, AriRequestFailed
 
 routes = ApiRoutes("calls")
 RECORDING_CHUNK = 64 * 1024
@@ -186,15 +186,12 @@ async def get_recording(request: web.Request, user: Principal, call_id: str) -> 
     name = found.call.recording
     if not name:
         raise NotFound(f"Call {call_id} has no recording")
-    client = services.ari.client if services.ari.connected else None
-    if client is None:
-        raise AriUnavailable("ARI is not connected: the recording cannot be fetched")
-    try:
-        upstream = await client.recording_file(name)
-    except AriNotFound as err:
-        raise NotFound(f"Recording of call {call_id} not found in Asterisk") from err
-    except AriRequestFailed as err:
-        raise AriUnavailable(str(err)) from err
+    control = services.ari.connected_control
+    if control is None:
+        raise AsteriskUnavailable("ARI is not connected: the recording cannot be fetched")
+    gone = NotFound(f"Recording of call {call_id} not found in Asterisk")
+    with as_api_errors(not_found=lambda _: gone):
+        upstream = await control.recording_file(name)
     try:
         response = web.StreamResponse(
             headers={

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from callcenterd.domain.clock import to_iso
+from callcenterd.events.payloads import Payload, payload_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +63,12 @@ class EventBus:
             self._subscribers.discard(subscription)
             subscription.closed_reason = reason
 
+    def emit(self, payload: Payload) -> BusEvent:
+        """One of the daemon's own typed events."""
+        return self.publish(payload.TYPE, payload_data(payload))
+
     def publish(self, type_: str, data: dict[str, Any]) -> BusEvent:
+        """Any event: the typed ones through `emit`, figures such as queue_stats here."""
         event = BusEvent(next(self._ids), type_, to_iso(self._clock()), data)
         for subscription in list(self._subscribers):
             try:

@@ -11,27 +11,18 @@ import structlog
 
 from callcenterd.domain.clock import from_iso
 from callcenterd.domain.users import Role
-from callcenterd.errors import (
-    AriUnavailable,
-    AsteriskMisconfigured,
-    ChannelNotFound,
-    PermissionDenied,
-)
+from callcenterd.errors import AsteriskUnavailable, ChannelNotFound, PermissionDenied
+from callcenterd.services.asterisk_errors import as_api_errors, misconfigured
 from callcenterd.services.context import Principal
 from callcenterd.services.dispatcher import Dispatcher
-from callcenterd.telephony.ami import (
-    AmiActionFailed,
-    AmiLink,
-    AmiUnavailable,
-    channel_name,
-    queue_status,
-)
-from callcenterd.telephony.ari_client import AriClient, AriNotFound, AriRequestFailed
+from callcenterd.telephony.ami import AmiLink, channel_name, queue_status
 from callcenterd.telephony.ari_link import AriLink
+from callcenterd.telephony.call_control import CallControl, Originate
+from callcenterd.telephony.errors import AmiActionFailed
 
 log = structlog.get_logger(__name__)
 
-_CONTACT_STATUS = {"online": "Reachable", "offline": "Unreachable"}
+_CONTACT_STATUS: dict[bool | None, str] = {True: "Reachable", False: "Unreachable", None: "Unknown"}
 
 
 def _hms(seconds: float) -> str:
@@ -57,13 +48,13 @@ class AsteriskService:
         self._extension_of = extension_of
         self._clock = clock
 
-    def _client(self) -> AriClient:
-        client = self._link.client
-        if client is None or not self._link.connected:
-            raise AriUnavailable(
+    def _control(self) -> CallControl:
+        control = self._link.connected_control
+        if control is None:
+            raise AsteriskUnavailable(
                 f"ARI is not connected ({self._link.last_error or self._link.state})"
             )
-        return client
+        return control
 
     def _ami_instead(self) -> AmiLink | None:
         """AMI, when ARI is down and AMI is up: channel actions then go through it."""
@@ -74,43 +65,38 @@ class AsteriskService:
     def _ami_link(self) -> AmiLink:
         if self._ami is None or not self._ami.connected:
             state = (self._ami.last_error or self._ami.state) if self._ami else "not configured"
-            raise AmiUnavailable(f"AMI is not connected ({state})")
+            raise AsteriskUnavailable(f"AMI is not connected ({state})")
         return self._ami
 
     async def queues(self) -> list[dict[str, Any]]:
         """app_queue's queues (the dialplan fallback's), from AMI QueueStatus."""
-        events = await self._ami_link().action_list({"Action": "QueueStatus"})
+        with as_api_errors():
+            events = await self._ami_link().action_list({"Action": "QueueStatus"})
         return queue_status(events)
 
-    async def _device_states(self, client: AriClient) -> dict[str, str]:
-        states: list[dict[str, Any]] = await client.request("GET", "/deviceStates")
-        return {str(s.get("name")): str(s.get("state")) for s in states}
-
     async def extensions(self) -> list[dict[str, Any]]:
-        client = self._client()
-        endpoints = await client.endpoints("PJSIP")
-        devices = await self._device_states(client)
+        control = self._control()
+        with as_api_errors():
+            endpoints = await control.endpoints("PJSIP")
+            devices = await control.device_states()
         now = self._clock()
-        found = []
-        for endpoint in endpoints:
-            resource = str(endpoint.get("resource", ""))
-            state = str(endpoint.get("state", "unknown"))
-            found.append(
-                {
-                    "extension": resource,
-                    "technology": str(endpoint.get("technology", "PJSIP")),
-                    "state": devices.get(f"PJSIP/{resource}", "UNKNOWN"),
-                    "contact_status": _CONTACT_STATUS.get(state, "Unknown"),
-                    # ARI does not expose contact URIs; the AMI adapter will fill this.
-                    "contact_uri": None,
-                    "last_seen": now if state == "online" else None,
-                }
-            )
-        return found
+        return [
+            {
+                "extension": endpoint.resource,
+                "technology": endpoint.technology or "PJSIP",
+                "state": devices.get(f"PJSIP/{endpoint.resource}", "UNKNOWN"),
+                "contact_status": _CONTACT_STATUS[endpoint.online],
+                # ARI does not expose contact URIs; the AMI adapter will fill this.
+                "contact_uri": None,
+                "last_seen": now if endpoint.online else None,
+            }
+            for endpoint in endpoints
+        ]
 
     async def realtime(self) -> dict[str, Any]:
         now = self._clock()
-        if not self._link.connected or self._link.client is None:
+        control = self._link.connected_control
+        if control is None:
             return {
                 "connected": False,
                 "asterisk_version": self._link.asterisk_version,
@@ -120,19 +106,17 @@ class AsteriskService:
                 "channels": [],
                 "timestamp": now,
             }
-        client = self._link.client
-        channels = await client.channels()
-        devices = await self._device_states(client)
-        bridges: list[dict[str, Any]] = await client.request("GET", "/bridges")
+        with as_api_errors():
+            channels = await control.channels()
+            devices = await control.device_states()
+            bridges = await control.bridges()
         return {
             "connected": True,
             "asterisk_version": self._link.asterisk_version,
             "active_channels": len(channels),
             # A call is two parties talking: a mixing bridge with at least two channels.
             "active_calls": sum(
-                1
-                for b in bridges
-                if b.get("bridge_type") == "mixing" and len(b.get("channels", [])) >= 2
+                1 for b in bridges if b.kind == "mixing" and len(b.channel_ids) >= 2
             ),
             "extensions": [
                 {"name": name, "state": state, "class": "SIP"}
@@ -141,12 +125,12 @@ class AsteriskService:
             ],
             "channels": [
                 {
-                    "id": str(c.get("id")),
-                    "name": str(c.get("name")),
-                    "state": str(c.get("state")),
-                    "caller_number": str((c.get("caller") or {}).get("number") or ""),
-                    "duration": _hms((now - from_iso(str(c["creationtime"]))).total_seconds())
-                    if c.get("creationtime")
+                    "id": c.id,
+                    "name": c.name,
+                    "state": c.state,
+                    "caller_number": c.caller_number,
+                    "duration": _hms((now - from_iso(c.created_at)).total_seconds())
+                    if c.created_at
                     else "00:00:00",
                 }
                 for c in channels
@@ -163,27 +147,24 @@ class AsteriskService:
                 raise PermissionDenied("Operators may act only on channels of their own calls")
 
     async def answer(self, channel_id: str, actor: Principal) -> None:
-        client = self._client()
+        control = self._control()
         await self._check_channel(channel_id, actor)
-        try:
-            await client.answer(channel_id)
-        except AriNotFound as err:
-            raise ChannelNotFound(f"Channel {channel_id} not found") from err
+        with as_api_errors(not_found=lambda _: ChannelNotFound(f"Channel {channel_id} not found")):
+            await control.answer(channel_id)
         log.info("channel_answered", channel_id=channel_id, by=actor.id)
 
     async def hangup(self, channel_id: str, actor: Principal) -> None:
         ami = self._ami_instead()
         if ami is not None:
             await self._check_channel(channel_id, actor)
-            await self._ami_hangup(ami, channel_id)
+            with as_api_errors():
+                await self._ami_hangup(ami, channel_id)
             log.info("channel_hung_up", channel_id=channel_id, by=actor.id, via="ami")
             return
-        client = self._client()
+        control = self._control()
         await self._check_channel(channel_id, actor)
-        try:
-            await client.hangup(channel_id)
-        except AriNotFound as err:
-            raise ChannelNotFound(f"Channel {channel_id} not found") from err
+        with as_api_errors(not_found=lambda _: ChannelNotFound(f"Channel {channel_id} not found")):
+            await control.hangup(channel_id)
         log.info("channel_hung_up", channel_id=channel_id, by=actor.id)
 
     async def originate(
@@ -201,28 +182,21 @@ class AsteriskService:
             own = await self._extension_of(actor.id)
             if own is None or endpoint.upper() not in (f"PJSIP/{own}", f"SIP/{own}"):
                 raise PermissionDenied("Operators may originate only from their own phone")
-        params: dict[str, str | int] = {
-            "endpoint": endpoint,
-            "context": context,
-            "extension": extension,
-            "priority": priority,
-            "timeout": ring_seconds,
-        }
+        call = Originate(endpoint, context, extension, priority, ring_seconds, caller_id)
         ami = self._ami_instead()
-        if ami is not None:
-            channel_id = await self._ami_originate(ami, params, caller_id)
-            log.info("originated", endpoint=endpoint, extension=extension, by=actor.id, via="ami")
-            return channel_id
-        if caller_id:
-            params["callerId"] = caller_id
-        try:
-            channel: dict[str, Any] = await self._client().request(
-                "POST", "/channels", params=params
-            )
-        except AriRequestFailed as err:
-            raise AsteriskMisconfigured(f"Asterisk refused to originate: {err}") from err
-        log.info("originated", endpoint=endpoint, extension=extension, by=actor.id)
-        return str(channel.get("id"))
+        with as_api_errors(refused=misconfigured):
+            if ami is not None:
+                channel_id = await self._ami_originate(ami, call)
+            else:
+                channel_id = await self._control().originate(call)
+        log.info(
+            "originated",
+            endpoint=endpoint,
+            extension=extension,
+            by=actor.id,
+            via="ari" if ami is None else "ami",
+        )
+        return channel_id
 
     async def _ami_hangup(self, ami: AmiLink, channel_id: str) -> None:
         channels = await ami.action_list({"Action": "CoreShowChannels"})
@@ -235,25 +209,20 @@ class AsteriskService:
             # Gone between the listing and the hang-up: the expected race.
             raise ChannelNotFound(f"Channel {channel_id} not found") from err
 
-    async def _ami_originate(
-        self, ami: AmiLink, params: dict[str, str | int], caller_id: str | None
-    ) -> str:
+    async def _ami_originate(self, ami: AmiLink, call: Originate) -> str:
         channel_id = str(uuid.uuid4())
         fields: dict[str, str | int] = {
             "Action": "Originate",
-            "Channel": params["endpoint"],
-            "Context": params["context"],
-            "Exten": params["extension"],
-            "Priority": params["priority"],
-            "Timeout": int(params["timeout"]) * 1000,
+            "Channel": call.endpoint,
+            "Context": call.context,
+            "Exten": call.extension,
+            "Priority": call.priority,
+            "Timeout": call.ring_seconds * 1000,
             # Answer at once ("queued"); the outcome comes later as an OriginateResponse event.
             "Async": "true",
             "ChannelId": channel_id,
         }
-        if caller_id:
-            fields["CallerID"] = caller_id
-        try:
-            await ami.action(fields, as_list=False)
-        except AmiActionFailed as err:
-            raise AsteriskMisconfigured(f"Asterisk refused to originate: {err.message}") from err
+        if call.caller_id:
+            fields["CallerID"] = call.caller_id
+        await ami.action(fields, as_list=False)
         return channel_id

@@ -1,10 +1,12 @@
-"""The dispatcher: events in, the engine decides, commands out to Asterisk, the store and the bus.
+"""The dispatcher: Asterisk's events in, the engine decides, its commands carried out.
 
-The engine is synchronous and fast, so every event is handled inline on the event loop
-(asyncio already serialises them). What follows is I/O, queued on two ordered lanes per
-call: a telephony lane (ARI requests, in order) and a records lane (store, then bus, in
-order). Ringing an operator therefore never waits for the disk, and a call's record is
-always written before its event is published.
+translate (telephony/translate.py) -> engine (routing/) -> execute: telephony actions go
+to the call-control port, facts to the call recorder (store, then publish). The engine is
+synchronous and fast, so every event is handled inline on the event loop (asyncio already
+serialises them). What follows is I/O, queued on ordered lanes: a telephony lane per call
+(and one per operator leg, so ringing never waits for the caller's music) and the
+recorder's lane per call. Ringing an operator therefore never waits for the disk, and a
+call's record is always written before its event is published.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,97 +30,55 @@ from callcenterd.domain.commands import Command
 from callcenterd.domain.events import LegFailure
 from callcenterd.domain.queues import OperatorProfile, QueueConfig
 from callcenterd.errors import CallcenterError, DatabaseUnavailable
+from callcenterd.events import payloads as out
 from callcenterd.events.bus import EventBus
 from callcenterd.routing import RoutingEngine
-from callcenterd.store.calls import CallWriter, OpenCall, OperatorStatusWriter
-from callcenterd.telephony.ari_client import AriClient, AriNotFound, AriRequestFailed
+from callcenterd.services import reconciliation as plan
+from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
+from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
+from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
+from callcenterd.tasks import SerialLanes, retrying
+from callcenterd.telephony.call_control import DEFAULT_NODE, CallControl, EndpointState
+from callcenterd.telephony.errors import AriNotFound, AriRequestFailed, TelephonyError
 from callcenterd.telephony.translate import (
     LEG_MARK,
     NOISE,
     CallerEntered,
     CallerLeft,
-    EndpointState,
     LegInStasis,
-    endpoint_state,
     translate,
 )
 
 log = structlog.get_logger(__name__)
 
-Job = Callable[[], Awaitable[None]]
+Action = Callable[[CallControl], Awaitable[None]]
+# node -> its call control, while its ARI link is up
+Controls = Callable[[str], CallControl | None]
+CallFact = cmd.RingOperator | cmd.CallQueued | cmd.LegEnded | cmd.CallAnswered | cmd.CallEnded
 # Operator phones' reachability comes from their PJSIP endpoints' state.
 ENDPOINT_SOURCE = "endpoint:PJSIP"
-
-
-class SerialLanes:
-    """Runs jobs one after another per key, keys independently; failures are logged."""
-
-    def __init__(self) -> None:
-        self._tails: dict[str, asyncio.Task[None]] = {}
-
-    def run(self, key: str, job: Job) -> asyncio.Task[None]:
-        previous = self._tails.get(key)
-
-        async def chained() -> None:
-            if previous is not None:
-                with contextlib.suppress(BaseException):
-                    await previous
-            try:
-                await job()
-            except (CallcenterError, AriNotFound, AriRequestFailed) as err:
-                log.warning("job_failed", lane=key, error=str(err))
-            except Exception:
-                log.exception("job_crashed", lane=key)
-
-        task = asyncio.create_task(chained())
-        self._tails[key] = task
-        task.add_done_callback(lambda done: self._forget(key, done))
-        return task
-
-    def _forget(self, key: str, done: asyncio.Task[None]) -> None:
-        if self._tails.get(key) is done:
-            del self._tails[key]
-
-    def pending(self) -> int:
-        return len(self._tails)
-
-    async def drain(self) -> None:
-        while self._tails:
-            await asyncio.gather(*self._tails.values(), return_exceptions=True)
-
-
-@dataclass(slots=True)
-class LiveCall:
-    call_id: str
-    channel_id: str
-    caller_number: str
-    legs: dict[str, str] = field(default_factory=dict)  # leg id -> operator id
-    holding_bridge: str | None = None
-    talk_bridge: str | None = None
 
 
 class Dispatcher:
     def __init__(
         self,
         engine: RoutingEngine,
-        calls: CallWriter,
+        records: CallRecorder,
         operators: OperatorStatusWriter,
         bus: EventBus,
         clock: Callable[[], datetime],
-        ari: Callable[[], AriClient | None],
+        controls: Controls,
         *,
         observe_routing: Callable[[float], None] | None = None,
     ) -> None:
         self._engine = engine
-        self._calls = calls
+        self._records = records
         self._operators = operators
         self._bus = bus
         self._clock = clock
-        self._ari = ari
-        self._lanes = SerialLanes()
-        self._live: dict[str, LiveCall] = {}
-        self._by_channel: dict[str, str] = {}  # caller channel id -> call id
-        self._legs: dict[str, str] = {}  # leg (channel) id -> call id
+        self._controls = controls
+        self._lanes = SerialLanes(expected=(CallcenterError, TelephonyError))
+        self._live = LiveCalls()
         self._extensions: dict[str, str] = {}  # extension -> operator id
         # Set when a created leg's StasisStart arrives: only then may it be dialed.
         self._leg_ready: dict[str, asyncio.Event] = {}
@@ -140,8 +99,7 @@ class Dispatcher:
 
     def operators_on(self, channel_id: str) -> set[str]:
         """Operators taking part in the call a channel belongs to (caller or leg)."""
-        call_id = self._by_channel.get(channel_id) or self._legs.get(channel_id)
-        live = self._live.get(call_id) if call_id else None
+        live = self._live.of_channel(channel_id)
         if live is None:
             return set()
         involved = set(live.legs.values())
@@ -169,13 +127,13 @@ class Dispatcher:
         for queue in queues:
             self._feed(ev.QueueUpserted(queue))
 
-    def on_ari_event(self, frame: dict[str, Any]) -> None:
-        for item in translate(frame, self._legs.__contains__):
+    def on_ari_event(self, node: str, frame: dict[str, Any]) -> None:
+        for item in translate(frame, self._live.is_leg):
             match item:
                 case CallerEntered():
-                    self._caller_entered(item)
+                    self._caller_entered(node, item)
                 case CallerLeft(channel_id=channel_id):
-                    call_id = self._by_channel.get(channel_id)
+                    call_id = self._live.of_caller(channel_id)
                     if call_id is not None:
                         self._feed(ev.CallerHungUp(call_id))
                 case EndpointState():
@@ -185,252 +143,206 @@ class Dispatcher:
                 case _:
                     self._feed(item)
 
-    async def on_ari_connected(self, client: AriClient) -> None:
-        with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
-            await client.drop_event_types(sorted(NOISE))
+    async def on_ari_connected(self, control: CallControl) -> None:
+        with contextlib.suppress(TelephonyError):
+            await control.drop_event_types(sorted(NOISE))
         try:
-            await client.subscribe(ENDPOINT_SOURCE)
-            for endpoint in await client.endpoints("PJSIP"):
-                self._endpoint_changed(endpoint_state(endpoint))
-        except (CallcenterError, AriRequestFailed, AriNotFound) as err:
+            await control.subscribe(ENDPOINT_SOURCE)
+            for endpoint in await control.endpoints("PJSIP"):
+                self._endpoint_changed(endpoint)
+        except TelephonyError as err:
             log.warning("endpoint_states_unavailable", error=str(err))
         try:
-            await self._reconcile(client)
-        except (CallcenterError, AriRequestFailed, AriNotFound) as err:
+            await self._reconcile(control)
+        except (CallcenterError, TelephonyError) as err:
             log.error("reconcile_failed", error=str(err))
 
-    # --- recovery: after a restart or a lost event stream ---------------------------------------
-    async def _reconcile(self, client: AriClient) -> None:
-        """Make the store, the engine and Asterisk agree again.
+    async def release(self, control: CallControl | None) -> None:
+        """Before disconnecting: drop our endpoint subscription, which would otherwise keep
+        the (inactive) application registered in Asterisk after we are gone."""
+        if control is not None:
+            with contextlib.suppress(TelephonyError):
+                await control.unsubscribe(ENDPOINT_SOURCE)
 
-        Calls still in the app are re-adopted (waiting callers keep their place and wait,
-        talking calls their operator); channels nobody can account for are hung up; every
-        open record whose channel is gone is closed (`completed` if answered, else `missed`
-        with reason `lost`).
+    async def settled(self) -> None:
+        """Until everything the events so far caused is done: Asterisk actions, records."""
+        while self._lanes.pending() or self._records.pending():
+            await self._lanes.drain()
+            await self._records.drain()
+
+    async def stop(self, within: float = 10.0) -> None:
+        """Finish what is queued, for at most `within` seconds.
+
+        Calls stay in Asterisk: talking ones go on, waiting ones keep their music, and the
+        next start re-adopts them. New calls meanwhile fail Stasis() at once (the app is not
+        active) and the dialplan's fallback takes them.
         """
-        application = await client.application()
-        in_app = {str(c) for c in application.get("channel_ids", [])}
-        bridges: list[dict[str, Any]] = await client.request("GET", "/bridges")
-        members = {str(b["id"]): {str(c) for c in b.get("channels", [])} for b in bridges}
-        records = await self._calls.open_calls()
+        if self._timer is not None:
+            self._timer.cancel()
+        try:
+            await asyncio.wait_for(self.settled(), within)
+        except TimeoutError:
+            log.error(
+                "stop_timed_out", pending_lanes=self._lanes.pending() + self._records.pending()
+            )
+
+    # --- recovery: after a restart or a lost event stream -------------------------------------
+    async def _reconcile(self, control: CallControl) -> None:
+        """Make the store, the engine and Asterisk agree again (services/reconciliation.py)."""
+        in_app = await control.app_channel_ids()
+        bridges = {bridge.id: bridge.channel_ids for bridge in await control.bridges()}
+        records = await self._records.open_calls()
+        live = {call.call_id: call for call in self._live if call.node == control.node}
+        snapshot = plan.AsteriskSnapshot(frozenset(in_app), bridges)
+        actions = plan.reconcile(snapshot, records, live, self._live.known_channels())
         now = self._clock()
-        accounted: set[str] = set()
-        # Decide from the snapshot first, then act: acting frees operators and rings new
-        # legs, which the snapshot cannot know and must not judge.
         replays: list[ev.Event] = []
-        for record in records:
-            live = self._live.get(record.id)
-            if live is not None:
-                kept, events = self._resync_known(live, in_app)
-                accounted |= kept
-                replays += events
-            elif record.channel_id in in_app:
-                accounted |= self._adopt(record, members)
-            else:
-                self._close_lost(record, now)
+        for action in actions:
+            match action:
+                case plan.Resync(legs_gone=legs):
+                    replays += [ev.LegHungUp(leg_id) for leg_id in legs]
+                case plan.LostWhileAway(call_id=call_id, channel_id=channel_id):
+                    self._note(call_id, "lost", {"channel_id": channel_id})
+                    replays.append(ev.CallLost(call_id))
+                case plan.ResumeTalk() | plan.EndOrphaned() | plan.Requeue():
+                    self._adopt(control.node, action)
+                case plan.CloseLost(record=record):
+                    self._close_lost(record, now)
+                case plan.LookAtStray(channel_id=channel_id):
+                    # Strays come last: the records' replays go first, as they happened.
+                    for event in replays:
+                        self._feed(event)
+                    replays = []
+                    await self._stray(control, channel_id)
         for event in replays:
             self._feed(event)
-        for channel_id in sorted(in_app - accounted - set(self._by_channel) - set(self._legs)):
-            await self._stray(client, channel_id)
         # Adoption used a snapshot: a channel that hung up since then is ended now.
-        for channel_id, call_id in list(self._by_channel.items()):
+        for channel_id, call_id in self._live.callers():
             with contextlib.suppress(AriNotFound):
-                await client.request("GET", f"/channels/{channel_id}")
+                await control.channel(channel_id)
                 continue
             self._feed(ev.CallerHungUp(call_id))
         log.info("reconciled", open_records=len(records), in_app=len(in_app))
 
-    def _resync_known(self, live: LiveCall, in_app: set[str]) -> tuple[set[str], list[ev.Event]]:
-        """A call we never forgot: what it kept in Asterisk, and the ends we missed."""
-        if live.channel_id not in in_app:
-            self._record_reconciled(live.call_id, "lost", {"channel_id": live.channel_id})
-            return set(), [ev.CallLost(live.call_id)]
-        kept = {live.channel_id}
-        missed: list[ev.Event] = []
-        for leg_id in list(live.legs):
-            if leg_id in in_app:
-                kept.add(leg_id)
-            else:
-                missed.append(ev.LegHungUp(leg_id))
-        return kept, missed
-
-    def _adopt(self, record: OpenCall, members: dict[str, set[str]]) -> set[str]:
-        call = LiveCall(record.id, record.channel_id, record.caller_number)
+    def _adopt(self, node: str, action: plan.ResumeTalk | plan.EndOrphaned | plan.Requeue) -> None:
+        record = action.record
+        call = LiveCall(record.id, record.channel_id, record.caller_number, node)
+        if action.holding:
+            call.holding_bridge = hold_bridge_of(record.id)
+        self._live.add(call)
+        self._note(record.id, "adopted", {"status": record.status})
         arrived = record.start_time.timestamp()
-        talk = members.get(f"talk-{record.id}", set())
-        leg = next((c for c in talk if c != record.channel_id), None)
-        if f"hold-{record.id}" in members:
-            call.holding_bridge = f"hold-{record.id}"
-        self._live[record.id] = call
-        self._by_channel[record.channel_id] = record.id
-        self._record_reconciled(record.id, "adopted", {"status": record.status})
-        if record.status == "answered" and leg and record.operator_id and record.queue_id:
-            call.talk_bridge = f"talk-{record.id}"
-            call.legs[leg] = record.operator_id
-            self._legs[leg] = record.id
-            answered = record.answer_time or record.start_time
-            self._feed(
-                ev.CallResumed(
-                    record.id,
-                    record.caller_number,
-                    record.queue_id,
-                    arrived,
-                    record.operator_id,
-                    leg,
-                    answered.timestamp(),
+        match action:
+            case plan.ResumeTalk(leg_id=leg_id):
+                assert record.operator_id is not None and record.queue_id is not None
+                call.talk_bridge = talk_bridge_of(record.id)
+                self._live.add_leg(record.id, leg_id, record.operator_id)
+                answered = record.answer_time or record.start_time
+                self._feed(
+                    ev.CallResumed(
+                        record.id,
+                        record.caller_number,
+                        record.queue_id,
+                        arrived,
+                        record.operator_id,
+                        leg_id,
+                        answered.timestamp(),
+                    )
                 )
-            )
-            log.info("call_resumed", call_id=record.id, operator_id=record.operator_id)
-            return {record.channel_id, leg}
-        if record.status == "answered":
-            # Its operator is gone: the conversation cannot go on.
-            self._feed_hangup_and_close(record)
-            return {record.channel_id}
-        queue = self._engine.queues.get(record.queue_id or "")
-        hint = queue.config.asterisk_name if queue else None
-        self._feed(
-            ev.CallArrived(
-                record.id,
-                record.caller_number,
-                record.called_number,
-                hint,
-                arrived_at=arrived,
-                legs_used=record.legs_used,
-            )
-        )
-        log.info("call_readopted", call_id=record.id, queue=hint)
-        return {record.channel_id}
+                log.info("call_resumed", call_id=record.id, operator_id=record.operator_id)
+            case plan.EndOrphaned():
+                self._live.remove(record.id)
+                self._telephony(record.id, node, lambda c: self._cleanup_orphan(c, call))
+                self._close_lost(record, self._clock())
+            case plan.Requeue():
+                queue = self._engine.queues.get(record.queue_id or "")
+                hint = queue.config.asterisk_name if queue else None
+                self._feed(
+                    ev.CallArrived(
+                        record.id,
+                        record.caller_number,
+                        record.called_number,
+                        hint,
+                        arrived_at=arrived,
+                        legs_used=record.legs_used,
+                    )
+                )
+                log.info("call_readopted", call_id=record.id, queue=hint)
 
-    def _feed_hangup_and_close(self, record: OpenCall) -> None:
-        channel = record.channel_id
-        self._telephony(record.id, lambda c: _quietly(c.hangup(channel)))
-        self._live.pop(record.id, None)
-        self._by_channel.pop(channel, None)
-        self._close_lost(record, self._clock())
+    async def _cleanup_orphan(self, control: CallControl, call: LiveCall) -> None:
+        await _quietly(control.hangup(call.channel_id))
+        if call.holding_bridge is not None:
+            await _quietly(control.destroy_bridge(call.holding_bridge))
 
     def _close_lost(self, record: OpenCall, now: datetime) -> None:
         answered = record.status == "answered"
         status = "completed" if answered else "missed"
-        changes: dict[str, Any] = {
-            "status": status,
-            "reason": "lost",
-            "end_time": to_iso(now),
-            "duration": round((now - record.answer_time).total_seconds())
-            if answered and record.answer_time
-            else 0,
-        }
-
-        async def job() -> None:
-            await self._calls.update(
-                record.id, now, "reconciled", changes, data={"outcome": status, "reason": "lost"}
-            )
-            self._bus.publish(
-                "call_ended",
-                {
-                    "call_id": record.id,
-                    "end_time": to_iso(now),
-                    "duration": changes["duration"],
-                    "status": status,
-                    "reason": "lost",
-                },
-            )
-
-        self._record(record.id, job)
+        talked = now - record.answer_time if answered and record.answer_time else None
+        end = CallEnd(
+            status,
+            "lost",
+            round(talked.total_seconds()) if talked else 0,
+            reconciled=True,
+        )
+        self._records.later(record.id, lambda: self._records.ended(record.id, now, end))
         log.warning("call_closed_lost", call_id=record.id, status=status)
 
-    def _record_reconciled(self, call_id: str, what: str, data: dict[str, Any]) -> None:
+    def _note(self, call_id: str, action: str, data: dict[str, Any]) -> None:
         at = self._clock()
-        self._record(
-            call_id,
-            lambda: self._calls.update(
-                call_id, at, "reconciled", {}, data={"action": what, **data}
-            ),
-        )
+        detail = {"action": action, **data}
+        self._records.later(call_id, lambda: self._records.reconciled(call_id, at, detail))
 
-    async def _stray(self, client: AriClient, channel_id: str) -> None:
+    async def _stray(self, control: CallControl, channel_id: str) -> None:
         """A channel in the app that no record explains: a caller who arrived while we were
         away is routed; anything else (an orphaned operator leg) is hung up."""
         try:
-            channel: dict[str, Any] = await client.request("GET", f"/channels/{channel_id}")
+            channel = await control.channel(channel_id)
         except AriNotFound:
             return
         if _looks_like_leg(channel_id):
             log.warning("stray_leg_hung_up", channel_id=channel_id)
-            await _quietly(client.hangup(channel_id))
+            await _quietly(control.hangup(channel_id))
             return
         queue = None
         with contextlib.suppress(AriNotFound, AriRequestFailed):
-            found = await client.request(
-                "GET", f"/channels/{channel_id}/variable", params={"variable": "QUEUE"}
-            )
-            queue = str(found.get("value") or "") or None
-        caller = channel.get("caller") or {}
-        dialplan = channel.get("dialplan") or {}
+            queue = await control.variable(channel_id, "QUEUE")
         log.info("stray_caller_adopted", channel_id=channel_id, queue=queue)
-        self._caller_entered(
-            CallerEntered(
-                channel_id=channel_id,
-                channel_name=str(channel.get("name", "")),
-                caller_number=str(caller.get("number") or "unknown"),
-                caller_name=str(caller.get("name") or ""),
-                called_number=str(dialplan.get("exten")) if dialplan.get("exten") else None,
-                args=(queue,) if queue else (),
-                state=str(channel.get("state", "")),
-            )
-        )
-
-    async def release_ari(self) -> None:
-        """Before disconnecting: drop our endpoint subscription, which would otherwise keep
-        the (inactive) application registered in Asterisk after we are gone."""
-        client = self._ari()
-        if client is not None:
-            with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
-                await client.unsubscribe(ENDPOINT_SOURCE)
+        self._caller_entered(control.node, CallerEntered(channel, (queue,) if queue else ()))
 
     async def _probe_endpoint(self, extension: str) -> None:
-        client = self._ari()
-        if client is None:
+        control = self._controls(DEFAULT_NODE)
+        if control is None:
             return  # on_ari_connected lists every endpoint when the link comes up
         with contextlib.suppress(AriNotFound):
-            found = await client.request("GET", f"/endpoints/PJSIP/{extension}")
-            self._endpoint_changed(endpoint_state(found))
+            self._endpoint_changed(await control.endpoint("PJSIP", extension))
 
     def _endpoint_changed(self, state: EndpointState) -> None:
         operator_id = self._extensions.get(state.resource)
         if operator_id is not None and state.online is not None:
             self._feed(ev.OperatorReachability(operator_id, state.online))
 
-    def _caller_entered(self, entered: CallerEntered) -> None:
-        if entered.channel_id in self._by_channel:
+    def _caller_entered(self, node: str, entered: CallerEntered) -> None:
+        channel = entered.channel
+        if self._live.of_caller(channel.id) is not None:
             return
         call_id = str(uuid.uuid4())
-        self._by_channel[entered.channel_id] = call_id
-        self._live[call_id] = LiveCall(call_id, entered.channel_id, entered.caller_number)
+        caller_number = entered.caller_number
+        self._live.add(LiveCall(call_id, channel.id, caller_number, node))
         at = self._clock()
-        log.info("call_started", call_id=call_id, channel_id=entered.channel_id, args=entered.args)
-
-        async def record() -> None:
-            await self._calls.started(
-                call_id=call_id,
-                channel_id=entered.channel_id,
-                caller_number=entered.caller_number,
-                called_number=entered.called_number,
-                at=at,
-            )
-            self._bus.publish(
-                "call_started",
-                {
-                    "call_id": call_id,
-                    "channel_id": entered.channel_id,
-                    "caller_number": entered.caller_number,
-                    "called_number": entered.called_number,
-                    "timestamp": to_iso(at),
-                },
-            )
-
-        self._record(call_id, record)
+        log.info("call_started", call_id=call_id, channel_id=channel.id, args=entered.args)
+        self._records.later(
+            call_id,
+            lambda: self._records.started(
+                call_id,
+                at,
+                channel_id=channel.id,
+                caller_number=caller_number,
+                called_number=channel.called_number,
+                routed_by="ari",
+            ),
+        )
         hint = entered.args[0] if entered.args and entered.args[0] else None
-        self._feed(ev.CallArrived(call_id, entered.caller_number, entered.called_number, hint))
+        self._feed(ev.CallArrived(call_id, caller_number, channel.called_number, hint))
 
     # --- the engine ---------------------------------------------------------------------------
     def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
@@ -463,104 +375,95 @@ class Dispatcher:
         self._timer = None
         self._feed(ev.Tick())
 
-    async def stop(self, within: float = 10.0) -> None:
-        """Finish writing what is queued, for at most `within` seconds.
-
-        Calls stay in Asterisk: talking ones go on, waiting ones keep their music, and the
-        next start re-adopts them. New calls meanwhile fail Stasis() at once (the app is not
-        active) and the dialplan's fallback takes them.
-        """
-        if self._timer is not None:
-            self._timer.cancel()
-        try:
-            await asyncio.wait_for(self._lanes.drain(), within)
-        except TimeoutError:
-            log.error("stop_timed_out", pending_lanes=self._lanes.pending())
-
     # --- commands -----------------------------------------------------------------------------
     def _execute(self, command: Command, at: datetime) -> asyncio.Task[None] | None:
         match command:
             case cmd.RingOperator():
-                self._legs[command.leg_id] = command.call_id
-                live = self._live.get(command.call_id)
-                if live is not None:
-                    live.legs[command.leg_id] = command.operator_id
+                self._live.add_leg(command.call_id, command.leg_id, command.operator_id)
                 # Each leg has its own lane: ringing must not wait for the caller's answer
                 # and music on hold, and a cancel must follow its own leg's creation.
-                self._telephony(command.leg_id, lambda c: self._ring(c, command))
-                return self._record(command.call_id, self._rung(command, at))
+                self._telephony(
+                    command.leg_id, self._node_of(command.call_id), lambda c: self._ring(c, command)
+                )
+                return self._fact(command, at)
             case cmd.AnswerCaller(call_id=call_id):
-                self._telephony(call_id, lambda c: self._answer(c, call_id))
+                self._on_caller(call_id, lambda c, live: _quietly(c.answer(live.channel_id)))
                 return None
             case cmd.HoldCaller(call_id=call_id, music_class=music):
-                self._telephony(call_id, lambda c: self._hold(c, call_id, music))
+                self._on_caller(call_id, lambda c, live: self._hold(c, live, music))
                 return None
             case cmd.CancelLeg(call_id=call_id, leg_id=leg_id):
-                self._telephony(leg_id, lambda c: _quietly(c.hangup(leg_id)))
+                self._telephony(
+                    leg_id, self._node_of(call_id), lambda c: _quietly(c.hangup(leg_id))
+                )
                 return None
             case cmd.ConnectCall():
-                self._telephony(command.call_id, lambda c: self._connect(c, command))
+                self._on_caller(command.call_id, lambda c, live: self._connect(c, live, command))
                 return None
             case cmd.HangupCaller(call_id=call_id):
-                live = self._live.get(call_id)
-                if live is None:
-                    return None
-                channel = live.channel_id
-                self._telephony(call_id, lambda c: _quietly(c.hangup(channel)))
+                self._on_caller(call_id, lambda c, live: _quietly(c.hangup(live.channel_id)))
                 return None
             case cmd.ContinueInDialplan(call_id=call_id):
-                live = self._live.get(call_id)
-                if live is None:
-                    return None
-                channel = live.channel_id
-                self._telephony(call_id, lambda c: _quietly(c.continue_in_dialplan(channel)))
+                self._on_caller(
+                    call_id, lambda c, live: _quietly(c.continue_in_dialplan(live.channel_id))
+                )
                 return None
-            case cmd.CallQueued() | cmd.LegEnded() | cmd.CallAnswered() | cmd.CallEnded():
+            case cmd.CallQueued() | cmd.LegEnded() | cmd.CallAnswered():
                 if isinstance(command, cmd.CallQueued):
                     self._queued_at[command.call_id] = time.monotonic()
-                if isinstance(command, cmd.CallEnded):
-                    self._queued_at.pop(command.call_id, None)
-                    self._telephony(command.call_id, lambda c: self._cleanup(c, command.call_id))
-                return self._record(command.call_id, self._call_fact(command, at))
+                return self._fact(command, at)
+            case cmd.CallEnded():
+                self._queued_at.pop(command.call_id, None)
+                self._lanes.run(f"ari:{command.call_id}", lambda: self._forget(command.call_id))
+                return self._fact(command, at)
             case cmd.OperatorStatusChanged() | cmd.OperatorLoggedIn():
+                fact = command
                 return self._lanes.run(
-                    f"op:{command.operator_id}",
-                    _retrying(self._operator_fact(command, at), command.operator_id),
+                    f"op:{fact.operator_id}",
+                    lambda: retrying(
+                        lambda: self._operator_fact(fact, at),
+                        RECORD_RETRY_DELAYS,
+                        DatabaseUnavailable,
+                        f"operator {fact.operator_id}",
+                    ),
                 )
 
-    def _telephony(self, lane: str, action: Callable[[AriClient], Awaitable[None]]) -> None:
-        """Queue an ARI action on a lane: a call id, or a leg id for that leg's own actions."""
+    def _node_of(self, call_id: str) -> str:
+        live = self._live.get(call_id)
+        return live.node if live is not None else DEFAULT_NODE
+
+    def _telephony(self, lane: str, node: str, action: Action) -> None:
+        """Queue a call-control action on a lane: a call id, or a leg id for that leg's own
+        actions. Not awaited by submit(): only facts are."""
 
         async def job() -> None:
-            client = self._ari()
-            if client is None:
-                log.warning("ari_unavailable_for_action", lane=lane)
+            control = self._controls(node)
+            if control is None:
+                log.warning("asterisk_unavailable_for_action", lane=lane, node=node)
                 return
-            await action(client)
+            await action(control)
 
-        # Telephony is not awaited by submit(): only facts are.
         self._lanes.run(f"ari:{lane}", job)
 
-    def _record(self, call_id: str, job: Job) -> asyncio.Task[None]:
-        return self._lanes.run(f"rec:{call_id}", _retrying(job, call_id))
-
-    # --- telephony actions --------------------------------------------------------------------
-    async def _answer(self, client: AriClient, call_id: str) -> None:
+    def _on_caller(
+        self, call_id: str, action: Callable[[CallControl, LiveCall], Awaitable[None]]
+    ) -> None:
+        """An action on a live call's caller (nothing when the call is already over)."""
         live = self._live.get(call_id)
         if live is not None:
-            await _quietly(client.answer(live.channel_id))
+            self._telephony(call_id, live.node, lambda c: action(c, live))
 
-    async def _hold(self, client: AriClient, call_id: str, music_class: str) -> None:
-        live = self._live.get(call_id)
-        if live is None or live.talk_bridge is not None:
+    # --- telephony actions --------------------------------------------------------------------
+    async def _hold(self, control: CallControl, live: LiveCall, music_class: str) -> None:
+        if live.talk_bridge is not None:
             return
-        bridge = f"hold-{call_id}"
-        await client.create_bridge(bridge, "holding")
+        bridge = hold_bridge_of(live.call_id)
+        await control.create_bridge(bridge, "holding")
         live.holding_bridge = bridge
-        await _quietly(client.add_to_bridge(bridge, live.channel_id))
+        await _quietly(control.add_to_bridge(bridge, live.channel_id))
         # Music on the channel itself: a bridge's MOH needs an announcer channel, which adds
         # a Local channel per call for no benefit.
-        await _quietly(client.start_moh(live.channel_id, music_class))
+        await _quietly(control.start_moh(live.channel_id, music_class))
 
     def _leg_in_stasis(self, leg_id: str) -> asyncio.Event:
         ready = self._leg_ready.get(leg_id)
@@ -568,25 +471,25 @@ class Dispatcher:
             ready = self._leg_ready[leg_id] = asyncio.Event()
         return ready
 
-    async def _ring(self, client: AriClient, ring: cmd.RingOperator) -> None:
+    async def _ring(self, control: CallControl, ring: cmd.RingOperator) -> None:
         live = self._live.get(ring.call_id)
         variables = {"CALLERID(num)": ring.caller_number, "CALLERID(name)": ring.caller_number}
         ready = self._leg_in_stasis(ring.leg_id)
         try:
-            await client.create_channel(
+            await control.create_leg(
                 ring.leg_id, f"PJSIP/{ring.extension}", f"{LEG_MARK},{ring.call_id}", variables
             )
             # A created channel enters the app a moment later; dialing it before is a 409.
-            await asyncio.wait_for(ready.wait(), client.endpoint.timeout)
+            await asyncio.wait_for(ready.wait(), control.request_timeout)
             # Asterisk's own dial timeout is a safety net; the engine times the ring.
-            await client.dial(
+            await control.ring(
                 ring.leg_id, math.ceil(ring.timeout) + 5, live.channel_id if live else None
             )
             self._routed(ring.call_id)
-        except (CallcenterError, AriRequestFailed, AriNotFound, TimeoutError) as err:
+        except (TelephonyError, TimeoutError) as err:
             log.warning("ring_failed", call_id=ring.call_id, leg_id=ring.leg_id, error=str(err))
-            with contextlib.suppress(CallcenterError, AriRequestFailed, AriNotFound):
-                await client.hangup(ring.leg_id)
+            with contextlib.suppress(TelephonyError):
+                await control.hangup(ring.leg_id)
             self._feed(ev.LegFailed(ring.leg_id, LegFailure.UNREACHABLE))
         finally:
             self._leg_ready.pop(ring.leg_id, None)
@@ -598,185 +501,90 @@ class Dispatcher:
         if queued_at is not None and self._observe_routing is not None:
             self._observe_routing(time.monotonic() - queued_at)
 
-    async def _connect(self, client: AriClient, connect: cmd.ConnectCall) -> None:
-        live = self._live.get(connect.call_id)
-        if live is None:
-            return
-        bridge = f"talk-{connect.call_id}"
-        await client.create_bridge(bridge, "mixing")
+    async def _connect(
+        self, control: CallControl, live: LiveCall, connect: cmd.ConnectCall
+    ) -> None:
+        bridge = talk_bridge_of(connect.call_id)
+        await control.create_bridge(bridge, "mixing")
         live.talk_bridge = bridge
         if live.holding_bridge is not None:
-            await _quietly(client.remove_from_bridge(live.holding_bridge, live.channel_id))
-            await _quietly(client.stop_moh(live.channel_id))
-        await _quietly(client.answer(live.channel_id))
-        await _quietly(client.add_to_bridge(bridge, live.channel_id))
-        await _quietly(client.add_to_bridge(bridge, connect.leg_id))
+            await _quietly(control.remove_from_bridge(live.holding_bridge, live.channel_id))
+            await _quietly(control.stop_moh(live.channel_id))
+        await _quietly(control.answer(live.channel_id))
+        await _quietly(control.add_to_bridge(bridge, live.channel_id))
+        await _quietly(control.add_to_bridge(bridge, connect.leg_id))
         if live.holding_bridge is not None:
-            await _quietly(client.destroy_bridge(live.holding_bridge))
+            await _quietly(control.destroy_bridge(live.holding_bridge))
             live.holding_bridge = None
         if self.record_calls:
-            await _quietly(client.record_bridge(bridge, connect.call_id))
-            at = self._clock()
-            self._record(
-                connect.call_id,
-                lambda: self._calls.update(
-                    connect.call_id, at, "recording_started", {"recording": connect.call_id}
-                ),
+            await _quietly(control.record_bridge(bridge, connect.call_id))
+            at, call_id = self._clock(), connect.call_id
+            self._records.later(
+                call_id, lambda: self._records.recording_started(call_id, at, call_id)
             )
 
-    async def _cleanup(self, client: AriClient, call_id: str) -> None:
-        live = self._live.pop(call_id, None)
-        if live is None:
+    async def _forget(self, call_id: str) -> None:
+        """After the call's other actions (its lane): forget it, and tear its bridges down."""
+        live = self._live.remove(call_id)
+        control = self._controls(live.node) if live is not None else None
+        if live is None or control is None:
             return
-        self._by_channel.pop(live.channel_id, None)
-        for leg_id in live.legs:
-            self._legs.pop(leg_id, None)
         for bridge in (live.holding_bridge, live.talk_bridge):
             if bridge is not None:
-                await _quietly(client.destroy_bridge(bridge))
+                await _quietly(control.destroy_bridge(bridge))
 
     # --- facts: store first, then publish -----------------------------------------------------
-    def _rung(self, ring: cmd.RingOperator, at: datetime) -> Job:
-        async def job() -> None:
-            await self._calls.operator_tried(ring.call_id, ring.operator_id, at, ring.leg_id)
-            self._bus.publish(
-                "call_ringing",
-                {"call_id": ring.call_id, "operator_id": ring.operator_id, "timestamp": to_iso(at)},
-            )
+    def _fact(self, fact: CallFact, at: datetime) -> asyncio.Task[None]:
+        records = self._records
+        call_id = fact.call_id
+        match fact:
+            case cmd.RingOperator():
+                return records.later(
+                    call_id, lambda: records.ringing(call_id, at, fact.leg_id, fact.operator_id)
+                )
+            case cmd.CallQueued():
+                return records.later(
+                    call_id,
+                    lambda: records.queued(
+                        call_id, at, fact.queue_id, fact.position, moved_from=fact.moved_from
+                    ),
+                )
+            case cmd.LegEnded():
+                return records.later(
+                    call_id,
+                    lambda: records.leg_ended(
+                        call_id, at, fact.leg_id, fact.operator_id, fact.outcome
+                    ),
+                )
+            case cmd.CallAnswered():
+                return records.later(
+                    call_id,
+                    lambda: records.answered(call_id, at, fact.operator_id, fact.wait_seconds),
+                )
+            case cmd.CallEnded():
+                end = CallEnd(
+                    fact.outcome.value,
+                    fact.reason.value,
+                    round(fact.talk_seconds),
+                    operator_id=fact.operator_id,
+                    wait_seconds=fact.wait_seconds,
+                    queue_id=fact.queue_id,
+                )
+                return records.later(call_id, lambda: records.ended(call_id, at, end))
 
-        return job
-
-    def _call_fact(self, fact: cmd.Fact, at: datetime) -> Job:
-        async def job() -> None:
-            stamp = to_iso(at)
-            match fact:
-                case cmd.CallQueued():
-                    await self._calls.update(
-                        fact.call_id,
-                        at,
-                        "queued",
-                        {"queue_id": fact.queue_id},
-                        data={"position": fact.position, "moved_from": fact.moved_from},
-                    )
-                    self._bus.publish(
-                        "call_queued",
-                        {
-                            "call_id": fact.call_id,
-                            "queue_id": fact.queue_id,
-                            "position": fact.position,
-                            "timestamp": stamp,
-                        },
-                    )
-                case cmd.LegEnded():
-                    await self._calls.update(
-                        fact.call_id,
-                        at,
-                        "leg_ended",
-                        {},
-                        operator_id=fact.operator_id,
-                        data={"leg_id": fact.leg_id, "outcome": fact.outcome},
-                    )
-                case cmd.CallAnswered():
-                    await self._calls.update(
-                        fact.call_id,
-                        at,
-                        "answered",
-                        {
-                            "status": "answered",
-                            "answer_time": stamp,
-                            "operator_id": fact.operator_id,
-                            "wait_seconds": round(fact.wait_seconds, 3),
-                        },
-                        operator_id=fact.operator_id,
-                    )
-                    self._bus.publish(
-                        "call_answered",
-                        {
-                            "call_id": fact.call_id,
-                            "operator_id": fact.operator_id,
-                            "answer_time": stamp,
-                        },
-                    )
-                case cmd.CallEnded():
-                    duration = round(fact.talk_seconds)
-                    await self._calls.update(
-                        fact.call_id,
-                        at,
-                        "ended",
-                        {
-                            "status": fact.outcome.value,
-                            "reason": fact.reason.value,
-                            "end_time": stamp,
-                            "duration": duration,
-                            "wait_seconds": round(fact.wait_seconds, 3),
-                            "queue_id": fact.queue_id,
-                        },
-                        operator_id=fact.operator_id,
-                        data={"reason": fact.reason.value},
-                    )
-                    self._bus.publish(
-                        "call_ended",
-                        {
-                            "call_id": fact.call_id,
-                            "end_time": stamp,
-                            "duration": duration,
-                            "status": fact.outcome.value,
-                            "reason": fact.reason.value,
-                        },
-                    )
-
-        return job
-
-    def _operator_fact(
+    async def _operator_fact(
         self, fact: cmd.OperatorStatusChanged | cmd.OperatorLoggedIn, at: datetime
-    ) -> Job:
-        async def job() -> None:
-            stamp = to_iso(at)
-            if isinstance(fact, cmd.OperatorStatusChanged):
-                await self._operators.status(fact.operator_id, fact.status.value, fact.reason, at)
-                if fact.reason == "no_answer":
-                    await self._operators.presence(fact.operator_id, "paused", "no_answer", at)
-                self._bus.publish(
-                    "operator_status_changed",
-                    {
-                        "operator_id": fact.operator_id,
-                        "status": fact.status.value,
-                        "reason": fact.reason,
-                        "timestamp": stamp,
-                    },
-                )
-            else:
-                self._bus.publish(
-                    "operator_logged_in",
-                    {
-                        "operator_id": fact.operator_id,
-                        "extension": fact.extension,
-                        "timestamp": stamp,
-                    },
-                )
-
-        return job
-
-
-# A full disk or a locked database must not lose a call record: retry, in order, for about
-# half a minute (the call's later facts wait behind), then give up loudly.
-RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
-
-
-def _retrying(job: Job, call_id: str) -> Job:
-    async def attempt() -> None:
-        for delay in (*RECORD_RETRY_DELAYS, None):
-            try:
-                await job()
-                return
-            except DatabaseUnavailable as err:
-                if delay is None:
-                    log.error("call_record_not_written", call_id=call_id, error=err.detail)
-                    raise
-                log.warning("call_record_retry", call_id=call_id, error=err.detail, delay=delay)
-                await asyncio.sleep(delay)
-
-    return attempt
+    ) -> None:
+        stamp = to_iso(at)
+        if isinstance(fact, cmd.OperatorLoggedIn):
+            self._bus.emit(out.OperatorLoggedIn(fact.operator_id, fact.extension, stamp))
+            return
+        await self._operators.status(fact.operator_id, fact.status.value, fact.reason, at)
+        if fact.reason == "no_answer":
+            await self._operators.presence(fact.operator_id, "paused", "no_answer", at)
+        self._bus.emit(
+            out.OperatorStatusChanged(fact.operator_id, fact.status.value, fact.reason, stamp)
+        )
 
 
 def _looks_like_leg(channel_id: str) -> bool:

@@ -2,8 +2,8 @@
 
 The dialplan falls back to ``Queue(${QUEUE})`` when no Stasis app is connected; those calls
 must still show up in call history, dashboards and the event bus. ``AmiCallTracker`` turns AMI
-queue events into facts (pure: frames and times in, facts out); ``AmiFallback`` stores each
-fact (``routed_by="ami"``) and then publishes it, in order per call, like the ARI path does.
+queue events into facts (pure: frames and times in, facts out); ``AmiFallback`` hands each
+fact to the call recorder (``routed_by="ami"``), which the ARI path uses too.
 
 Event fields as Asterisk 22 sends them (checked on the sandbox): every queue event carries the
 caller channel's ``Uniqueid``/``Linkedid``; agent events add ``Interface`` (the member,
@@ -21,11 +21,9 @@ from typing import Any
 
 import structlog
 
-from callcenterd.domain.clock import to_iso
 from callcenterd.domain.commands import CallOutcome, EndReason
-from callcenterd.events.bus import EventBus
-from callcenterd.services.dispatcher import SerialLanes
-from callcenterd.store.calls import CallWriter
+from callcenterd.services.call_records import CallRecorder
+from callcenterd.store.calls import CallEnd
 
 log = structlog.get_logger(__name__)
 
@@ -233,33 +231,27 @@ Lookup = Callable[[str], Awaitable[str | None]]
 
 
 class AmiFallback:
-    """Stores and publishes what the tracker finds, in order per call."""
+    """Records what the tracker finds through the call recorder, in order per call."""
 
     def __init__(
         self,
-        calls: CallWriter,
-        bus: EventBus,
+        records: CallRecorder,
         clock: Callable[[], datetime],
         operator_of: Lookup,
         queue_of: Lookup,
         tracker: AmiCallTracker | None = None,
     ) -> None:
-        self._calls = calls
-        self._bus = bus
+        self._records = records
         self._clock = clock
         self._operator_of = operator_of  # extension -> operator id
         self._queue_of = queue_of  # asterisk_name -> queue id
         self.tracker = tracker or AmiCallTracker()
-        self._lanes = SerialLanes()
 
     def on_ami_event(self, frame: Mapping[str, Any]) -> None:
         """panoramisk's reader calls this: never block, only queue work."""
         at = self._clock()
         for fact in self.tracker.handle(frame, at.timestamp()):
-            self._lanes.run(f"ami:{fact.call_id}", self._job(fact, at))
-
-    async def drain(self) -> None:
-        await self._lanes.drain()
+            self._records.later(fact.call_id, self._job(fact, at))
 
     def _job(self, fact: Fact, at: datetime) -> Callable[[], Awaitable[None]]:
         async def job() -> None:
@@ -268,7 +260,7 @@ class AmiFallback:
         return job
 
     async def apply(self, fact: Fact, at: datetime) -> None:
-        stamp = to_iso(at)
+        records = self._records
         match fact:
             case Started():
                 log.info(
@@ -277,108 +269,40 @@ class AmiFallback:
                     channel_id=fact.channel_id,
                     queue=fact.queue,
                 )
-                await self._calls.started(
-                    call_id=fact.call_id,
+                await records.started(
+                    fact.call_id,
+                    at,
                     channel_id=fact.channel_id,
                     caller_number=fact.caller_number,
                     called_number=fact.called_number,
-                    at=at,
                     routed_by=ROUTED_BY,
                 )
-                self._bus.publish(
-                    "call_started",
-                    {
-                        "call_id": fact.call_id,
-                        "channel_id": fact.channel_id,
-                        "caller_number": fact.caller_number,
-                        "called_number": fact.called_number,
-                        "timestamp": stamp,
-                    },
-                )
                 queue_id = await self._queue_of(fact.queue)
-                await self._calls.update(
-                    fact.call_id,
-                    at,
-                    "queued",
-                    {"queue_id": queue_id} if queue_id else {},
-                    data={"position": fact.position, "asterisk_queue": fact.queue},
-                )
-                self._bus.publish(
-                    "call_queued",
-                    {
-                        "call_id": fact.call_id,
-                        "queue_id": queue_id,
-                        "position": fact.position,
-                        "timestamp": stamp,
-                    },
+                await records.queued(
+                    fact.call_id, at, queue_id, fact.position, asterisk_queue=fact.queue
                 )
             case Ringing():
                 operator_id = await self._operator_of(fact.extension)
-                if operator_id is None:
-                    await self._calls.update(
-                        fact.call_id, at, "ringing", {}, data={"extension": fact.extension}
-                    )
-                    return
-                await self._calls.operator_tried(fact.call_id, operator_id, at, fact.leg_id)
-                self._bus.publish(
-                    "call_ringing",
-                    {"call_id": fact.call_id, "operator_id": operator_id, "timestamp": stamp},
+                await records.ringing(
+                    fact.call_id, at, fact.leg_id, operator_id, extension=fact.extension
                 )
             case LegEnded():
-                await self._calls.update(
-                    fact.call_id,
-                    at,
-                    "leg_ended",
-                    {},
-                    operator_id=await self._operator_of(fact.extension),
-                    data={"leg_id": fact.leg_id, "outcome": fact.outcome},
-                )
+                operator_id = await self._operator_of(fact.extension)
+                await records.leg_ended(fact.call_id, at, fact.leg_id, operator_id, fact.outcome)
             case Answered():
                 operator_id = await self._operator_of(fact.extension)
-                await self._calls.update(
-                    fact.call_id,
-                    at,
-                    "answered",
-                    {
-                        "status": "answered",
-                        "answer_time": stamp,
-                        "operator_id": operator_id,
-                        "wait_seconds": round(fact.wait_seconds, 3),
-                    },
-                    operator_id=operator_id,
-                    data={} if operator_id else {"extension": fact.extension},
-                )
-                self._bus.publish(
-                    "call_answered",
-                    {"call_id": fact.call_id, "operator_id": operator_id, "answer_time": stamp},
+                await records.answered(
+                    fact.call_id, at, operator_id, fact.wait_seconds, extension=fact.extension
                 )
             case Ended():
                 operator_id = (
                     await self._operator_of(fact.extension) if fact.extension is not None else None
                 )
-                duration = round(fact.talk_seconds)
-                changes: dict[str, Any] = {
-                    "status": fact.outcome.value,
-                    "reason": fact.reason.value,
-                    "end_time": stamp,
-                    "duration": duration,
-                    "wait_seconds": round(fact.wait_seconds, 3),
-                }
-                await self._calls.update(
-                    fact.call_id,
-                    at,
-                    "ended",
-                    changes,
+                end = CallEnd(
+                    fact.outcome.value,
+                    fact.reason.value,
+                    round(fact.talk_seconds),
                     operator_id=operator_id,
-                    data={"reason": fact.reason.value},
+                    wait_seconds=fact.wait_seconds,
                 )
-                self._bus.publish(
-                    "call_ended",
-                    {
-                        "call_id": fact.call_id,
-                        "end_time": stamp,
-                        "duration": duration,
-                        "status": fact.outcome.value,
-                        "reason": fact.reason.value,
-                    },
-                )
+                await records.ended(fact.call_id, at, end)

@@ -23,13 +23,21 @@ from callcenterd.contract.schemas import (
     SystemSettingsUpdate,
 )
 from callcenterd.contract.validation import validation_error
-from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout, CallcenterError
+from callcenterd.errors import (
+    AsteriskAuthFailed,
+    AsteriskTimeout,
+    AsteriskUnavailable,
+    CallcenterError,
+)
 from callcenterd.security import Clock, SecretBox
+from callcenterd.services.asterisk_errors import api_error
 from callcenterd.services.context import SECRET_CHANGED, Principal, audit
 from callcenterd.settings import Settings, asterisk_host_port
 from callcenterd.store.db import Database
 from callcenterd.store.system import SettingsRepository
-from callcenterd.telephony.ari import AriEndpoint, asterisk_version, fetch_asterisk_info
+from callcenterd.telephony.ari import AriEndpoint, fetch_asterisk_info
+from callcenterd.telephony.errors import TelephonyError
+from callcenterd.telephony.translate import asterisk_system_name, asterisk_version
 
 log = structlog.get_logger(__name__)
 
@@ -168,16 +176,15 @@ class SystemSettingsService:
         details = {"host": body.host, "port": body.port, "protocol": body.protocol}
         try:
             info = await fetch_asterisk_info(self._session, self.endpoint(config))
-        except CallcenterError as err:
-            return _failure(err, details)
+        except TelephonyError as err:
+            return _failure(api_error(err), details)
         version = asterisk_version(info) or "unknown"
         return AsteriskTestResult(
             success=True,
             message=f"Connected to Asterisk {version}",
             data={
                 "asterisk_version": version,
-                "system": info.get("config", {}).get("name")
-                or info.get("system", {}).get("entity_id"),
+                "system": asterisk_system_name(info),
                 "connection_details": {**details, "status": "Connected"},
             },
         )
@@ -205,7 +212,7 @@ _CAUSES: dict[type[CallcenterError], tuple[str, list[str], list[str]]] = {
             "Reload ARI after editing: asterisk -rx 'module reload res_ari.so'",
         ],
     ),
-    AriUnavailable: (
+    AsteriskUnavailable: (
         "ARI unavailable",
         [
             "Asterisk is not running or not listening on this port",

@@ -14,6 +14,19 @@ from callcenterd.store.db import Database, set_sql
 
 
 @dataclass(frozen=True, slots=True)
+class CallEnd:
+    """How a call ended, as its record keeps it."""
+
+    status: str  # completed | missed
+    reason: str
+    duration: int  # talk seconds
+    operator_id: str | None = None
+    wait_seconds: float | None = None  # None: keep what the record has
+    queue_id: str | None = None  # None: keep what the record has
+    reconciled: bool = False  # closed by reconciliation, not by an event
+
+
+@dataclass(frozen=True, slots=True)
 class OpenCall:
     """A call record still `incoming` or `answered`: live, or left open by a crash."""
 
@@ -79,36 +92,109 @@ class CallWriter:
             )
             await _event(conn, call_id, at, "started", None, {"channel_id": channel_id})
 
-    async def update(
+    async def queued(
         self,
         call_id: str,
         at: datetime,
-        kind: str,
-        changes: dict[str, Any],
+        queue_id: str | None,
+        position: int,
         *,
-        operator_id: str | None = None,
-        data: dict[str, Any] | None = None,
+        moved_from: str | None = None,
+        asterisk_queue: str | None = None,
     ) -> None:
-        """Apply `changes` to the call row and add one timeline entry, atomically."""
+        data: dict[str, Any] = {"position": position, "moved_from": moved_from}
+        if asterisk_queue is not None:
+            data["asterisk_queue"] = asterisk_queue
         async with self._db.transaction() as conn:
-            if changes:
-                assignments, params = set_sql({**changes, "updated_at": to_iso(at)})
-                await conn.execute(
-                    f"UPDATE calls SET {assignments} WHERE id = ?", (*params, call_id)
-                )
-            await _event(conn, call_id, at, kind, operator_id, data or {})
+            await _change(conn, call_id, at, queue_id=queue_id)
+            await _event(conn, call_id, at, "queued", None, data)
 
-    async def operator_tried(
-        self, call_id: str, operator_id: str, at: datetime, leg_id: str
+    async def ringing(
+        self,
+        call_id: str,
+        at: datetime,
+        leg_id: str,
+        operator_id: str | None,
+        *,
+        extension: str | None = None,
+    ) -> None:
+        """An operator's phone rings (the operator is added to `operators_tried` once); a
+        phone no operator has (AMI fallback) is kept on the timeline by its extension."""
+        data: dict[str, Any] = {"leg_id": leg_id}
+        async with self._db.transaction() as conn:
+            if operator_id is None:
+                data["extension"] = extension
+            else:
+                await conn.execute(
+                    "UPDATE calls SET operators_tried = json_insert(operators_tried, '$[#]', ?),"
+                    " updated_at = ? WHERE id = ? AND NOT EXISTS"
+                    " (SELECT 1 FROM json_each(operators_tried) WHERE value = ?)",
+                    (operator_id, to_iso(at), call_id, operator_id),
+                )
+            await _event(conn, call_id, at, "ringing", operator_id, data)
+
+    async def leg_ended(
+        self, call_id: str, at: datetime, leg_id: str, operator_id: str | None, outcome: str
     ) -> None:
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE calls SET operators_tried = json_insert(operators_tried, '$[#]', ?),"
-                " updated_at = ? WHERE id = ? AND NOT EXISTS"
-                " (SELECT 1 FROM json_each(operators_tried) WHERE value = ?)",
-                (operator_id, to_iso(at), call_id, operator_id),
+            data = {"leg_id": leg_id, "outcome": outcome}
+            await _event(conn, call_id, at, "leg_ended", operator_id, data)
+
+    async def answered(
+        self,
+        call_id: str,
+        at: datetime,
+        operator_id: str | None,
+        wait_seconds: float,
+        *,
+        extension: str | None = None,
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await _change(
+                conn,
+                call_id,
+                at,
+                status="answered",
+                answer_time=to_iso(at),
+                operator_id=operator_id,
+                wait_seconds=round(wait_seconds, 3),
             )
-            await _event(conn, call_id, at, "ringing", operator_id, {"leg_id": leg_id})
+            data = {} if operator_id or extension is None else {"extension": extension}
+            await _event(conn, call_id, at, "answered", operator_id, data)
+
+    async def ended(self, call_id: str, at: datetime, end: CallEnd) -> None:
+        columns: dict[str, Any] = {
+            "status": end.status,
+            "reason": end.reason,
+            "end_time": to_iso(at),
+            "duration": end.duration,
+        }
+        if end.wait_seconds is not None:
+            columns["wait_seconds"] = round(end.wait_seconds, 3)
+        if end.queue_id is not None:
+            columns["queue_id"] = end.queue_id
+        if end.reconciled:
+            kind, data = "reconciled", {"outcome": end.status, "reason": end.reason}
+        else:
+            kind, data = "ended", {"reason": end.reason}
+        async with self._db.transaction() as conn:
+            await _change(conn, call_id, at, **columns)
+            await _event(conn, call_id, at, kind, end.operator_id, data)
+
+    async def recording_started(self, call_id: str, at: datetime, name: str) -> None:
+        async with self._db.transaction() as conn:
+            await _change(conn, call_id, at, recording=name)
+            await _event(conn, call_id, at, "recording_started", None, {})
+
+    async def note(self, call_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        """A timeline entry that changes nothing else (what reconciliation did)."""
+        async with self._db.transaction() as conn:
+            await _event(conn, call_id, at, kind, None, data)
+
+
+async def _change(conn: aiosqlite.Connection, call_id: str, at: datetime, **columns: Any) -> None:
+    assignments, params = set_sql({**columns, "updated_at": to_iso(at)})
+    await conn.execute(f"UPDATE calls SET {assignments} WHERE id = ?", (*params, call_id))
 
 
 async def _event(

@@ -27,7 +27,7 @@ import structlog
 from panoramisk import Manager
 from panoramisk.ami_protocol import AMIProtocol
 
-from callcenterd.errors import AriUnavailable, AsteriskAuthFailed
+from callcenterd.telephony.errors import AmiActionFailed, AmiAuthFailed, AmiUnavailable
 from callcenterd.telephony.link import SupervisedLink
 
 log = structlog.get_logger(__name__)
@@ -40,21 +40,6 @@ EVENT_MASK = "system,call,agent"
 
 AmiEvent = Mapping[str, Any]
 AmiEventSink = Callable[[AmiEvent], None]
-
-
-class AmiUnavailable(AriUnavailable):
-    """503 AST_004, like ARI being down: the AMI link is not connected (or did not answer)."""
-
-    default_detail = "AMI is unavailable"
-
-
-class AmiActionFailed(Exception):
-    """Asterisk answered an action with an error (``Response: Error``)."""
-
-    def __init__(self, action: str, message: str) -> None:
-        super().__init__(f"{action}: {message}")
-        self.action = action
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +168,7 @@ class AmiLink(SupervisedLink[AmiEndpoint]):
                 delay = 0.2
             except asyncio.CancelledError:
                 raise
-            except AsteriskAuthFailed as err:
+            except AmiAuthFailed as err:
                 self._set("disconnected", err.detail)
                 delay = self._backoff_max  # wrong secret: no point hammering
             except (AmiUnavailable, OSError, TimeoutError) as err:
@@ -235,7 +220,7 @@ class AmiLink(SupervisedLink[AmiEndpoint]):
             raise AmiUnavailable(f"AMI at {endpoint.url} did not answer the login") from err
         manager.authenticated_future = None
         if not answer.success:
-            raise AsteriskAuthFailed(
+            raise AmiAuthFailed(
                 f"AMI refused the login of {endpoint.username!r}: {answer.get('Message', '')}"
             )
         manager.authenticated = True

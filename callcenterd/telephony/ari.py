@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout
+from callcenterd.telephony.errors import AriAuthFailed, AriTimeout, AriUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ def basic_auth_header(username: str, password: str) -> str:
 async def fetch_asterisk_info(
     session: aiohttp.ClientSession, endpoint: AriEndpoint
 ) -> dict[str, Any]:
-    """GET /ari/asterisk/info; raise AST_001 (timeout), AST_002 (auth) or AST_004."""
+    """GET /ari/asterisk/info: the connection test and the link's first request."""
     url = f"{endpoint.base_url}/ari/asterisk/info"
     headers = {"Authorization": basic_auth_header(endpoint.username, endpoint.password)}
     try:
@@ -46,7 +46,7 @@ async def fetch_asterisk_info(
             url, headers=headers, timeout=aiohttp.ClientTimeout(total=endpoint.timeout)
         ) as response:
             if response.status == 401:
-                raise AsteriskAuthFailed("Asterisk answered 401: wrong ARI username or password")
+                raise AriAuthFailed("Asterisk answered 401: wrong ARI username or password")
             if response.status != 200:
                 raise AriUnavailable(f"ARI answered HTTP {response.status} at {url}")
             try:
@@ -60,16 +60,10 @@ async def fetch_asterisk_info(
                 raise AriUnavailable(f"{url} answered JSON that is not Asterisk's info")
             return info
     except TimeoutError as err:
-        raise AsteriskTimeout(
+        raise AriTimeout(
             f"No answer from {endpoint.base_url} within {endpoint.timeout:g} s"
         ) from err
     except aiohttp.ClientConnectorError as err:
         raise AriUnavailable(f"Cannot connect to {endpoint.base_url}: {err.os_error}") from err
     except aiohttp.ClientError as err:
         raise AriUnavailable(f"ARI request to {url} failed: {err}") from err
-
-
-def asterisk_version(info: Any) -> str | None:
-    system = info.get("system") if isinstance(info, dict) else None
-    version = system.get("version") if isinstance(system, dict) else None
-    return str(version) if version else None

@@ -18,19 +18,18 @@ from typing import Any
 import aiohttp
 import structlog
 
-from callcenterd.errors import CallcenterError
-from callcenterd.telephony.ari import (
-    AriEndpoint,
-    asterisk_version,
-    basic_auth_header,
-)
+from callcenterd.telephony.ari import AriEndpoint, basic_auth_header
 from callcenterd.telephony.ari_client import AriClient
+from callcenterd.telephony.ari_control import AriCallControl
+from callcenterd.telephony.call_control import DEFAULT_NODE
+from callcenterd.telephony.errors import TelephonyError
 from callcenterd.telephony.link import SupervisedLink
 
 log = structlog.get_logger(__name__)
 
-EventSink = Callable[[dict[str, Any]], None]
-Connected = Callable[[AriClient], Coroutine[Any, Any, None]]
+# The node the frame came from, and the frame.
+EventSink = Callable[[str, dict[str, Any]], None]
+Connected = Callable[[AriCallControl], Coroutine[Any, Any, None]]
 
 
 class AriLink(SupervisedLink[AriEndpoint]):
@@ -45,6 +44,7 @@ class AriLink(SupervisedLink[AriEndpoint]):
         *,
         backoff_max: float = 1.0,
         heartbeat: float = 5.0,
+        node: str = DEFAULT_NODE,
     ) -> None:
         super().__init__(clock)
         self._session = session
@@ -52,13 +52,22 @@ class AriLink(SupervisedLink[AriEndpoint]):
         self._on_connected = on_connected
         self._backoff_max = backoff_max
         self._heartbeat = heartbeat
-        self.client: AriClient | None = None
+        self.node = node
+        self.control: AriCallControl | None = None
 
     def _url_of(self, endpoint: AriEndpoint) -> str:
         return endpoint.base_url
 
     def _configured(self, endpoint: AriEndpoint | None) -> None:
-        self.client = AriClient(self._session, endpoint) if endpoint else None
+        self.control = self._control_for(endpoint) if endpoint else None
+
+    def _control_for(self, endpoint: AriEndpoint) -> AriCallControl:
+        return AriCallControl(AriClient(self._session, endpoint), self.node)
+
+    @property
+    def connected_control(self) -> AriCallControl | None:
+        """The control while the events WebSocket is up: actions without events are blind."""
+        return self.control if self.connected else None
 
     async def _run(self, endpoint: AriEndpoint) -> None:
         delay = 0.1
@@ -68,8 +77,8 @@ class AriLink(SupervisedLink[AriEndpoint]):
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
-            except (CallcenterError, aiohttp.ClientError, OSError, TimeoutError) as err:
-                detail = err.detail if isinstance(err, CallcenterError) else str(err) or repr(err)
+            except (TelephonyError, aiohttp.ClientError, OSError, TimeoutError) as err:
+                detail = err.detail if isinstance(err, TelephonyError) else str(err) or repr(err)
                 self._set("disconnected", detail)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)
@@ -85,15 +94,13 @@ class AriLink(SupervisedLink[AriEndpoint]):
             heartbeat=self._heartbeat,
             timeout=aiohttp.ClientWSTimeout(ws_close=endpoint.timeout),
         ) as ws:
-            client = AriClient(self._session, endpoint)
-            self.client = client
-            with contextlib.suppress(CallcenterError):
-                self.asterisk_version = asterisk_version(
-                    await client.request("GET", "/asterisk/info")
-                )
+            control = self._control_for(endpoint)
+            self.control = control
+            with contextlib.suppress(TelephonyError):
+                self.asterisk_version = await control.asterisk_version()
             self._set("connected")
             # Resync runs beside the reader: the reader must start reading at once.
-            resync = asyncio.create_task(self._on_connected(client), name="ari-resync")
+            resync = asyncio.create_task(self._on_connected(control), name="ari-resync")
             try:
                 async for message in ws:
                     if message.type is aiohttp.WSMsgType.TEXT:
@@ -112,7 +119,7 @@ class AriLink(SupervisedLink[AriEndpoint]):
             log.warning("ari_bad_frame", size=len(data))
             return
         try:
-            self._on_event(frame)
+            self._on_event(self.node, frame)
         except Exception:
             # A bug handling one event must not drop the link (and with it every call).
             log.exception("ari_event_handler_failed", type=frame.get("type"))

@@ -8,6 +8,7 @@ from typing import Any
 
 from callcenterd.domain import events as ev
 from callcenterd.domain.events import LegFailure
+from callcenterd.telephony.call_control import Bridge, Channel, EndpointState
 
 # Appended as the first application argument of every operator leg we create.
 LEG_MARK = "ccd-leg"
@@ -40,13 +41,12 @@ _DIAL_STATUS = {
 class CallerEntered:
     """An inbound channel entered the app: the dispatcher makes it a call."""
 
-    channel_id: str
-    channel_name: str
-    caller_number: str
-    caller_name: str
-    called_number: str | None
+    channel: Channel
     args: tuple[str, ...]
-    state: str
+
+    @property
+    def caller_number(self) -> str:
+        return self.channel.caller_number or "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +59,6 @@ class LegInStasis:
 @dataclass(frozen=True, slots=True)
 class CallerLeft:
     channel_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointState:
-    technology: str
-    resource: str
-    online: bool | None  # None: Asterisk does not know
 
 
 Translated = CallerEntered | CallerLeft | LegInStasis | EndpointState | ev.Event
@@ -91,19 +84,7 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
             args = tuple(str(a) for a in frame.get("args", []))
             if (args and args[0] == LEG_MARK) or is_leg(channel_id):
                 return [LegInStasis(channel_id)]
-            caller = channel.get("caller") or {}
-            dialplan = channel.get("dialplan") or {}
-            return [
-                CallerEntered(
-                    channel_id=channel_id,
-                    channel_name=str(channel.get("name", "")),
-                    caller_number=str(caller.get("number") or "unknown"),
-                    caller_name=str(caller.get("name") or ""),
-                    called_number=str(dialplan.get("exten")) if dialplan.get("exten") else None,
-                    args=args,
-                    state=str(channel.get("state", "")),
-                )
-            ]
+            return [CallerEntered(channel_of(channel), args)]
         case "StasisEnd":
             if is_leg(channel_id):
                 return [ev.LegHungUp(channel_id)]
@@ -138,6 +119,55 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]
     return []
+
+
+# --- REST answers -----------------------------------------------------------------------------
+def channel_of(channel: dict[str, Any]) -> Channel:
+    caller = channel.get("caller") or {}
+    dialplan = channel.get("dialplan") or {}
+    created = channel.get("creationtime")
+    return Channel(
+        id=str(channel.get("id", "")),
+        name=str(channel.get("name", "")),
+        state=str(channel.get("state", "")),
+        caller_number=str(caller.get("number") or ""),
+        caller_name=str(caller.get("name") or ""),
+        called_number=str(dialplan.get("exten")) if dialplan.get("exten") else None,
+        created_at=str(created) if created else None,
+    )
+
+
+def bridge_of(bridge: dict[str, Any]) -> Bridge:
+    return Bridge(
+        str(bridge.get("id", "")),
+        str(bridge.get("bridge_type", "")),
+        frozenset(str(c) for c in bridge.get("channels", [])),
+    )
+
+
+def app_channel_ids(application: dict[str, Any]) -> set[str]:
+    return {str(c) for c in application.get("channel_ids", [])}
+
+
+def variable_value(answer: Any) -> str | None:
+    value = answer.get("value") if isinstance(answer, dict) else None
+    return str(value) if value else None
+
+
+def device_states(states: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(s.get("name")): str(s.get("state")) for s in states}
+
+
+def asterisk_version(info: Any) -> str | None:
+    system = info.get("system") if isinstance(info, dict) else None
+    version = system.get("version") if isinstance(system, dict) else None
+    return str(version) if version else None
+
+
+def asterisk_system_name(info: dict[str, Any]) -> str | None:
+    config, system = info.get("config") or {}, info.get("system") or {}
+    name = config.get("name") or system.get("entity_id")
+    return str(name) if name else None
 
 
 def endpoint_state(endpoint: dict[str, Any]) -> EndpointState:

@@ -18,6 +18,7 @@ from callcenterd.metrics.call_counts import CachedCallCounts
 from callcenterd.services.loop_lag import watch_loop_lag
 from callcenterd.settings import MetricsSettings
 from callcenterd.tasks import running
+from callcenterd.telephony.call_control import DEFAULT_NODE
 from tests.api.conftest import Actor, ClientFactory
 from tests.api.helpers import expect_error
 from tests.api.routing_helpers import insert_call, operator_of
@@ -148,26 +149,22 @@ async def test_websocket_clients_are_counted(
 
 
 # --- a call through the real dispatcher, over a fake ARI -----------------------------------
-class FakeAri:
-    """The ARI client calls a queued call makes: legs enter the app right after creation."""
+class FakeCallControl:
+    """The call control a queued call uses: legs enter the app right after creation."""
 
-    class Endpoint:
-        timeout = 5.0
+    node = DEFAULT_NODE
+    request_timeout = 5.0
 
     def __init__(self, deliver: Any) -> None:
-        self.endpoint = self.Endpoint()
         self.deliver = deliver
         self.dialed: list[str] = []
 
-    async def create_channel(self, leg_id: str, endpoint: str, args: str, *_: Any) -> None:
+    async def create_leg(self, leg_id: str, endpoint: str, args: str, *_: Any) -> None:
         frame = {"type": "StasisStart", "args": args.split(","), "channel": {"id": leg_id}}
-        asyncio.get_running_loop().call_later(0.02, self.deliver, frame)
+        asyncio.get_running_loop().call_later(0.02, self.deliver, self.node, frame)
 
-    async def dial(self, leg_id: str, *_: Any) -> None:
+    async def ring(self, leg_id: str, *_: Any) -> None:
         self.dialed.append(leg_id)
-
-    async def request(self, *_: Any, **__: Any) -> dict[str, Any]:
-        return {}
 
     def __getattr__(self, name: str) -> Any:
         async def nothing(*_: Any, **__: Any) -> None:
@@ -200,15 +197,16 @@ async def test_a_routed_call_moves_the_live_figures(
     assert value(before, "callcenterd_queue_waiting_callers", **labels) == 0
 
     await services.ari.stop()  # no reconnect attempts to the closed port meanwhile
-    fake = FakeAri(services.dispatcher.on_ari_event)
-    services.ari.client, services.ari.state = fake, "connected"
+    fake = FakeCallControl(services.dispatcher.on_ari_event)
+    services.ari.control, services.ari.state = fake, "connected"  # type: ignore[assignment]
     started = time.monotonic()
     services.dispatcher.on_ari_event(
+        DEFAULT_NODE,
         {
             "type": "StasisStart",
             "args": ["support"],
             "channel": {"id": "caller-1", "caller": {"number": "+79001112233"}, "state": "Ring"},
-        }
+        },
     )
     for _ in range(100):
         if fake.dialed:
@@ -226,7 +224,9 @@ async def test_a_routed_call_moves_the_live_figures(
     for event in ("call_started", "call_queued", "call_ringing"):
         assert value(after, "callcenterd_events_total", type=event) == 1, event
     # Only the first ring since queueing counts: the next dial is not a new routing.
-    services.dispatcher.on_ari_event({"type": "StasisEnd", "channel": {"id": fake.dialed[0]}})
+    services.dispatcher.on_ari_event(
+        DEFAULT_NODE, {"type": "StasisEnd", "channel": {"id": fake.dialed[0]}}
+    )
     await asyncio.sleep(0.1)
     assert value(await scrape(client), "callcenterd_routing_latency_seconds_count") == 1
 

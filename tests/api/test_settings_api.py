@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenterd import keys
-from callcenterd.telephony.ari import asterisk_version
+from callcenterd.telephony.translate import asterisk_version
 from tests.api.conftest import Actor, ClientFactory, bearer, login
 from tests.api.helpers import expect_error, query_db
 from tests.conftest import free_port

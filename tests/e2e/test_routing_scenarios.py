@@ -582,7 +582,7 @@ async def test_connected_call_is_recorded_and_downloadable(
     assert missing["code"] == "DB_002"
     # As the daemon does before it disconnects: drop the endpoint subscription first, or
     # Asterisk keeps the app registered and the next tests' calls go nowhere.
-    await services.dispatcher.release_ari()
+    await services.dispatcher.release(services.ari.connected_control)
     await services.ari.configure(None)
     down = await daemon.api("GET", record["recording_url"], status=503)
     assert down["code"] == "AST_004"

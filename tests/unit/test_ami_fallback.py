@@ -13,6 +13,7 @@ from typing import Any
 
 from callcenterd.domain.commands import CallOutcome, EndReason
 from callcenterd.events.bus import EventBus
+from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.fallback import (
     AmiCallTracker,
     AmiFallback,
@@ -23,6 +24,7 @@ from callcenterd.services.fallback import (
     Started,
     extension_of,
 )
+from callcenterd.store.calls import CallEnd
 
 _CALLER = {
     "Channel": "PJSIP/trunk-00000000",
@@ -169,26 +171,16 @@ def test_member_interfaces_name_the_extension() -> None:
 
 
 class FakeWriter:
+    """The call writer's typed methods, remembered in order."""
+
     def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    async def started(self, **fields: Any) -> None:
-        self.calls.append(("started", fields))
+    def __getattr__(self, kind: str) -> Any:
+        async def write(*args: Any, **fields: Any) -> None:
+            self.calls.append((kind, {"args": args, **fields}))
 
-    async def update(
-        self,
-        call_id: str,
-        at: datetime,
-        kind: str,
-        changes: dict[str, Any],
-        *,
-        operator_id: str | None = None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        self.calls.append((kind, {"changes": changes, "operator_id": operator_id}))
-
-    async def operator_tried(self, call_id: str, operator_id: str, at: datetime, leg: str) -> None:
-        self.calls.append(("operator_tried", {"operator_id": operator_id, "leg_id": leg}))
+        return write
 
 
 async def test_records_are_written_with_operator_and_queue_then_published() -> None:
@@ -203,32 +195,27 @@ async def test_records_are_written_with_operator_and_queue_then_published() -> N
     async def queue_of(name: str) -> str | None:
         return {"support": "queue-1"}.get(name)
 
-    follower = AmiFallback(
-        writer,  # type: ignore[arg-type]
-        bus,
-        lambda: now,
-        operator_of,
-        queue_of,
-        _tracker(),
-    )
+    records = CallRecorder(writer, bus)  # type: ignore[arg-type]
+    follower = AmiFallback(records, lambda: now, operator_of, queue_of, _tracker())
     for frame in ANSWERED_CALL:
         follower.on_ami_event(frame)
-    await follower.drain()
+    await records.drain()
 
     kinds = [kind for kind, _ in writer.calls]
-    assert kinds == ["started", "queued", "operator_tried", "answered", "ended"]
+    assert kinds == ["started", "queued", "ringing", "answered", "ended"]
     started = writer.calls[0][1]
     assert started["routed_by"] == "ami"
     assert started["channel_id"] == "1795890791.0"
     assert started["caller_number"] == "5551234"
-    assert writer.calls[1][1]["changes"] == {"queue_id": "queue-1"}
-    assert writer.calls[2][1] == {"operator_id": "op-1", "leg_id": "1795890791.1"}
-    assert writer.calls[3][1]["changes"]["operator_id"] == "op-1"
-    assert writer.calls[3][1]["changes"]["status"] == "answered"
-    ended = writer.calls[4][1]["changes"]
-    assert ended["status"] == "completed"
-    assert ended["reason"] == "operator_hangup"
-    assert ended["duration"] == 2
+    assert writer.calls[1][1]["args"] == ("call-1", now, "queue-1", 1)
+    assert writer.calls[1][1]["asterisk_queue"] == "support"
+    assert writer.calls[2][1]["args"] == ("call-1", now, "1795890791.1", "op-1")
+    assert writer.calls[3][1]["args"][2] == "op-1"  # answered by the operator
+    ended: CallEnd = writer.calls[4][1]["args"][2]
+    assert ended.status == "completed"
+    assert ended.reason == "operator_hangup"
+    assert ended.duration == 2
+    assert ended.operator_id == "op-1"
     published = []
     while not events.queue.empty():
         published.append(events.queue.get_nowait())

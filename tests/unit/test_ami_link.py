@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 
 from callcenterd.telephony.ami import (
-    AmiActionFailed,
     AmiEndpoint,
     AmiLink,
-    AmiUnavailable,
     channel_name,
     queue_status,
 )
+from callcenterd.telephony.errors import AmiActionFailed, AmiUnavailable
 
 SECRET = "s3cret"
 

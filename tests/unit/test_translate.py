@@ -8,11 +8,11 @@ import pytest
 
 from callcenterd.domain import events as ev
 from callcenterd.domain.events import LegFailure
+from callcenterd.telephony.call_control import Channel, EndpointState
 from callcenterd.telephony.translate import (
     LEG_MARK,
     CallerEntered,
     CallerLeft,
-    EndpointState,
     LegInStasis,
     Translated,
     translate,
@@ -42,14 +42,15 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
         {"type": "StasisStart", "args": ["support"], "channel": channel("1700.1")},
         [
             CallerEntered(
-                "1700.1", "PJSIP/trunk-00000001", "5551234", "Alice", "7000", ("support",), "Ring"
+                Channel("1700.1", "PJSIP/trunk-00000001", "Ring", "5551234", "Alice", "7000"),
+                ("support",),
             )
         ],
     ),
     (
         "inbound without caller number",
         {"type": "StasisStart", "args": [], "channel": channel("1700.2", caller={})},
-        [CallerEntered("1700.2", "PJSIP/trunk-00000001", "unknown", "", "7000", (), "Ring")],
+        [CallerEntered(Channel("1700.2", "PJSIP/trunk-00000001", "Ring", "", "", "7000"), ())],
     ),
     (
         "our leg enters Stasis when created, before it is dialed",

@@ -1,0 +1,169 @@
+"""Call records: every fact about a call is stored, then published, in order per call.
+
+One recorder for both ways a call is routed: by this daemon over ARI (the dispatcher) and
+by Asterisk's own Queue() while ARI is down, followed over AMI (the fallback). A call's
+facts run on its own lane, so they reach the store and the bus in the order they happened
+and never wait for another call's. The store comes first: a client that sees an event and
+asks the API for the call finds it written.
+
+A write that fails because the database is locked or the disk is full is retried, in order,
+for about half a minute (the call's later facts wait behind it), then given up loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from callcenterd.domain.clock import to_iso
+from callcenterd.errors import CallcenterError, DatabaseUnavailable
+from callcenterd.events import payloads as out
+from callcenterd.events.bus import EventBus
+from callcenterd.store.calls import CallEnd, CallWriter, OpenCall
+from callcenterd.tasks import Job, SerialLanes, retrying
+
+log = structlog.get_logger(__name__)
+
+RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+class CallRecorder:
+    def __init__(
+        self,
+        writer: CallWriter,
+        bus: EventBus,
+        *,
+        retry_delays: tuple[float, ...] = RECORD_RETRY_DELAYS,
+    ) -> None:
+        self._writer = writer
+        self._bus = bus
+        self._retry_delays = retry_delays
+        self._lanes = SerialLanes(expected=(CallcenterError,))
+
+    async def open_calls(self, routed_by: str = "ari") -> list[OpenCall]:
+        """Records still open (live, or left open by a crash): what reconciliation closes."""
+        return await self._writer.open_calls(routed_by)
+
+    # --- ordering -----------------------------------------------------------------------------
+    def later(self, call_id: str, job: Job) -> asyncio.Task[None]:
+        """Run `job` (which calls the methods below) after the call's earlier facts."""
+        return self._lanes.run(call_id, job)
+
+    def pending(self) -> int:
+        return self._lanes.pending()
+
+    async def drain(self) -> None:
+        """Until every queued fact is written (or given up)."""
+        await self._lanes.drain()
+
+    async def _store(self, call_id: str, write: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await retrying(write, self._retry_delays, DatabaseUnavailable, f"call {call_id}")
+        except DatabaseUnavailable as err:
+            log.error("call_record_not_written", call_id=call_id, error=err.detail)
+            raise
+
+    # --- facts --------------------------------------------------------------------------------
+    async def started(
+        self,
+        call_id: str,
+        at: datetime,
+        *,
+        channel_id: str,
+        caller_number: str,
+        called_number: str | None,
+        routed_by: str,
+    ) -> None:
+        await self._store(
+            call_id,
+            lambda: self._writer.started(
+                call_id=call_id,
+                channel_id=channel_id,
+                caller_number=caller_number,
+                called_number=called_number,
+                at=at,
+                routed_by=routed_by,
+            ),
+        )
+        self._bus.emit(
+            out.CallStarted(call_id, channel_id, caller_number, called_number, to_iso(at))
+        )
+
+    async def queued(
+        self,
+        call_id: str,
+        at: datetime,
+        queue_id: str | None,
+        position: int,
+        *,
+        moved_from: str | None = None,
+        asterisk_queue: str | None = None,
+    ) -> None:
+        """`moved_from`: another of our queues; `asterisk_queue`: app_queue's (AMI path)."""
+        await self._store(
+            call_id,
+            lambda: self._writer.queued(
+                call_id,
+                at,
+                queue_id,
+                position,
+                moved_from=moved_from,
+                asterisk_queue=asterisk_queue,
+            ),
+        )
+        self._bus.emit(out.CallQueued(call_id, queue_id, position, to_iso(at)))
+
+    async def ringing(
+        self,
+        call_id: str,
+        at: datetime,
+        leg_id: str,
+        operator_id: str | None,
+        *,
+        extension: str | None = None,
+    ) -> None:
+        await self._store(
+            call_id,
+            lambda: self._writer.ringing(call_id, at, leg_id, operator_id, extension=extension),
+        )
+        if operator_id is not None:
+            self._bus.emit(out.CallRinging(call_id, operator_id, to_iso(at)))
+
+    async def leg_ended(
+        self, call_id: str, at: datetime, leg_id: str, operator_id: str | None, outcome: str
+    ) -> None:
+        await self._store(
+            call_id, lambda: self._writer.leg_ended(call_id, at, leg_id, operator_id, outcome)
+        )
+
+    async def answered(
+        self,
+        call_id: str,
+        at: datetime,
+        operator_id: str | None,
+        wait_seconds: float,
+        *,
+        extension: str | None = None,
+    ) -> None:
+        await self._store(
+            call_id,
+            lambda: self._writer.answered(
+                call_id, at, operator_id, wait_seconds, extension=extension
+            ),
+        )
+        self._bus.emit(out.CallAnswered(call_id, operator_id, to_iso(at)))
+
+    async def ended(self, call_id: str, at: datetime, end: CallEnd) -> None:
+        await self._store(call_id, lambda: self._writer.ended(call_id, at, end))
+        self._bus.emit(out.CallEnded(call_id, to_iso(at), end.duration, end.status, end.reason))
+
+    async def recording_started(self, call_id: str, at: datetime, name: str) -> None:
+        await self._store(call_id, lambda: self._writer.recording_started(call_id, at, name))
+
+    async def reconciled(self, call_id: str, at: datetime, data: dict[str, Any]) -> None:
+        """What reconciliation did with a call it did not end (adopted, found lost)."""
+        await self._store(call_id, lambda: self._writer.note(call_id, at, "reconciled", data))
