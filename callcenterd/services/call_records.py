@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from callcenterd.domain import commands as cmd
 from callcenterd.domain.clock import to_iso
 from callcenterd.errors import CallcenterError, DatabaseUnavailable
 from callcenterd.events import payloads as out
@@ -28,6 +29,8 @@ from callcenterd.tasks import Job, SerialLanes, retrying
 
 log = structlog.get_logger(__name__)
 
+# The engine's facts about a call (a ring is one: the operator is tried).
+CallFact = cmd.RingOperator | cmd.CallQueued | cmd.LegEnded | cmd.CallAnswered | cmd.CallEnded
 RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
@@ -66,6 +69,43 @@ class CallRecorder:
         except DatabaseUnavailable as err:
             log.error("call_record_not_written", call_id=call_id, error=err.detail)
             raise
+
+    def record(self, fact: CallFact, at: datetime) -> asyncio.Task[None]:
+        """One of the engine's call facts, after the call's earlier ones."""
+        call_id = fact.call_id
+        match fact:
+            case cmd.RingOperator():
+                return self.later(
+                    call_id, lambda: self.ringing(call_id, at, fact.leg_id, fact.operator_id)
+                )
+            case cmd.CallQueued():
+                return self.later(
+                    call_id,
+                    lambda: self.queued(
+                        call_id, at, fact.queue_id, fact.position, moved_from=fact.moved_from
+                    ),
+                )
+            case cmd.LegEnded():
+                return self.later(
+                    call_id,
+                    lambda: self.leg_ended(
+                        call_id, at, fact.leg_id, fact.operator_id, fact.outcome
+                    ),
+                )
+            case cmd.CallAnswered():
+                return self.later(
+                    call_id, lambda: self.answered(call_id, at, fact.operator_id, fact.wait_seconds)
+                )
+            case cmd.CallEnded():
+                end = CallEnd(
+                    fact.outcome.value,
+                    fact.reason.value,
+                    round(fact.talk_seconds),
+                    operator_id=fact.operator_id,
+                    wait_seconds=fact.wait_seconds,
+                    queue_id=fact.queue_id,
+                )
+                return self.later(call_id, lambda: self.ended(call_id, at, end))
 
     # --- facts --------------------------------------------------------------------------------
     async def started(
