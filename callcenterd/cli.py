@@ -48,18 +48,19 @@ def _config_path(given: str | None) -> Path | None:
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(
-        runner,
-        settings.http.host,
-        settings.http.port,
-        shutdown_timeout=settings.http.shutdown_timeout,
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
+        # Inside the try: a start-up step that fails still has the earlier ones stopped.
+        await runner.setup()
+        site = web.TCPSite(
+            runner,
+            settings.http.host,
+            settings.http.port,
+            shutdown_timeout=settings.http.shutdown_timeout,
+        )
         await site.start()
         log.info(
             "serving", url=f"http://{settings.http.host}:{settings.http.port}", version=__version__

@@ -42,6 +42,11 @@ class SupervisedLink(ABC, Generic[EndpointT]):
     def connected(self) -> bool:
         return self.state == "connected"
 
+    @property
+    def running(self) -> bool:
+        """Its connection task is alive (connected or trying to be)."""
+        return self._task is not None and not self._task.done()
+
     def _set(self, state: LinkStateName, error: str | None = None) -> None:
         if state != self.state:
             log.info(
