@@ -26,6 +26,7 @@ import structlog
 from callcenterd.analytics import kpis
 from callcenterd.analytics.erlang import operators_needed, traffic_erlangs
 from callcenterd.analytics.kpis import CallCounts
+from callcenterd.analytics.periods import local_midnight, period_bounds
 from callcenterd.analytics.windows import (
     Window,
     WindowInvalid,
@@ -59,7 +60,6 @@ from callcenterd.routing import RoutingEngine
 from callcenterd.security import Clock
 from callcenterd.services.context import Principal
 from callcenterd.services.operators import OperatorService
-from callcenterd.services.periods import local_midnight, period_bounds
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore, StatsScope
 from callcenterd.store.call_stats import Thresholds

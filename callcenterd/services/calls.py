@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from callcenterd.analytics.periods import local_midnight
 from callcenterd.contract.routing import CallCreate, CallFilterQuery, CallListQuery, CallUpdate
 from callcenterd.contract.validation import field_error
 from callcenterd.domain.clock import to_iso
@@ -25,7 +26,6 @@ from callcenterd.domain.users import Role
 from callcenterd.errors import Conflict, NotFound, PermissionDenied
 from callcenterd.security import Clock
 from callcenterd.services.context import Principal, audit
-from callcenterd.services.periods import local_midnight
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallRecord, CallScope
 from callcenterd.store.db import Database

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from callcenterd.analytics.periods import period_bounds
 from callcenterd.contract.routing import OperatorStatusIn
 from callcenterd.domain.events import OperatorPresenceSet, OperatorRemoved, OperatorUpserted
 from callcenterd.domain.queues import Presence
@@ -19,7 +20,6 @@ from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
 from callcenterd.security import Clock
 from callcenterd.services.context import Principal, audit
-from callcenterd.services.periods import period_bounds
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallQueries
