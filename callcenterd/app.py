@@ -27,7 +27,6 @@ from callcenterd.api.ws import add_ws_routes
 from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
 from callcenterd.events.bus import EventBus
 from callcenterd.events.filters import AudienceTracker
-from callcenterd.events.groups import OperatorGroups
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
@@ -48,6 +47,7 @@ from callcenterd.services.auth import AuthService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
+from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
