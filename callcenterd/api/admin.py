@@ -25,7 +25,7 @@ from callcenterd.contract.schemas import (
     UserUpdate,
 )
 from callcenterd.domain.users import Group, Operator, Role
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.store.system import calls_since
 
 routes = ApiRoutes("admin")

@@ -14,7 +14,7 @@ from aiohttp import web
 from callcenterd import keys
 from callcenterd.contract.routing import CallExportQuery
 from callcenterd.errors import CallcenterError
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.store.call_csv import CSV_HEADER
 
 log = structlog.get_logger(__name__)

@@ -19,8 +19,8 @@ from callcenterd.contract.routing import (
 )
 from callcenterd.domain.users import Role
 from callcenterd.errors import AriUnavailable, NotFound
+from callcenterd.security import Principal
 from callcenterd.services.calls import CallWithTimeline, recording_url
-from callcenterd.services.context import Principal
 from callcenterd.store.call_queries import CallRecord
 from callcenterd.telephony.ari_client import AriNotFound, AriRequestFailed
 

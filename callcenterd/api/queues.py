@@ -10,7 +10,7 @@ from callcenterd.contract.analytics import Forecast, ForecastQuery, PeriodQuery,
 from callcenterd.contract.routing import QueueCreate, QueueMemberOut, QueueOut, QueueUpdate
 from callcenterd.contract.schemas import Message
 from callcenterd.domain.users import Role
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.services.queues import QueueView
 from callcenterd.store.queues import QueueMember
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenterd.errors import RateLimited
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.settings import RateLimitSettings
 
 

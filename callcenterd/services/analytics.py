@@ -57,8 +57,7 @@ from callcenterd.contract.validation import field_error
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
 from callcenterd.routing import RoutingEngine
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal
+from callcenterd.security import Clock, Principal
 from callcenterd.services.operators import OperatorService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore, StatsScope

@@ -17,7 +17,7 @@ from callcenterd.errors import (
     ChannelNotFound,
     PermissionDenied,
 )
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.telephony.ami import (
     AmiActionFailed,

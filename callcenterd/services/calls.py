@@ -24,8 +24,8 @@ from callcenterd.contract.validation import field_error
 from callcenterd.domain.clock import to_iso
 from callcenterd.domain.users import Role
 from callcenterd.errors import Conflict, NotFound, PermissionDenied
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal, audit
+from callcenterd.security import Clock, Principal
+from callcenterd.services.context import audit
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallRecord, CallScope
 from callcenterd.store.db import Database

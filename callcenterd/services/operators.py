@@ -18,8 +18,8 @@ from callcenterd.domain.events import OperatorPresenceSet, OperatorRemoved, Oper
 from callcenterd.domain.queues import Presence
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal, audit
+from callcenterd.security import Clock, Principal
+from callcenterd.services.context import audit
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallQueries

@@ -21,8 +21,8 @@ from callcenterd.domain.clock import to_iso
 from callcenterd.domain.events import QueueRemoved, QueueUpserted
 from callcenterd.domain.queues import Member, OverflowAction
 from callcenterd.errors import Conflict, NotFound
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal, audit
+from callcenterd.security import Clock, Principal
+from callcenterd.services.context import audit
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.store.db import Database
 from callcenterd.store.queues import QueueMember, QueueRepository, StoredQueue

@@ -24,8 +24,8 @@ from callcenterd.contract.schemas import (
 )
 from callcenterd.contract.validation import validation_error
 from callcenterd.errors import AriUnavailable, AsteriskAuthFailed, AsteriskTimeout, CallcenterError
-from callcenterd.security import Clock, SecretBox
-from callcenterd.services.context import SECRET_CHANGED, Principal, audit
+from callcenterd.security import Clock, Principal, SecretBox
+from callcenterd.services.context import SECRET_CHANGED, audit
 from callcenterd.settings import Settings, asterisk_host_port
 from callcenterd.store.db import Database
 from callcenterd.store.system import SettingsRepository
