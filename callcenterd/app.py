@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 from callcenterd import keys
 from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
 from callcenterd.api.docs import add_docs_routes
-from callcenterd.api.endpoints import mount
+from callcenterd.api.endpoints import ENDPOINTS, mount
 from callcenterd.api.health import add_health_routes, database_ok
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
-from callcenterd.api.ratelimit import RateLimits
+from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits
 from callcenterd.api.ws import add_ws_routes
 from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
 from callcenterd.events.bus import EventBus
@@ -113,7 +113,10 @@ def ami_endpoint(settings: Settings) -> AmiEndpoint | None:
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app = web.Application(middlewares=[request_context, errors_as_json])
     app[keys.SETTINGS] = settings
-    app[keys.ENDPOINTS] = mount(app, API_AREAS)
+    app[ENDPOINTS] = mount(app, API_AREAS)
+    app[RATE_LIMITS] = RateLimits(
+        settings.rate_limits, trusted_proxies=settings.http.trusted_proxies
+    )
     add_health_routes(app)
     add_docs_routes(app)
     add_ws_routes(app)
@@ -223,9 +226,6 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             users=UserService(db, users, OperatorRepository(db), hasher, clock),
             groups=GroupService(db, GroupRepository(db), clock),
             system_settings=system_settings,
-            rate_limits=RateLimits(
-                settings.rate_limits, trusted_proxies=settings.http.trusted_proxies
-            ),
             ari=ari,
             ami=ami,
             bus=bus,

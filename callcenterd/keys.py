@@ -1,4 +1,11 @@
-"""Typed keys for what the app and its requests carry."""
+"""Typed app keys for what the handlers read: the settings and the services built by create_app.
+
+Placed between api/ and services/ (tests/unit/test_layers.py): `Services` names the objects
+create_app builds (the services, and the store and telephony links they share), so this
+module sits above services/; handlers read it, so it sits below api/. The keys holding api/
+types live in api/ itself (ENDPOINTS in api/endpoints.py, RATE_LIMITS in api/ratelimit.py),
+so nothing here names an api/ type.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,6 @@ from callcenterd.security import Clock
 from callcenterd.settings import Settings
 
 if TYPE_CHECKING:
-    from callcenterd.api.endpoints import Endpoint
-    from callcenterd.api.ratelimit import RateLimits
     from callcenterd.events.bus import EventBus
     from callcenterd.events.stream import EventStream
     from callcenterd.services.analytics import AnalyticsService
@@ -42,7 +47,6 @@ class Services:
     users: UserService
     groups: GroupService
     system_settings: SystemSettingsService
-    rate_limits: RateLimits
     ari: AriLink
     ami: AmiLink
     bus: EventBus
@@ -57,4 +61,3 @@ class Services:
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
-ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])
