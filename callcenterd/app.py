@@ -57,12 +57,8 @@ from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
-from callcenterd.store.queues import (
-    OperatorDirectory,
-    QueueRepository,
-    all_operator_profiles,
-    all_queue_configs,
-)
+from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
+from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify, watchdog_interval

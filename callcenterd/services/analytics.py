@@ -62,7 +62,8 @@ from callcenterd.services.operators import OperatorService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore, StatsScope
 from callcenterd.store.call_stats import Thresholds
-from callcenterd.store.queues import OperatorDirectory, OperatorRecord, QueueRepository
+from callcenterd.store.operators import OperatorDirectory, OperatorRecord
+from callcenterd.store.queues import QueueRepository
 
 log = structlog.get_logger(__name__)
 

@@ -29,7 +29,8 @@ from callcenterd.services.context import audit
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallRecord, CallScope
 from callcenterd.store.db import Database
-from callcenterd.store.queues import OperatorDirectory, QueueRepository
+from callcenterd.store.operators import OperatorDirectory
+from callcenterd.store.queues import QueueRepository
 
 log = structlog.get_logger(__name__)
 

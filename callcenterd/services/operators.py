@@ -24,7 +24,7 @@ from callcenterd.services.routing_port import RoutingPort
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.db import Database
-from callcenterd.store.queues import OperatorDirectory, OperatorRecord
+from callcenterd.store.operators import OperatorDirectory, OperatorRecord
 
 log = structlog.get_logger(__name__)
 
