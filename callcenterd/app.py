@@ -19,7 +19,7 @@ from callcenterd import keys
 from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
-from callcenterd.api.health import add_health_routes, database_ok
+from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits
@@ -50,6 +50,7 @@ from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
@@ -208,7 +209,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
         built = keys.Services(
             settings=settings,
             clock=clock,
-            started_at=clock(),
+            system=SystemService(db, ari, ami, clock, settings),
             db=db,
             auth=AuthService(
                 users,
@@ -323,6 +324,6 @@ async def _close_event_sockets(app: web.Application) -> None:
 async def _watchdog_loop(services: keys.Services, interval: float) -> None:
     while True:
         # Only a daemon whose database still takes writes is "healthy" to systemd.
-        if await database_ok(services):
+        if await services.system.database_ok():
             notify("WATCHDOG=1")
         await asyncio.sleep(interval)

@@ -10,7 +10,6 @@ so nothing here names an api/ type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.store.db import Database
@@ -41,7 +41,7 @@ class Services:
 
     settings: Settings
     clock: Clock
-    started_at: datetime
+    system: SystemService
     db: Database
     auth: AuthService
     users: UserService

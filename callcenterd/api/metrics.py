@@ -90,7 +90,7 @@ def metrics_context(
             LiveSources(
                 waiting=waiting_callers(engine),
                 operators_by_status=operators_by_status(engine),
-                links=lambda: {"ari": services.ari.state, "ami": services.ami.state},
+                links=services.system.link_states,
                 ws_clients=ws_clients,
                 calls_by_status=call_counts.current,
             )
