@@ -229,7 +229,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
             dispatcher=dispatcher,
             queues=QueueService(db, queue_store, dispatcher, clock),
             operators=operator_service,
-            calls=CallService(db, call_queries, directory, queue_store, clock, settings),
+            calls=CallService(db, call_queries, directory, queue_store, clock, settings, ari),
             asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
             analytics=AnalyticsService(
                 AnalyticsStore(db),

@@ -18,11 +18,8 @@ from callcenterd.contract.routing import (
     CallUpdate,
 )
 from callcenterd.domain.users import Role
-from callcenterd.errors import AriUnavailable, NotFound
 from callcenterd.security import Principal
-from callcenterd.services.calls import CallWithTimeline, recording_url
-from callcenterd.store.call_queries import CallRecord
-from callcenterd.telephony.ari_client import AriNotFound, AriRequestFailed
+from callcenterd.services.calls import CallRecord, CallWithTimeline, recording_url
 
 routes = ApiRoutes("calls")
 RECORDING_CHUNK = 64 * 1024
@@ -181,21 +178,8 @@ async def update_call(
     ),
 )
 async def get_recording(request: web.Request, user: Principal, call_id: str) -> web.StreamResponse:
-    services = request.app[keys.SERVICES]
-    found = await services.calls.get(call_id, user)  # the reader's scope: 404 outside it
-    name = found.call.recording
-    if not name:
-        raise NotFound(f"Call {call_id} has no recording")
-    client = services.ari.client if services.ari.connected else None
-    if client is None:
-        raise AriUnavailable("ARI is not connected: the recording cannot be fetched")
-    try:
-        upstream = await client.recording_file(name)
-    except AriNotFound as err:
-        raise NotFound(f"Recording of call {call_id} not found in Asterisk") from err
-    except AriRequestFailed as err:
-        raise AriUnavailable(str(err)) from err
-    try:
+    recording = request.app[keys.SERVICES].calls.recording(call_id, user, RECORDING_CHUNK)
+    async with recording as chunks:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "audio/wav",
@@ -204,9 +188,7 @@ async def get_recording(request: web.Request, user: Principal, call_id: str) -> 
         )
         response.enable_chunked_encoding()
         await response.prepare(request)
-        async for chunk in upstream.content.iter_chunked(RECORDING_CHUNK):
+        async for chunk in chunks:
             await response.write(chunk)
         await response.write_eof()
         return response
-    finally:
-        upstream.release()

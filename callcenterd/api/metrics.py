@@ -28,7 +28,6 @@ from callcenterd.metrics.live import (
 from callcenterd.metrics.registry import Metrics
 from callcenterd.services.loop_lag import watch_loop_lag
 from callcenterd.settings import MetricsSettings
-from callcenterd.store.call_counts import CallCounts
 from callcenterd.tasks import running
 
 
@@ -84,7 +83,7 @@ def metrics_context(
 
     async def feed(app: web.Application) -> AsyncIterator[None]:
         services = app[keys.SERVICES]
-        call_counts = CachedCallCounts(CallCounts(services.db).by_status)
+        call_counts = CachedCallCounts(services.calls.counts_by_status)
         engine = services.dispatcher.engine
         collector = LiveCollector(
             LiveSources(
