@@ -11,8 +11,7 @@ from callcenterd.contract.routing import QueueCreate, QueueMemberOut, QueueOut, 
 from callcenterd.contract.schemas import Message
 from callcenterd.domain.users import Role
 from callcenterd.security import Principal
-from callcenterd.services.queues import QueueView
-from callcenterd.store.queues import QueueMember
+from callcenterd.services.queues import QueueMember, QueueView
 
 routes = ApiRoutes("queues")
 ADMIN = [Role.ADMIN]

@@ -26,7 +26,8 @@ from callcenterd.services.context import audit
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory
-from callcenterd.store.queues import QueueMember, QueueRepository, StoredQueue
+from callcenterd.store.queues import QueueMember as QueueMember  # re-exported for api/
+from callcenterd.store.queues import QueueRepository, StoredQueue
 
 log = structlog.get_logger(__name__)
 
