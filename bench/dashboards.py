@@ -31,8 +31,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from callcenterd.analytics.periods import period_bounds
 from callcenterd.app import create_app
-from callcenterd.services.periods import period_bounds
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import StatsScope, figures_query
 from callcenterd.store.call_stats import Grouping, Thresholds

@@ -18,16 +18,15 @@ from prometheus_client import CollectorRegistry
 from callcenterd import keys
 from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
 from callcenterd.api.docs import add_docs_routes
-from callcenterd.api.endpoints import mount
-from callcenterd.api.health import add_health_routes, database_ok
+from callcenterd.api.endpoints import ENDPOINTS, mount
+from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
-from callcenterd.api.ratelimit import RateLimits
+from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits
 from callcenterd.api.ws import add_ws_routes
 from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
 from callcenterd.events.bus import EventBus
 from callcenterd.events.filters import AudienceTracker
-from callcenterd.events.groups import OperatorGroups
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
@@ -49,8 +48,10 @@ from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
+from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
@@ -58,12 +59,8 @@ from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
-from callcenterd.store.queues import (
-    OperatorDirectory,
-    QueueRepository,
-    all_operator_profiles,
-    all_queue_configs,
-)
+from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
+from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify, watchdog_interval
@@ -115,7 +112,10 @@ def ami_endpoint(settings: Settings) -> AmiEndpoint | None:
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app = web.Application(middlewares=[request_context, errors_as_json])
     app[keys.SETTINGS] = settings
-    app[keys.ENDPOINTS] = mount(app, API_AREAS)
+    app[ENDPOINTS] = mount(app, API_AREAS)
+    app[RATE_LIMITS] = RateLimits(
+        settings.rate_limits, trusted_proxies=settings.http.trusted_proxies
+    )
     add_health_routes(app)
     add_docs_routes(app)
     add_ws_routes(app)
@@ -285,7 +285,7 @@ def build_services(
     built = keys.Services(
         settings=settings,
         clock=clock,
-        started_at=clock(),
+        system=SystemService(db, ari, ami, clock, settings),
         db=db,
         auth=AuthService(
             UserRepository(db),
@@ -297,14 +297,13 @@ def build_services(
         users=UserService(db, UserRepository(db), OperatorRepository(db), hasher, clock),
         groups=GroupService(db, GroupRepository(db), clock),
         system_settings=system_settings,
-        rate_limits=RateLimits(settings.rate_limits, trusted_proxies=settings.http.trusted_proxies),
         ari=ari,
         ami=ami,
         bus=bus,
         dispatcher=dispatcher,
         queues=QueueService(db, queue_store, dispatcher, clock),
         operators=operator_service,
-        calls=CallService(db, call_queries, directory, queue_store, clock, settings),
+        calls=CallService(db, call_queries, directory, queue_store, clock, settings, ari),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
         analytics=AnalyticsService(
             AnalyticsStore(db),
@@ -378,6 +377,6 @@ async def _close_event_sockets(app: web.Application) -> None:
 async def _watchdog_loop(services: keys.Services, interval: float) -> None:
     while True:
         # Only a daemon whose database still takes writes is "healthy" to systemd.
-        if await database_ok(services):
+        if await services.system.database_ok():
             notify("WATCHDOG=1")
         await asyncio.sleep(interval)

@@ -1,9 +1,15 @@
-"""Typed keys for what the app and its requests carry."""
+"""Typed app keys for what the handlers read: the settings and the services built by create_app.
+
+Placed between api/ and services/ (tests/unit/test_layers.py): `Services` names the objects
+create_app builds (the services, and the store and telephony links they share), so this
+module sits above services/; handlers read it, so it sits below api/. The keys holding api/
+types live in api/ itself (ENDPOINTS in api/endpoints.py, RATE_LIMITS in api/ratelimit.py),
+so nothing here names an api/ type.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -12,18 +18,17 @@ from callcenterd.security import Clock
 from callcenterd.settings import Settings
 
 if TYPE_CHECKING:
-    from callcenterd.api.endpoints import Endpoint
-    from callcenterd.api.ratelimit import RateLimits
     from callcenterd.events.bus import EventBus
-    from callcenterd.events.groups import OperatorGroups
     from callcenterd.events.stream import EventStream
     from callcenterd.services.analytics import AnalyticsService
     from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
+    from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.store.db import Database
@@ -37,13 +42,12 @@ class Services:
 
     settings: Settings
     clock: Clock
-    started_at: datetime
+    system: SystemService
     db: Database
     auth: AuthService
     users: UserService
     groups: GroupService
     system_settings: SystemSettingsService
-    rate_limits: RateLimits
     ari: AriLink
     ami: AmiLink
     bus: EventBus
@@ -59,4 +63,3 @@ class Services:
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
-ENDPOINTS = web.AppKey("endpoints", list["Endpoint"])

@@ -1,4 +1,4 @@
-"""Passwords (bcrypt), access tokens (JWT HS256) and encryption of stored secrets."""
+"""Passwords (bcrypt), access tokens (JWT HS256), who is acting, and encryption of secrets."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import bcrypt
 import jwt
 from cryptography.fernet import Fernet, InvalidToken
 
+from callcenterd.domain.users import Role, User
 from callcenterd.errors import NotAuthenticated, TokenExpired
 
 Clock = Callable[[], datetime]
@@ -55,6 +56,26 @@ class TokenClaims:
     expires_at: datetime
     # Bumped on password change and deactivation: older tokens stop working.
     generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated user of a request, with the token that proved it."""
+
+    user: User
+    claims: TokenClaims
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    @property
+    def group_id(self) -> str | None:
+        return self.user.group_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Which calls a report covers, and which local hour each part of it falls in. Pure.
 
 A report covers a half-open UTC interval [start, end): a named period (see
-`services/periods.py`) or an explicit `date_from`/`date_to`, both read in the configured
+`analytics/periods.py`) or an explicit `date_from`/`date_to`, both read in the configured
 time zone: a date is that whole local day (`date_to` inclusive), a naive time is local, a
 time with an offset is that instant (`date_to` inclusive of it).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from callcenterd.services.periods import Period, local_midnight, period_bounds
+from callcenterd.analytics.periods import Period, local_midnight, period_bounds
 
 HOURS = 24
 CUSTOM = "custom"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcenterd import __version__, keys
+from callcenterd import keys
 from callcenterd.api.auth import user_out
 from callcenterd.api.endpoints import ApiRoutes
-from callcenterd.api.health import ami_state, ari_state, database_ok
 from callcenterd.contract.schemas import (
     AsteriskTestRequest,
     AsteriskTestResult,
@@ -25,8 +24,7 @@ from callcenterd.contract.schemas import (
     UserUpdate,
 )
 from callcenterd.domain.users import Group, Operator, Role
-from callcenterd.services.context import Principal
-from callcenterd.store.system import calls_since
+from callcenterd.security import Principal
 
 routes = ApiRoutes("admin")
 ADMIN = [Role.ADMIN]
@@ -230,30 +228,4 @@ async def test_asterisk(request: web.Request, body: AsteriskTestRequest) -> Aste
     "GET", "/admin/system/info", summary="System information", roles=ADMIN, response=SystemInfo
 )
 async def system_info(request: web.Request) -> SystemInfo:
-    services = request.app[keys.SERVICES]
-    now = services.clock()
-    midnight = now.astimezone(services.settings.tz).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    db_ok = await database_ok(services)
-    return SystemInfo(
-        users=await services.users.count(),
-        operators=await services.users.count_operators(),
-        calls_today=await calls_since(services.db, midnight),
-        asterisk_connected=services.ari.connected,
-        database_status="connected" if db_ok else "error",
-        uptime=format_uptime((now - services.started_at).total_seconds()),
-        version=__version__,
-        ari=ari_state(services),
-        ami=ami_state(services),
-    )
-
-
-def format_uptime(seconds: float) -> str:
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    if days == 0:
-        return clock
-    return f"{days} day{'s' if days != 1 else ''}, {clock}"
+    return await request.app[keys.SERVICES].system.info()

@@ -12,7 +12,7 @@ from callcenterd import keys
 from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.contract.schemas import Message, _In
 from callcenterd.domain.users import Role
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 
 routes = ApiRoutes("asterisk")
 EXTENSION_READERS = [Role.ADMIN, Role.MANAGER]

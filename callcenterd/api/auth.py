@@ -8,7 +8,7 @@ from callcenterd import keys
 from callcenterd.api.endpoints import ALL_ROLES, ApiRoutes
 from callcenterd.contract.schemas import LoginRequest, Message, TokenResponse, UserOut
 from callcenterd.domain.users import User
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 
 routes = ApiRoutes("auth")
 

@@ -14,8 +14,7 @@ from aiohttp import web
 from callcenterd import keys
 from callcenterd.contract.routing import CallExportQuery
 from callcenterd.errors import CallcenterError
-from callcenterd.services.context import Principal
-from callcenterd.store.call_csv import CSV_HEADER
+from callcenterd.security import Principal
 
 log = structlog.get_logger(__name__)
 
@@ -70,10 +69,10 @@ async def stream_calls_csv(
 async def _write_all(
     response: web.StreamResponse, first: str, rest: AsyncGenerator[str, None]
 ) -> int:
-    """Write the header and every batch; return the number of bytes written."""
+    """Write every batch (the first starts with the header); return the bytes written."""
     sent = 0
     try:
-        head = (CSV_HEADER + first).encode()
+        head = first.encode()
         await response.write(head)
         sent += len(head)
         async for lines in rest:

@@ -18,11 +18,8 @@ from callcenterd.contract.routing import (
     CallUpdate,
 )
 from callcenterd.domain.users import Role
-from callcenterd.errors import AsteriskUnavailable, NotFound
-from callcenterd.services.asterisk_errors import as_api_errors
-from callcenterd.services.calls import CallWithTimeline, recording_url
-from callcenterd.services.context import Principal
-from callcenterd.store.call_queries import CallRecord
+from callcenterd.security import Principal
+from callcenterd.services.calls import CallRecord, CallWithTimeline, recording_url
 
 routes = ApiRoutes("calls")
 RECORDING_CHUNK = 64 * 1024
@@ -181,18 +178,8 @@ async def update_call(
     ),
 )
 async def get_recording(request: web.Request, user: Principal, call_id: str) -> web.StreamResponse:
-    services = request.app[keys.SERVICES]
-    found = await services.calls.get(call_id, user)  # the reader's scope: 404 outside it
-    name = found.call.recording
-    if not name:
-        raise NotFound(f"Call {call_id} has no recording")
-    control = services.ari.connected_control
-    if control is None:
-        raise AsteriskUnavailable("ARI is not connected: the recording cannot be fetched")
-    gone = NotFound(f"Recording of call {call_id} not found in Asterisk")
-    with as_api_errors(not_found=lambda _: gone):
-        upstream = await control.recording_file(name)
-    try:
+    recording = request.app[keys.SERVICES].calls.recording(call_id, user, RECORDING_CHUNK)
+    async with recording as chunks:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "audio/wav",
@@ -201,9 +188,7 @@ async def get_recording(request: web.Request, user: Principal, call_id: str) -> 
         )
         response.enable_chunked_encoding()
         await response.prepare(request)
-        async for chunk in upstream.content.iter_chunked(RECORDING_CHUNK):
+        async for chunk in chunks:
             await response.write(chunk)
         await response.write_eof()
         return response
-    finally:
-        upstream.release()

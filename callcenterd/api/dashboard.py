@@ -20,7 +20,7 @@ from callcenterd.contract.analytics import (
     StatsQuery,
 )
 from callcenterd.domain.users import Role
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 
 routes = ApiRoutes("dashboard")
 READERS = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR]

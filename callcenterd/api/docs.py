@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from callcenterd import __version__, keys
-from callcenterd.api.endpoints import Endpoint, json_response
+from callcenterd import __version__
+from callcenterd.api.endpoints import ENDPOINTS, Endpoint, json_response
 from callcenterd.contract.schemas import ErrorBody
 
 _REF = "#/components/schemas/{model}"
@@ -161,7 +161,7 @@ def add_docs_routes(app: web.Application) -> None:
 
     async def openapi(request: web.Request) -> web.Response:
         if "doc" not in cached:
-            cached["doc"] = openapi_document(request.app[keys.ENDPOINTS])
+            cached["doc"] = openapi_document(request.app[ENDPOINTS])
         return json_response(cached["doc"])
 
     async def docs(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from callcenterd import keys
+from callcenterd.api.ratelimit import RATE_LIMITS
 from callcenterd.contract.validation import body_error, validation_error
 from callcenterd.domain.users import Role
 from callcenterd.errors import PermissionDenied
@@ -159,12 +160,12 @@ def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
                     f"Role '{user.role}' may not {endpoint.method} {request.path}"
                 )
         if endpoint.rate is not None:
-            services.rate_limits.check_client(endpoint.rate, request, user)
+            request.app[RATE_LIMITS].check_client(endpoint.rate, request, user)
         if endpoint.body is not None:
             body = kwargs["body"] = await _read_body(request, endpoint.body)
             subject = getattr(body, "rate_limit_subject", None)
             if endpoint.rate is not None and isinstance(subject, str):
-                services.rate_limits.check_subject(endpoint.rate, subject)
+                request.app[RATE_LIMITS].check_subject(endpoint.rate, subject)
         if endpoint.query is not None:
             kwargs["query"] = _read_query(request, endpoint.query)
         if "user" in endpoint.wants:
@@ -200,4 +201,7 @@ def mount(app: web.Application, areas: Iterable[ApiRoutes]) -> list[Endpoint]:
     return endpoints
 
 
-__all__ = ["ALL_ROLES", "ApiRoutes", "Endpoint", "json_response", "mount"]
+# What mount() declared, for the OpenAPI document.
+ENDPOINTS = web.AppKey("endpoints", list[Endpoint])
+
+__all__ = ["ALL_ROLES", "ENDPOINTS", "ApiRoutes", "Endpoint", "json_response", "mount"]

@@ -28,7 +28,6 @@ from callcenterd.metrics.live import (
 from callcenterd.metrics.registry import Metrics
 from callcenterd.services.loop_lag import watch_loop_lag
 from callcenterd.settings import MetricsSettings
-from callcenterd.store.call_counts import CallCounts
 from callcenterd.tasks import running
 
 
@@ -84,13 +83,13 @@ def metrics_context(
 
     async def feed(app: web.Application) -> AsyncIterator[None]:
         services = app[keys.SERVICES]
-        call_counts = CachedCallCounts(CallCounts(services.db).by_status)
+        call_counts = CachedCallCounts(services.calls.counts_by_status)
         engine = services.dispatcher.engine
         collector = LiveCollector(
             LiveSources(
                 waiting=waiting_callers(engine),
                 operators_by_status=operators_by_status(engine),
-                links=lambda: {"ari": services.ari.state, "ami": services.ami.state},
+                links=services.system.link_states,
                 ws_clients=ws_clients,
                 calls_by_status=call_counts.current,
             )

@@ -9,7 +9,7 @@ from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.contract.analytics import OperatorStats, PeriodQuery
 from callcenterd.contract.routing import OperatorListItem, OperatorListQuery, OperatorStatusIn
 from callcenterd.domain.users import Role
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.services.operators import OperatorView
 
 routes = ApiRoutes("operators")

@@ -10,9 +10,8 @@ from callcenterd.contract.analytics import Forecast, ForecastQuery, PeriodQuery,
 from callcenterd.contract.routing import QueueCreate, QueueMemberOut, QueueOut, QueueUpdate
 from callcenterd.contract.schemas import Message
 from callcenterd.domain.users import Role
-from callcenterd.services.context import Principal
-from callcenterd.services.queues import QueueView
-from callcenterd.store.queues import QueueMember
+from callcenterd.security import Principal
+from callcenterd.services.queues import QueueMember, QueueView
 
 routes = ApiRoutes("queues")
 ADMIN = [Role.ADMIN]

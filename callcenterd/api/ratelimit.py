@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from callcenterd.errors import RateLimited
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.settings import RateLimitSettings
 
 
@@ -100,3 +100,7 @@ class RateLimits:
         retry_after = self._buckets.take(rate, key, self._limit(rate))
         if retry_after is not None:
             raise RateLimited(retry_after)
+
+
+# The app's limits: built by create_app, read by every endpoint with a rate class.
+RATE_LIMITS = web.AppKey("rate_limits", RateLimits)

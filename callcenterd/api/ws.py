@@ -37,8 +37,8 @@ from callcenterd.events.stream import (
     StreamClient,
     control_frame,
 )
+from callcenterd.security import Principal
 from callcenterd.services.auth import AuthService
-from callcenterd.services.context import Principal
 from callcenterd.settings import EventsSettings
 
 log = structlog.get_logger(__name__)

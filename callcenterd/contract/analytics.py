@@ -11,9 +11,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from callcenterd.analytics.periods import Period
 from callcenterd.contract.routing import DateOrTime
 from callcenterd.domain.users import OperatorStatus
-from callcenterd.services.periods import Period
 
 HOUR = Field(description="Local hour of day (configured time zone), 'HH:00'")
 

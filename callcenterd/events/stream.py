@@ -31,7 +31,7 @@ from callcenterd.events.filters import (
     may_see,
     wants,
 )
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal
 from callcenterd.settings import EventsSettings
 
 log = structlog.get_logger(__name__)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
 
 import structlog
 
 from callcenterd.analytics import kpis
-from callcenterd.analytics.erlang import operators_needed, traffic_erlangs
+from callcenterd.analytics.forecast import sample_window, staffing_forecast
 from callcenterd.analytics.kpis import CallCounts
+from callcenterd.analytics.periods import period_bounds
 from callcenterd.analytics.windows import (
     Window,
     WindowInvalid,
@@ -56,14 +56,13 @@ from callcenterd.contract.validation import field_error
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
 from callcenterd.routing import RoutingEngine
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal
+from callcenterd.security import Clock, Principal
 from callcenterd.services.operators import OperatorService
-from callcenterd.services.periods import local_midnight, period_bounds
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore, StatsScope
 from callcenterd.store.call_stats import Thresholds
-from callcenterd.store.queues import OperatorDirectory, OperatorRecord, QueueRepository
+from callcenterd.store.operators import OperatorDirectory, OperatorRecord
+from callcenterd.store.queues import QueueRepository
 
 log = structlog.get_logger(__name__)
 
@@ -406,31 +405,19 @@ class AnalyticsService:
 
     # --- /queues/{id}/forecast --------------------------------------------------------------
     async def forecast(self, queue_id: str, query: ForecastQuery) -> Forecast:
-        """Operators needed per local hour of day, from the last `weeks` whole weeks.
-
-        For each hour of day: arrivals = calls entered in that hour / days in the sample;
-        handle time = mean talk of the completed calls of that hour (the sample's mean when
-        that hour had none) + the queue's wrap-up; then Erlang C's fewest operators meeting
-        the target (analytics/erlang.py).
-        """
+        """Operators needed per local hour of day, from the last `weeks` whole weeks
+        (computed by analytics/forecast.py)."""
         queue = await self._queues.get(queue_id)
         if queue is None:
             raise NotFound("Queue not found")
         weeks = query.weeks or self._settings.analytics.forecast_weeks
         tz = self._settings.tz
-        today = self._clock().astimezone(tz).date()
-        start = local_midnight(today - timedelta(days=7 * weeks), tz)
-        end = local_midnight(today, tz)
+        start, end = sample_window(self._clock().astimezone(tz).date(), weeks, tz)
         hours = await self._hours(Window("forecast", start, end), StatsScope(queue_ids=(queue_id,)))
-        days = local_days(start, end, tz)
         wrapup = queue.config.wrapup_seconds
-        overall = sum(hours, CallCounts())
-        overall_talk = overall.talk_seconds / overall.completed if overall.completed else None
-        rows = [
-            self._forecast_hour(h, counts, days, overall_talk, wrapup, query)
-            for h, counts in enumerate(hours)
-        ]
-        needed = [row.operators_needed for row in rows if row.operators_needed is not None]
+        found = staffing_forecast(
+            hours, local_days(start, end, tz), wrapup, query.target_service_level, query.threshold
+        )
         return Forecast(
             queue_id=queue_id,
             queue_name=queue.config.name,
@@ -439,57 +426,10 @@ class AnalyticsService:
             weeks=weeks,
             start=start,
             end=end,
-            average_handle_time=None if overall_talk is None else round(overall_talk + wrapup, 1),
+            average_handle_time=found.average_handle_time,
             wrapup_seconds=wrapup,
-            peak_operators_needed=max(needed, default=None),
-            hours=rows,
-        )
-
-    @staticmethod
-    def _forecast_hour(
-        hour: int,
-        counts: CallCounts,
-        days: int,
-        overall_talk: float | None,
-        wrapup: float,
-        query: ForecastQuery,
-    ) -> ForecastHour:
-        rate = counts.entered / days
-        talk = counts.talk_seconds / counts.completed if counts.completed else overall_talk
-        label = kpis.hour_label(hour)
-        if rate == 0:
-            return ForecastHour(
-                hour=label,
-                calls_per_hour=0.0,
-                average_handle_time=None if talk is None else round(talk + wrapup, 1),
-                traffic=0.0,
-                operators_needed=0,
-                service_level=100.0,
-                average_wait=0.0,
-            )
-        if talk is None or talk + wrapup <= 0:
-            return ForecastHour(
-                hour=label,
-                calls_per_hour=round(rate, 2),
-                average_handle_time=None,
-                traffic=0.0,
-                operators_needed=None,
-                service_level=None,
-                average_wait=None,
-            )
-        handle = talk + wrapup
-        traffic = traffic_erlangs(rate, 3600.0, handle)
-        staffed = operators_needed(
-            traffic, handle, query.target_service_level / 100, query.threshold
-        )
-        return ForecastHour(
-            hour=label,
-            calls_per_hour=round(rate, 2),
-            average_handle_time=round(handle, 1),
-            traffic=round(traffic, 3),
-            operators_needed=staffed.operators,
-            service_level=round(staffed.service_level * 100, 1),
-            average_wait=round(staffed.average_speed_of_answer, 1),
+            peak_operators_needed=found.peak_operators_needed,
+            hours=[ForecastHour.model_validate(row, from_attributes=True) for row in found.hours],
         )
 
     # --- /operators/{id}/stats --------------------------------------------------------------

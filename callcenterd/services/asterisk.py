@@ -12,8 +12,8 @@ import structlog
 from callcenterd.domain.clock import from_iso
 from callcenterd.domain.users import Role
 from callcenterd.errors import AsteriskUnavailable, ChannelNotFound, PermissionDenied
+from callcenterd.security import Principal
 from callcenterd.services.asterisk_errors import as_api_errors, misconfigured
-from callcenterd.services.context import Principal
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.telephony.ami import AmiLink, channel_name, queue_status
 from callcenterd.telephony.ari_link import AriLink

@@ -8,8 +8,7 @@ import structlog
 
 from callcenterd.domain.users import User
 from callcenterd.errors import InvalidCredentials, NotAuthenticated, TokenExpired, UserInactive
-from callcenterd.security import Clock, IssuedToken, PasswordHasher, TokenService
-from callcenterd.services.context import Principal
+from callcenterd.security import Clock, IssuedToken, PasswordHasher, Principal, TokenService
 from callcenterd.store.system import RevokedTokenRepository
 from callcenterd.store.users import UserRepository
 

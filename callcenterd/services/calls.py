@@ -4,6 +4,9 @@ Who sees what: admins and managers every call; a supervisor the calls of their g
 for or answered by its operators, or in queues one of its operators is a member of); an
 operator the calls they answered or were rung for. Notes and ratings are written by admins
 and, on calls they answered, by operators; only an admin may close a call left open.
+
+Recordings are fetched from Asterisk (ARI) within the same scope; ARI's answers become the
+API's errors here (no recording: NotFound; ARI down or refusing: AsteriskUnavailable).
 """
 
 from __future__ import annotations
@@ -11,25 +14,32 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
 
+from callcenterd.analytics.periods import local_midnight
 from callcenterd.contract.routing import CallCreate, CallFilterQuery, CallListQuery, CallUpdate
 from callcenterd.contract.validation import field_error
 from callcenterd.domain.clock import to_iso
 from callcenterd.domain.users import Role
-from callcenterd.errors import Conflict, NotFound, PermissionDenied
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal, audit
-from callcenterd.services.periods import local_midnight
+from callcenterd.errors import AsteriskUnavailable, Conflict, NotFound, PermissionDenied
+from callcenterd.security import Clock, Principal
+from callcenterd.services.asterisk_errors import as_api_errors
+from callcenterd.services.context import audit
 from callcenterd.settings import Settings
-from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallRecord, CallScope
+from callcenterd.store.call_counts import CallCounts
+from callcenterd.store.call_csv import CSV_HEADER
+from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallScope
+from callcenterd.store.call_queries import CallRecord as CallRecord  # re-exported for api/
 from callcenterd.store.db import Database
-from callcenterd.store.queues import OperatorDirectory, QueueRepository
+from callcenterd.store.operators import OperatorDirectory
+from callcenterd.store.queues import QueueRepository
+from callcenterd.telephony.ari_link import AriLink
 
 log = structlog.get_logger(__name__)
 
@@ -65,9 +75,12 @@ class CallService:
         queues: QueueRepository,
         clock: Clock,
         settings: Settings,
+        ari: AriLink,
     ) -> None:
         self._db = db
         self._calls = calls
+        self._counts = CallCounts(db)
+        self._ari = ari
         self._directory = directory
         self._queues = queues
         self._page_slot = asyncio.Semaphore(1)
@@ -126,19 +139,21 @@ class CallService:
         self, query: CallFilterQuery, viewer: Principal, batch: int = EXPORT_BATCH
     ) -> AsyncGenerator[str, None]:
         """The page's calls (same filters, same scope), all of them, newest first, as CSV
-        lines (store.call_csv) in batches.
+        lines (store.call_csv) in batches, the header row at the head of the first.
 
-        The first batch always comes (maybe empty), so a caller can fetch it before it
-        commits to a response. Each batch takes the page slot on its own: a long export
+        The first batch always comes (maybe only the header), so a caller can fetch it
+        before it commits to a response. Each batch takes the page slot on its own: a long export
         interleaves with pages instead of holding them up for its whole length.
         """
         where = self.filter_of(query)
         scope = await self._scope(viewer)
         after = None
+        head = CSV_HEADER
         while True:
             async with self._page_slot:
                 lines, after = await self._calls.csv_batch(scope, where, after, batch)
-            yield lines
+            yield head + lines
+            head = ""
             if after is None:
                 return
 
@@ -152,6 +167,30 @@ class CallService:
     async def get(self, call_id: str, viewer: Principal) -> CallWithTimeline:
         call = await self._visible(call_id, viewer)
         return CallWithTimeline(call, await self._calls.events(call_id))
+
+    @asynccontextmanager
+    async def recording(
+        self, call_id: str, viewer: Principal, chunk_size: int
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The call's recording as chunks streamed from Asterisk, within the viewer's scope
+        (404 outside it); released on leaving the block."""
+        found = await self._visible(call_id, viewer)
+        if not found.recording:
+            raise NotFound(f"Call {call_id} has no recording")
+        control = self._ari.connected_control
+        if control is None:
+            raise AsteriskUnavailable("ARI is not connected: the recording cannot be fetched")
+        gone = NotFound(f"Recording of call {call_id} not found in Asterisk")
+        with as_api_errors(not_found=lambda _: gone):
+            upstream = await control.recording_file(found.recording)
+        try:
+            yield upstream.content.iter_chunked(chunk_size)
+        finally:
+            upstream.release()
+
+    async def counts_by_status(self) -> dict[str, int]:
+        """Every call record by status, zeros included (for /metrics)."""
+        return await self._counts.by_status()
 
     # --- changes by hand --------------------------------------------------------------------
     async def create(self, body: CallCreate, actor: Principal) -> CallWithTimeline:

@@ -1,38 +1,18 @@
-"""Who is acting: the authenticated principal, and what the audit log records of it."""
+"""What the audit log records of who acted (the principal itself: security.Principal)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 import structlog
 
-from callcenterd.domain.users import Role, User
-from callcenterd.security import TokenClaims
+from callcenterd.security import Principal
 from callcenterd.store.system import AuditLog
 
 # What the audit log says instead of a new password.
 SECRET_CHANGED = "(changed)"  # noqa: S105 - a placeholder, not a secret
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user: User
-    claims: TokenClaims
-
-    @property
-    def id(self) -> str:
-        return self.user.id
-
-    @property
-    def role(self) -> Role:
-        return self.user.role
-
-    @property
-    def group_id(self) -> str | None:
-        return self.user.group_id
 
 
 def current_request_id() -> str | None:

@@ -12,19 +12,19 @@ from dataclasses import dataclass
 
 import structlog
 
+from callcenterd.analytics.periods import period_bounds
 from callcenterd.contract.routing import OperatorStatusIn
 from callcenterd.domain.events import OperatorPresenceSet, OperatorRemoved, OperatorUpserted
 from callcenterd.domain.queues import Presence
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal, audit
-from callcenterd.services.periods import period_bounds
+from callcenterd.security import Clock, Principal
+from callcenterd.services.context import audit
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.settings import Settings
 from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.db import Database
-from callcenterd.store.queues import OperatorDirectory, OperatorRecord
+from callcenterd.store.operators import OperatorDirectory, OperatorRecord
 
 log = structlog.get_logger(__name__)
 

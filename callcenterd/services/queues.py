@@ -21,11 +21,13 @@ from callcenterd.domain.clock import to_iso
 from callcenterd.domain.events import QueueRemoved, QueueUpserted
 from callcenterd.domain.queues import Member, OverflowAction
 from callcenterd.errors import Conflict, NotFound
-from callcenterd.security import Clock
-from callcenterd.services.context import Principal, audit
+from callcenterd.security import Clock, Principal
+from callcenterd.services.context import audit
 from callcenterd.services.routing_port import RoutingPort
 from callcenterd.store.db import Database
-from callcenterd.store.queues import QueueMember, QueueRepository, StoredQueue
+from callcenterd.store.operators import OperatorDirectory
+from callcenterd.store.queues import QueueMember as QueueMember  # re-exported for api/
+from callcenterd.store.queues import QueueRepository, StoredQueue
 
 log = structlog.get_logger(__name__)
 
@@ -244,9 +246,9 @@ class QueueService:
         """Extensions or operator ids -> live operator ids, in the order given."""
         entries = [MemberIn(extension=spec) if isinstance(spec, str) else spec for spec in specs]
         extensions = [e.extension for e in entries if e.extension is not None]
-        by_extension = await self._queues.operators_by_extension(conn, extensions)
+        by_extension = await OperatorDirectory.operators_by_extension(conn, extensions)
         ids = [e.operator_id for e in entries if e.operator_id is not None]
-        live = await self._queues.live_operators(conn, ids)
+        live = await OperatorDirectory.live_operators(conn, ids)
         members: list[Member] = []
         seen: set[str] = set()
         for index, entry in enumerate(entries):

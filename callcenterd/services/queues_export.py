@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from callcenterd.domain.queues import OperatorProfile
 from callcenterd.store.db import Database
-from callcenterd.store.queues import QueueRepository, StoredQueue, all_operator_profiles
+from callcenterd.store.operators import all_operator_profiles
+from callcenterd.store.queues import QueueRepository, StoredQueue
 
 # app_queue reads [general] as its own settings, never as a queue.
 RESERVED_SECTIONS = frozenset({"general"})

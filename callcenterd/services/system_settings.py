@@ -29,9 +29,9 @@ from callcenterd.errors import (
     AsteriskUnavailable,
     CallcenterError,
 )
-from callcenterd.security import Clock, SecretBox
+from callcenterd.security import Clock, Principal, SecretBox
 from callcenterd.services.asterisk_errors import api_error
-from callcenterd.services.context import SECRET_CHANGED, Principal, audit
+from callcenterd.services.context import SECRET_CHANGED, audit
 from callcenterd.settings import Settings, asterisk_host_port
 from callcenterd.store.db import Database
 from callcenterd.store.system import SettingsRepository

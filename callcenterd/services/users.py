@@ -23,8 +23,8 @@ from callcenterd.errors import (
     UsernameTaken,
     UserNotFound,
 )
-from callcenterd.security import Clock, PasswordHasher, random_password
-from callcenterd.services.context import SECRET_CHANGED, Principal, audit
+from callcenterd.security import Clock, PasswordHasher, Principal, random_password
+from callcenterd.services.context import SECRET_CHANGED, audit
 from callcenterd.store.db import Database
 from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
 

@@ -34,7 +34,7 @@ from callcenterd.store.call_stats import (
     rollup_sql,
     trigger_sql,
 )
-from callcenterd.store.db import Database
+from callcenterd.store.db import Database, marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +64,6 @@ class OperatorName:
     name: str
     extension: str
     deleted: bool
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
 
 
 def scope_sql(scope: StatsScope) -> tuple[str, list[Any]]:
@@ -227,7 +223,7 @@ class AnalyticsStore:
         rows = await self._db.fetch_all(
             "SELECT o.id AS id, (SELECT COUNT(*) FROM call_operators co"
             " WHERE co.operator_id = o.id AND co.start_time >= ? AND co.start_time < ?) AS n"
-            f" FROM operators o WHERE o.id IN ({_marks(operator_ids)})",
+            f" FROM operators o WHERE o.id IN ({marks(operator_ids)})",
             (to_iso(start), to_iso(end), *operator_ids),
         )
         return {row["id"]: int(row["n"]) for row in rows}
@@ -291,7 +287,7 @@ class AnalyticsStore:
             " SELECT l.operator_id, l.at, l.presence,"
             " LEAD(l.at) OVER (PARTITION BY l.operator_id ORDER BY l.at, l.id) AS until"
             " FROM operator_presence_log l"
-            f" WHERE l.operator_id IN ({_marks(operator_ids)}) AND l.at < ?"
+            f" WHERE l.operator_id IN ({marks(operator_ids)}) AND l.at < ?"
             " AND l.at >= COALESCE((SELECT MAX(p.at) FROM operator_presence_log p"
             " WHERE p.operator_id = l.operator_id AND p.at <= ?), ''))"
             " SELECT operator_id, TOTAL(MAX(0, julianday(MIN(COALESCE(until, ?), ?))"
@@ -359,7 +355,7 @@ class AnalyticsStore:
             return {}
         rows = await self._db.fetch_all(
             "SELECT o.id, u.name, o.extension, o.deleted_at FROM operators o"
-            f" JOIN users u ON u.id = o.user_id WHERE o.id IN ({_marks(operator_ids)})",
+            f" JOIN users u ON u.id = o.user_id WHERE o.id IN ({marks(operator_ids)})",
             tuple(operator_ids),
         )
         return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -33,14 +33,29 @@ def identifiers(names: Iterable[str]) -> list[str]:
     return checked
 
 
+def marks(values: Sized) -> str:
+    """One bound-parameter mark per value: `?, ?, ?`."""
+    return ", ".join("?" * len(values))
+
+
 def insert_sql(table: str, values: Mapping[str, Any]) -> tuple[str, list[Any]]:
     columns = identifiers([table, *values])[1:]
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", list(values.values())
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks(columns)})",
+        list(values.values()),
+    )
 
 
 def set_sql(changes: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return ", ".join(f"{c} = ?" for c in identifiers(changes)), list(changes.values())
+
+
+async def fetch_all_in(
+    conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[sqlite3.Row]:
+    """Every row of a query, on a connection already held (inside a transaction)."""
+    async with conn.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
 
 
 @dataclass(frozen=True, slots=True)

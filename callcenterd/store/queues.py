@@ -1,4 +1,4 @@
-"""Queues, their members, and operators as the routing engine sees them (profiles, presence)."""
+"""Queues and their members: configurations, membership, and the checks a queue change needs."""
 
 from __future__ import annotations
 
@@ -14,29 +14,18 @@ import aiosqlite
 from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.domain.queues import (
     Member,
-    OperatorProfile,
     OverflowAction,
     Presence,
     QueueConfig,
     Strategy,
 )
 from callcenterd.domain.users import OperatorStatus
-from callcenterd.store.db import Database, insert_sql, set_sql
+from callcenterd.store.db import Database, fetch_all_in, insert_sql, marks, set_sql
 
 _QUEUE_COLUMNS = (
     "id, name, description, asterisk_name, max_wait_time, priority, strategy, is_active,"
     " numbers, required_skills, is_default, ring_timeout, retry_delay, wrapup_seconds,"
     " join_empty, overflow_action, overflow_queue_id, music_class, created_at, updated_at"
-)
-# Live operators, with their user's name; `o` is operators, `u` users.
-_OPERATOR_COLUMNS = (
-    "o.id, o.user_id, u.name, o.extension, o.group_id, o.status, o.status_reason, o.presence,"
-    " o.presence_reason, o.skills, o.max_concurrent_calls, o.last_activity, o.created_at"
-)
-_LIVE = "o.deleted_at IS NULL"
-# Who the engine routes to: a live operator row whose user is an active operator.
-_ROUTABLE = (
-    "o.deleted_at IS NULL AND u.deleted_at IS NULL AND u.is_active = 1 AND u.role = 'operator'"
 )
 
 
@@ -64,23 +53,6 @@ class StoredQueue:
     @property
     def id(self) -> str:
         return self.config.id
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorRecord:
-    id: str
-    user_id: str
-    name: str
-    extension: str
-    group_id: str | None
-    status: OperatorStatus
-    status_reason: str | None
-    presence: Presence
-    presence_reason: str | None
-    skills: tuple[str, ...]
-    max_concurrent_calls: int
-    last_activity: datetime
-    created_at: datetime
 
 
 def _member(row: sqlite3.Row) -> QueueMember:
@@ -123,52 +95,6 @@ def _queue(row: sqlite3.Row, members: Sequence[QueueMember]) -> StoredQueue:
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
     )
-
-
-def _operator(row: sqlite3.Row) -> OperatorRecord:
-    return OperatorRecord(
-        id=row["id"],
-        user_id=row["user_id"],
-        name=row["name"],
-        extension=row["extension"],
-        group_id=row["group_id"],
-        status=OperatorStatus(row["status"]),
-        status_reason=row["status_reason"],
-        presence=Presence(row["presence"]),
-        presence_reason=row["presence_reason"],
-        skills=tuple(json.loads(row["skills"])),
-        max_concurrent_calls=row["max_concurrent_calls"],
-        last_activity=from_iso(row["last_activity"]),
-        created_at=from_iso(row["created_at"]),
-    )
-
-
-def _profile(row: sqlite3.Row) -> OperatorProfile:
-    presence = Presence(row["presence"])
-    reason = None
-    if presence is Presence.PAUSED:
-        # The API writes presence_reason; an autopause by the engine may only set status_reason.
-        reason = row["presence_reason"] or row["status_reason"]
-    return OperatorProfile(
-        id=row["id"],
-        extension=row["extension"],
-        skills=frozenset(json.loads(row["skills"])),
-        max_concurrent_calls=row["max_concurrent_calls"],
-        presence=presence,
-        pause_reason=reason,
-        name=row["name"],
-    )
-
-
-async def _fetch_all(
-    conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
-) -> list[sqlite3.Row]:
-    async with conn.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
 
 
 _MEMBERS_SQL = (
@@ -230,7 +156,7 @@ class QueueRepository:
     # --- inside a write transaction ---------------------------------------------------------
     @staticmethod
     async def name_taken(conn: aiosqlite.Connection, name: str, except_id: str | None) -> bool:
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT 1 FROM queues WHERE name = ? COLLATE NOCASE AND deleted_at IS NULL"
             " AND id IS NOT ?",
@@ -243,7 +169,7 @@ class QueueRepository:
         conn: aiosqlite.Connection, asterisk_name: str, except_id: str | None
     ) -> bool:
         # app_queue compares queue names without regard to case.
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT 1 FROM queues WHERE asterisk_name = ? COLLATE NOCASE"
             " AND deleted_at IS NULL AND id IS NOT ?",
@@ -258,10 +184,10 @@ class QueueRepository:
         """(number, queue name) for each of `numbers` another live queue already answers."""
         if not numbers:
             return []
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT n.value AS number, q.name FROM queues q, json_each(q.numbers) n"
-            f" WHERE q.deleted_at IS NULL AND q.id IS NOT ? AND n.value IN ({_marks(numbers)})"
+            f" WHERE q.deleted_at IS NULL AND q.id IS NOT ? AND n.value IN ({marks(numbers)})"
             " ORDER BY n.value",
             (except_id, *numbers),
         )
@@ -270,7 +196,7 @@ class QueueRepository:
     @staticmethod
     async def default_queue(conn: aiosqlite.Connection, except_id: str | None) -> str | None:
         """The name of the live default queue other than `except_id`, if any."""
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT name FROM queues WHERE is_default = 1 AND deleted_at IS NULL AND id IS NOT ?",
             (except_id,),
@@ -279,7 +205,7 @@ class QueueRepository:
 
     @staticmethod
     async def exists(conn: aiosqlite.Connection, queue_id: str) -> bool:
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn, "SELECT 1 FROM queues WHERE id = ? AND deleted_at IS NULL", (queue_id,)
         )
         return bool(rows)
@@ -287,7 +213,7 @@ class QueueRepository:
     @staticmethod
     async def overflow_targets(conn: aiosqlite.Connection) -> dict[str, str | None]:
         """Live queue id -> the queue it overflows into (None: it overflows nowhere)."""
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT id, CASE WHEN overflow_action = 'queue' THEN overflow_queue_id END AS target"
             " FROM queues WHERE deleted_at IS NULL",
@@ -296,7 +222,7 @@ class QueueRepository:
 
     @staticmethod
     async def overflowing_into(conn: aiosqlite.Connection, queue_id: str) -> list[str]:
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT name FROM queues WHERE overflow_queue_id = ? AND overflow_action = 'queue'"
             " AND deleted_at IS NULL AND id != ? ORDER BY name",
@@ -306,38 +232,12 @@ class QueueRepository:
 
     @staticmethod
     async def waiting_calls(conn: aiosqlite.Connection, queue_id: str) -> int:
-        rows = await _fetch_all(
+        rows = await fetch_all_in(
             conn,
             "SELECT COUNT(*) FROM calls WHERE status = 'incoming' AND queue_id = ?",
             (queue_id,),
         )
         return int(rows[0][0])
-
-    @staticmethod
-    async def operators_by_extension(
-        conn: aiosqlite.Connection, extensions: Sequence[str]
-    ) -> dict[str, str]:
-        """extension -> operator id, for live operators."""
-        if not extensions:
-            return {}
-        rows = await _fetch_all(
-            conn,
-            f"SELECT id, extension FROM operators o WHERE {_LIVE}"
-            f" AND extension IN ({_marks(extensions)})",
-            tuple(extensions),
-        )
-        return {row["extension"]: row["id"] for row in rows}
-
-    @staticmethod
-    async def live_operators(conn: aiosqlite.Connection, operator_ids: Sequence[str]) -> set[str]:
-        if not operator_ids:
-            return set()
-        rows = await _fetch_all(
-            conn,
-            f"SELECT id FROM operators o WHERE {_LIVE} AND id IN ({_marks(operator_ids)})",
-            tuple(operator_ids),
-        )
-        return {row["id"] for row in rows}
 
     @staticmethod
     async def insert(conn: aiosqlite.Connection, values: Mapping[str, Any]) -> None:
@@ -372,87 +272,6 @@ class QueueRepository:
         )
 
 
-class OperatorDirectory:
-    """Operators with their names, presence and displayed status (the API's operator views)."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def find(
-        self, group_id: str | None = None, status: OperatorStatus | None = None
-    ) -> list[OperatorRecord]:
-        where, params = [_LIVE], []
-        if group_id is not None:
-            where.append("o.group_id = ?")
-            params.append(group_id)
-        if status is not None:
-            where.append("o.status = ?")
-            params.append(status.value)
-        rows = await self._db.fetch_all(
-            f"SELECT {_OPERATOR_COLUMNS} FROM operators o JOIN users u ON u.id = o.user_id"
-            f" WHERE {' AND '.join(where)} ORDER BY u.name COLLATE NOCASE, o.extension",
-            params,
-        )
-        return [_operator(row) for row in rows]
-
-    async def get(self, operator_id: str) -> OperatorRecord | None:
-        row = await self._db.fetch_one(
-            f"SELECT {_OPERATOR_COLUMNS} FROM operators o JOIN users u ON u.id = o.user_id"
-            f" WHERE o.id = ? AND {_LIVE}",
-            (operator_id,),
-        )
-        return _operator(row) if row else None
-
-    async def for_user(self, user_id: str) -> OperatorRecord | None:
-        row = await self._db.fetch_one(
-            f"SELECT {_OPERATOR_COLUMNS} FROM operators o JOIN users u ON u.id = o.user_id"
-            f" WHERE o.user_id = ? AND {_LIVE}",
-            (user_id,),
-        )
-        return _operator(row) if row else None
-
-    async def operator_id_of(self, user_id: str) -> str | None:
-        """The user's operator row id, deleted or not (to tell the engine it is gone)."""
-        value = await self._db.fetch_value("SELECT id FROM operators WHERE user_id = ?", (user_id,))
-        return str(value) if value else None
-
-    async def profile(self, operator_id: str) -> OperatorProfile | None:
-        """The engine's view of one operator, or None when they are not routable."""
-        row = await self._db.fetch_one(
-            f"SELECT {_OPERATOR_COLUMNS} FROM operators o JOIN users u ON u.id = o.user_id"
-            f" WHERE o.id = ? AND {_ROUTABLE}",
-            (operator_id,),
-        )
-        return _profile(row) if row else None
-
-    async def profiles(self) -> list[OperatorProfile]:
-        rows = await self._db.fetch_all(
-            f"SELECT {_OPERATOR_COLUMNS} FROM operators o JOIN users u ON u.id = o.user_id"
-            f" WHERE {_ROUTABLE} ORDER BY o.id"
-        )
-        return [_profile(row) for row in rows]
-
-    @staticmethod
-    async def set_presence(
-        conn: aiosqlite.Connection,
-        operator_id: str,
-        presence: Presence,
-        reason: str | None,
-        at: datetime,
-    ) -> None:
-        stamp = to_iso(at)
-        await conn.execute(
-            "UPDATE operators SET presence = ?, presence_reason = ?, last_activity = ?,"
-            " updated_at = ? WHERE id = ? AND deleted_at IS NULL",
-            (presence.value, reason, stamp, stamp, operator_id),
-        )
-
-
 async def all_queue_configs(db: Database) -> list[QueueConfig]:
     """Every live queue as the engine needs it: the dispatcher loads these at start."""
     return await QueueRepository(db).configs()
-
-
-async def all_operator_profiles(db: Database) -> list[OperatorProfile]:
-    """Every routable operator (live row, active user with role operator), at start."""
-    return await OperatorDirectory(db).profiles()

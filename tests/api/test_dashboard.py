@@ -31,9 +31,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenterd import keys
+from callcenterd.analytics.periods import period_bounds
 from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.domain.events import CallArrived
-from callcenterd.services.periods import period_bounds
 from tests.api.conftest import Actor, ClientFactory
 from tests.api.helpers import expect_error
 from tests.api.routing_helpers import insert_call, make_operator, operator_of

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from callcenterd import keys
+from callcenterd.api.endpoints import ENDPOINTS
 from tests.api.conftest import ADMIN_PASSWORD, Actor, ClientFactory, login
 from tests.api.helpers import database_file, expect_error
 from tests.unit.test_store import read_only_file
@@ -109,7 +109,7 @@ async def test_openapi_document_lists_every_declared_endpoint(
     doc = await response.json()
     assert doc["openapi"].startswith("3.1")
     assert doc["info"]["title"]
-    endpoints = client.app[keys.ENDPOINTS]
+    endpoints = client.app[ENDPOINTS]
     assert endpoints
     for endpoint in endpoints:
         path = "/api" + endpoint.path

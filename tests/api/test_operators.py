@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient
 
+from callcenterd.analytics.periods import period_bounds
 from callcenterd.domain.events import OperatorPresenceSet, OperatorUpserted
 from callcenterd.domain.queues import Presence
-from callcenterd.services.periods import period_bounds
 from tests.api.conftest import PASSWORD, Actor, ClientFactory, login
 from tests.api.helpers import expect_error, query_db, user_body
 from tests.api.routing_helpers import (

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from callcenterd import keys
 from callcenterd.domain.events import QueueRemoved, QueueUpserted
 from callcenterd.domain.queues import Member, OverflowAction, Presence, Strategy
-from callcenterd.store.queues import all_operator_profiles, all_queue_configs
+from callcenterd.store.operators import all_operator_profiles
+from callcenterd.store.queues import all_queue_configs
 from tests.api.conftest import Actor
 from tests.api.helpers import expect_error, query_db
 from tests.api.routing_helpers import (

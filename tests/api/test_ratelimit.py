@@ -13,8 +13,7 @@ from aiohttp.test_utils import make_mocked_request
 from callcenterd.api.ratelimit import RateLimits, TokenBuckets
 from callcenterd.domain.users import Role, User
 from callcenterd.errors import RateLimited
-from callcenterd.security import TokenClaims
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal, TokenClaims
 from callcenterd.settings import RateLimitSettings
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, ClientFactory, bearer, login
 from tests.api.helpers import expect_error, user_body

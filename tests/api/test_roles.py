@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from callcenterd import keys
-from callcenterd.api.endpoints import API_PREFIXES
+from callcenterd.api.endpoints import API_PREFIXES, ENDPOINTS
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, Actor, bearer, login
 from tests.api.helpers import expect_error
 from tests.conftest import free_port
@@ -147,7 +146,7 @@ TABLE: dict[tuple[str, str], Row] = {
 
 
 def test_every_declared_endpoint_has_a_row(client: TestClient[Any, Any]) -> None:
-    declared = {(e.method, e.path) for e in client.app[keys.ENDPOINTS]}
+    declared = {(e.method, e.path) for e in client.app[ENDPOINTS]}
     assert declared - TABLE.keys() == set(), "endpoints without a row in the role matrix"
     assert TABLE.keys() - declared == set(), "rows for endpoints the app does not declare"
 
@@ -179,7 +178,7 @@ async def test_role_matrix(
         "missing": str(uuid.uuid4()),
     }
     checked = 0
-    for endpoint in client.app[keys.ENDPOINTS]:
+    for endpoint in client.app[ENDPOINTS]:
         row = TABLE.get((endpoint.method, endpoint.path))
         if row is None:
             pytest.fail(f"{endpoint.method} {endpoint.path} has no row in the role matrix")

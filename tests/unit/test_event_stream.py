@@ -21,8 +21,7 @@ from callcenterd.events.stream import (
     StreamSettings,
     ws_text_frame,
 )
-from callcenterd.security import TokenClaims
-from callcenterd.services.context import Principal
+from callcenterd.security import Principal, TokenClaims
 
 GROUPS = {"op-a": "g1", "op-b": "g1", "op-c": "g2"}
 QUEUES = {"q-sales": ["op-c"], "q-support": ["op-a"]}

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenterd.services.periods import period_bounds
+from callcenterd.analytics.periods import period_bounds
 
 MOSCOW = ZoneInfo("Europe/Moscow")  # UTC+3, no DST
 BERLIN = ZoneInfo("Europe/Berlin")

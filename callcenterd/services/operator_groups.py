@@ -6,7 +6,7 @@ actions, rare next to events.
 
 from __future__ import annotations
 
-from callcenterd.store.queues import OperatorDirectory
+from callcenterd.store.operators import OperatorDirectory
 
 
 class OperatorGroups:
