@@ -136,9 +136,9 @@ async def test_every_call_action_does_what_asterisk_reports(
         # A refused action and a gone channel are told apart.
         with pytest.raises(AriRequestFailed):
             await control.ring(channel_id, 5, None)  # not a created, undialed channel
+        with pytest.raises(AriNotFound):
+            await control.channel("cc-never-there")
+        with pytest.raises(AriNotFound):
+            await control.answer("cc-never-there")
         await control.hangup(channel_id)
         await frames.wait_for(of_type("StasisEnd", id=channel_id))
-        with pytest.raises(AriNotFound):
-            await control.channel(channel_id)
-        with pytest.raises(AriNotFound):
-            await control.answer(channel_id)
