@@ -31,7 +31,7 @@ async def test_the_last_assertion_error_is_raised_after_the_time_limit() -> None
         tries.append(1)
         assert False, f"still not there after {len(tries)} tries"  # noqa: B011
 
-    with pytest.raises(AssertionError, match="not so within 0.05 s: still not there") as caught:
+    with pytest.raises(AssertionError, match=r"not so within 0\.05 s: still not there") as caught:
         await eventually(check, within=0.05)
     assert f"after {len(tries)} tries" in str(caught.value)
     assert len(tries) > 1
