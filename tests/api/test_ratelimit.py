@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
+from callcenterd import keys
 from callcenterd.api.ratelimit import RateLimits, TokenBuckets
 from callcenterd.domain.users import Role, User
 from callcenterd.errors import RateLimited
@@ -51,11 +52,21 @@ def _login(username: str, password: str = "wrong-pw") -> dict[str, str]:
 # --- over HTTP -----------------------------------------------------------------------------
 async def test_sixth_login_in_a_minute_is_429(make_client: ClientFactory) -> None:
     client = await make_client(rate_limits={"auth_per_minute": 5})
+    services = client.app[keys.SERVICES]
+    clock = Seconds()  # the app's limits, on a clock that moves only when told
+    services.rate_limits = RateLimits(
+        services.settings.rate_limits,
+        TokenBuckets(clock),
+        trusted_proxies=services.settings.http.trusted_proxies,
+    )
     for _ in range(5):
         assert (await client.post(LOGIN, json=ADMIN_CREDENTIALS)).status == 200
-    seconds = await _expect_429(await client.post(LOGIN, json=ADMIN_CREDENTIALS))
     # 5 per minute refill one token every 12 s.
-    assert seconds <= 12
+    assert await _expect_429(await client.post(LOGIN, json=ADMIN_CREDENTIALS)) == 12
+    clock.now += 9.5
+    assert await _expect_429(await client.post(LOGIN, json=ADMIN_CREDENTIALS)) == 3
+    clock.now += 2.5
+    assert (await client.post(LOGIN, json=ADMIN_CREDENTIALS)).status == 200
 
 
 async def test_failed_logins_count_too(make_client: ClientFactory) -> None:
