@@ -82,6 +82,9 @@ async def native_queue_call(
     return record
 
 
+# About 40 s on an idle machine, most of it Asterisk re-qualifying the phone after its restart
+# (wait_member_idle allows 60 s for that alone): more than the default 120 s under load.
+@pytest.mark.timeout(300)
 async def test_ami_reconnects_after_asterisk_restart_and_keeps_recording(
     daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
 ) -> None:
