@@ -52,11 +52,12 @@ APP_BACK_BOUND_S = 2.0
 
 
 async def record_status(proc: DaemonProcess, caller_number: str, status: str) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        for item in await proc.calls():
+    async def check() -> dict[str, Any]:
+        items = await proc.calls()
+        for item in items:
             if item["caller_number"] == caller_number and item["status"] == status:
                 return item
-        return None
+        raise AssertionError(f"no {status} record of {caller_number}: {items}")
 
     found: dict[str, Any] = await eventually(check, 15.0, f"{caller_number} {status}")
     return found
