@@ -32,7 +32,8 @@ def free_port() -> int:
 
 
 def make_settings(state_dir: Path, **overrides: Any) -> Settings:
-    """Fast, isolated settings: cheap bcrypt, generous rate limits, ARI on a closed port."""
+    """Fast, isolated settings: cheap bcrypt, generous rate limits, ARI on a closed port, no
+    periodic queue_stats events."""
     data: dict[str, Any] = {
         "state_dir": str(state_dir),
         "admin_password": "admin-pass",
@@ -43,6 +44,9 @@ def make_settings(state_dir: Path, **overrides: Any) -> Settings:
             "dashboard_per_minute": 10000,
         },
         "ari": {"url": f"http://127.0.0.1:{free_port()}", "password": "ari-secret"},
+        # No periodic queue_stats: a test's event stream holds what the test caused, and a
+        # reader waiting for a close or for silence is not kept busy every 5 s.
+        "events": {"queue_stats_seconds": 0},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

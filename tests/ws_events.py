@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
 Frame = dict[str, Any]
+MIN_WAIT = 0.001  # seconds: the shortest read timeout
 
 
 class Closed(Exception):
@@ -34,6 +35,7 @@ class EventCollector:
         self.ws = ws
         self.events: list[Frame] = []
         self.controls: list[Frame] = []  # auth_ok, pong, error, subscribed, resync_required
+        self.close_reason = ""  # once the server closed the socket
 
     async def send(self, **message: Any) -> None:
         await self.ws.send_str(json.dumps(message))
@@ -43,9 +45,11 @@ class EventCollector:
         return await self.next_frame()
 
     async def next_frame(self, within: float = 5.0) -> Frame:
-        msg = await self.ws.receive(timeout=within)
+        # aiohttp reads a timeout of 0 as "none": a deadline just passed would wait forever.
+        msg = await self.ws.receive(timeout=max(within, MIN_WAIT))
         if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
-            raise Closed(self.ws.close_code, str(msg.extra or ""))
+            self.close_reason = str(msg.extra or "")
+            raise Closed(self.ws.close_code, self.close_reason)
         assert msg.type is WSMsgType.TEXT, msg
         frame: Frame = json.loads(msg.data)
         (self.events if "id" in frame else self.controls).append(frame)
@@ -53,16 +57,16 @@ class EventCollector:
 
     async def next_event(self, type_: str | None = None, within: float = 5.0) -> Frame:
         """The next event (of that type), skipping control frames and other types."""
-        deadline = time.monotonic() + within
-        while True:
-            frame = await self.next_frame(max(0.0, deadline - time.monotonic()))
-            if "id" in frame and (type_ is None or frame["type"] == type_):
-                return frame
+        return await self.until(
+            lambda frame: "id" in frame and (type_ is None or frame["type"] == type_), within
+        )
 
     async def collect(self, count: int, within: float = 5.0) -> list[Frame]:
         return [await self.next_event(within=within) for _ in range(count)]
 
     async def until(self, matches: Callable[[Frame], bool], within: float = 5.0) -> Frame:
+        """The first frame that matches, read within `within` seconds in all (a stream that
+        never stops, such as periodic events, cannot keep this waiting)."""
         deadline = time.monotonic() + within
         while True:
             frame = await self.next_frame(max(0.0, deadline - time.monotonic()))
@@ -70,21 +74,23 @@ class EventCollector:
                 return frame
 
     async def quiet(self, within: float = 0.2) -> list[Frame]:
-        """Frames arriving within a short while (asserting that nothing else comes)."""
+        """The frames arriving in the next `within` seconds (asserting that nothing else
+        comes: nothing the server had to send may still be on its way by then)."""
         found: list[Frame] = []
+        deadline = time.monotonic() + within
         try:
             while True:
-                found.append(await self.next_frame(within))
+                found.append(await self.next_frame(max(0.0, deadline - time.monotonic())))
         except TimeoutError:
             return found
 
     async def close_code(self, within: float = 5.0) -> int | None:
-        """Read until the server closes; its close code."""
+        """Read until the server closes, within `within` seconds in all; its close code."""
         try:
-            while True:
-                await self.next_frame(within)
+            await self.until(lambda _frame: False, within)
         except Closed as closed:
             return closed.code
+        raise AssertionError("unreachable: until() returns a frame or raises")
 
 
 @asynccontextmanager

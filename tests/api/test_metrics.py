@@ -15,6 +15,7 @@ from callcenterd import keys
 from callcenterd.api.metrics import SCRAPE, check_access
 from callcenterd.errors import DatabaseUnavailable, NotAuthenticated, PermissionDenied
 from callcenterd.metrics.call_counts import CachedCallCounts
+from callcenterd.services import call_actions, loop_lag
 from callcenterd.services.loop_lag import watch_loop_lag
 from callcenterd.settings import MetricsSettings
 from callcenterd.tasks import running
@@ -23,6 +24,7 @@ from tests.api.conftest import Actor, ClientFactory
 from tests.api.helpers import expect_error
 from tests.api.routing_helpers import insert_call, operator_of
 from tests.conftest import FakeClock
+from tests.eventually import eventually
 
 NAMES = {
     "callcenterd_calls",
@@ -131,10 +133,13 @@ async def test_bus_events_are_counted(client: TestClient[Any, Any]) -> None:
     for _ in range(3):
         bus.publish("queue_updated", {"queue_id": "q"})
     bus.publish("call_started", {"call_id": "c"})
-    await asyncio.sleep(0.01)  # the counter's task takes its turn
-    after = await scrape(client)
-    assert value(after, "callcenterd_events_total", type="queue_updated") == 3
-    assert value(after, "callcenterd_events_total", type="call_started") == 1
+
+    async def counted() -> None:  # once the counter's task has taken its turn
+        after = await scrape(client)
+        assert value(after, "callcenterd_events_total", type="queue_updated") == 3
+        assert value(after, "callcenterd_events_total", type="call_started") == 1
+
+    await eventually(counted)
 
 
 async def test_websocket_clients_are_counted(
@@ -144,24 +149,49 @@ async def test_websocket_clients_are_counted(
         hello = await ws.receive_json(timeout=5)
         assert hello["type"] == "auth_ok", hello
         assert value(await scrape(client), "callcenterd_websocket_clients") == 1
-    await asyncio.sleep(0.05)
-    assert value(await scrape(client), "callcenterd_websocket_clients") == 0
+
+    async def gone() -> None:  # the server's handler notices the close and detaches
+        assert value(await scrape(client), "callcenterd_websocket_clients") == 0
+
+    await eventually(gone)
 
 
 # --- a call through the real dispatcher, over a fake ARI -----------------------------------
+LEG_DELAY = 0.25  # seconds from creating an operator's leg to its StasisStart
+
+
+class Monotonic:
+    """The dispatcher's `time` module with a monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
 class FakeCallControl:
     """The call control a queued call uses: legs enter the app right after creation."""
 
     node = DEFAULT_NODE
     request_timeout = 5.0
 
-    def __init__(self, deliver: Any) -> None:
+    def __init__(self, deliver: Any, clock: Monotonic) -> None:
         self.deliver = deliver
+        self.clock = clock
         self.dialed: list[str] = []
 
     async def create_leg(self, leg_id: str, endpoint: str, args: str, *_: Any) -> None:
         frame = {"type": "StasisStart", "args": args.split(","), "channel": {"id": leg_id}}
-        asyncio.get_running_loop().call_later(0.02, self.deliver, self.node, frame)
+        asyncio.get_running_loop().call_soon(self.enter, frame)
+
+    def enter(self, frame: dict[str, Any]) -> None:
+        """The leg enters the app LEG_DELAY seconds after its creation (on the fake clock)."""
+        self.clock.now += LEG_DELAY
+        self.deliver(self.node, frame)
 
     async def ring(self, leg_id: str, *_: Any) -> None:
         self.dialed.append(leg_id)
@@ -174,14 +204,24 @@ class FakeCallControl:
 
 
 async def test_a_routed_call_moves_the_live_figures(
-    client: TestClient[Any, Any], actors: dict[str, Actor]
+    client: TestClient[Any, Any],
+    actors: dict[str, Actor],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     admin = actors["admin"]
     services = client.app[keys.SERVICES]
     operator = operator_of(client, actors["operator"].user["id"])
+    monotonic = Monotonic()
+    monkeypatch.setattr(call_actions, "time", monotonic)  # routing latency is measured on it
     created = await client.post(
         "/api/queues/",
-        json={"name": "Support", "asterisk_name": "support", "members": [{"extension": "1001"}]},
+        json={
+            "name": "Support",
+            "asterisk_name": "support",
+            "members": [{"extension": "1001"}],
+            "retry_delay": 1,
+        },
         headers=admin.headers,
     )
     assert created.status == 201, await created.text()
@@ -197,9 +237,8 @@ async def test_a_routed_call_moves_the_live_figures(
     assert value(before, "callcenterd_queue_waiting_callers", **labels) == 0
 
     await services.ari.stop()  # no reconnect attempts to the closed port meanwhile
-    fake = FakeCallControl(services.dispatcher.on_ari_event)
+    fake = FakeCallControl(services.dispatcher.on_ari_event, monotonic)
     services.ari.control, services.ari.state = fake, "connected"  # type: ignore[assignment]
-    started = time.monotonic()
     services.dispatcher.on_ari_event(
         DEFAULT_NODE,
         {
@@ -208,17 +247,18 @@ async def test_a_routed_call_moves_the_live_figures(
             "channel": {"id": "caller-1", "caller": {"number": "+79001112233"}, "state": "Ring"},
         },
     )
-    for _ in range(100):
-        if fake.dialed:
-            break
-        await asyncio.sleep(0.01)
-    assert fake.dialed, "the operator's leg was never dialed"
-    elapsed = time.monotonic() - started
-    await asyncio.sleep(0.05)  # the records lane publishes call_ringing
-    after = await scrape(client)
+    await eventually(lambda: fake.dialed, message="the operator's leg was never dialed")
+
+    async def ringing() -> Samples:  # the records lane publishes call_ringing
+        after = await scrape(client)
+        assert value(after, "callcenterd_events_total", type="call_ringing") == 1
+        return after
+
+    after = await eventually(ringing)
     assert value(after, "callcenterd_routing_latency_seconds_count") == 1
+    # Queued to dialed: only the leg's wait to enter the app passed on the dispatcher's clock.
     latency = value(after, "callcenterd_routing_latency_seconds_sum")
-    assert 0.02 <= latency <= elapsed  # the leg's wait to enter the app included
+    assert latency == pytest.approx(LEG_DELAY)
     assert value(after, "callcenterd_queue_waiting_callers", **labels) == 1  # being rung
     assert value(after, "callcenterd_asterisk_link_up", link="ari") == 1
     for event in ("call_started", "call_queued", "call_ringing"):
@@ -227,29 +267,58 @@ async def test_a_routed_call_moves_the_live_figures(
     services.dispatcher.on_ari_event(
         DEFAULT_NODE, {"type": "StasisEnd", "channel": {"id": fake.dialed[0]}}
     )
-    await asyncio.sleep(0.1)
+    clock.advance(seconds=1)  # the queue's retry_delay, due when the dispatcher's timer fires
+    # The retry dials again; what follows a dial runs in the same step as it.
+    await eventually(lambda: len(fake.dialed) == 2, within=10, message="never dialed again")
     assert value(await scrape(client), "callcenterd_routing_latency_seconds_count") == 1
 
 
 # --- the event loop -------------------------------------------------------------------------
-async def test_loop_lag_shows_a_blocked_loop() -> None:
+class ScriptedLag:
+    """Stands in for `asyncio` in services.loop_lag: a loop whose clock is moved by its sleeps,
+    each waking as late as the script says; once the script is done, sleeps never end."""
+
+    def __init__(self, *lags: float) -> None:
+        self.lags = list(lags)
+        self.now = 500.0
+
+    def get_running_loop(self) -> ScriptedLag:
+        return self
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if not self.lags:
+            await asyncio.Event().wait()
+        await asyncio.sleep(0)  # a real turn of the loop for everyone else
+        self.now += seconds + self.lags.pop(0)
+
+
+async def test_loop_lag_shows_a_blocked_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On time, late by a hair, held 60 ms by a slow handler, on time; a clock that woke early.
+    monkeypatch.setattr(loop_lag, "asyncio", ScriptedLag(0.0, 0.001, 0.06, 0.0, -0.005))
     seen: list[float] = []
-    async with running(watch_loop_lag(seen.append, interval=0.02), "test-loop-lag"):
-        await asyncio.sleep(0.05)
-        assert seen and max(seen) < 0.03  # an idle loop wakes on time
-        time.sleep(0.06)  # noqa: ASYNC251 - the point: hold the loop as a slow handler would
-        await asyncio.sleep(0.05)
-    assert max(seen) >= 0.035
-    count = len(seen)
-    await asyncio.sleep(0.05)
-    assert len(seen) == count  # stopped
+    async with running(watch_loop_lag(seen.append, interval=0.02), "test-loop-lag") as task:
+        await eventually(lambda: len(seen) == 5)
+    assert seen == pytest.approx([0.0, 0.001, 0.06, 0.0, 0.0])
+    assert task.cancelled()  # stopped with the block
 
 
-async def test_loop_lag_reaches_the_exposition(client: TestClient[Any, Any]) -> None:
-    await asyncio.sleep(0.25)
-    samples = await scrape(client)
-    assert value(samples, "callcenterd_event_loop_lag_seconds_count") >= 1
-    assert value(samples, "callcenterd_event_loop_lag_last_seconds") >= 0
+async def test_loop_lag_reaches_the_exposition(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop_lag, "asyncio", ScriptedLag(0.003, 0.25))
+    client = await make_client()
+
+    async def sampled() -> Samples:
+        samples = await scrape(client)
+        assert value(samples, "callcenterd_event_loop_lag_seconds_count") == 2
+        return samples
+
+    samples = await eventually(sampled)
+    assert value(samples, "callcenterd_event_loop_lag_seconds_sum") == pytest.approx(0.253)
+    assert value(samples, "callcenterd_event_loop_lag_last_seconds") == pytest.approx(0.25)
 
 
 # --- access -----------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from callcenterd.api.ratelimit import RateLimits, TokenBuckets
+from callcenterd import keys
+from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits, TokenBuckets
 from callcenterd.domain.users import Role, User
 from callcenterd.errors import RateLimited
 from callcenterd.security import Principal, TokenClaims
@@ -50,11 +51,21 @@ def _login(username: str, password: str = "wrong-pw") -> dict[str, str]:
 # --- over HTTP -----------------------------------------------------------------------------
 async def test_sixth_login_in_a_minute_is_429(make_client: ClientFactory) -> None:
     client = await make_client(rate_limits={"auth_per_minute": 5})
+    settings = client.app[keys.SETTINGS]
+    clock = Seconds()  # the app's limits, on a clock that moves only when told
+    client.app[RATE_LIMITS] = RateLimits(
+        settings.rate_limits,
+        TokenBuckets(clock),
+        trusted_proxies=settings.http.trusted_proxies,
+    )
     for _ in range(5):
         assert (await client.post(LOGIN, json=ADMIN_CREDENTIALS)).status == 200
-    seconds = await _expect_429(await client.post(LOGIN, json=ADMIN_CREDENTIALS))
     # 5 per minute refill one token every 12 s.
-    assert seconds <= 12
+    assert await _expect_429(await client.post(LOGIN, json=ADMIN_CREDENTIALS)) == 12
+    clock.now += 9.5
+    assert await _expect_429(await client.post(LOGIN, json=ADMIN_CREDENTIALS)) == 3
+    clock.now += 2.5
+    assert (await client.post(LOGIN, json=ADMIN_CREDENTIALS)).status == 200
 
 
 async def test_failed_logins_count_too(make_client: ClientFactory) -> None:

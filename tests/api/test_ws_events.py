@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -12,8 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from callcenterd import keys
 from callcenterd.events.bus import EventBus
+from callcenterd.events.stream import CLOSE_TOO_SLOW
 from tests.api.conftest import Actor, ClientFactory, bearer, login
-from tests.ws_events import Closed, EventCollector, drain, events_socket
+from tests.eventually import eventually
+from tests.ws_events import EventCollector, drain, events_socket
 
 WS = "/ws/events"
 
@@ -21,6 +22,12 @@ WS = "/ws/events"
 def bus_of(client: TestClient[Any, Any]) -> EventBus:
     bus: EventBus = client.app[keys.SERVICES].bus
     return bus
+
+
+async def in_the_replay_buffer(client: TestClient[Any, Any], event_id: int) -> None:
+    """Once the fan-out has taken the event (a resume is answered from its buffer)."""
+    stream = client.app[keys.SERVICES].events_stream
+    await eventually(lambda: stream.last_id == event_id)
 
 
 async def connect(client: TestClient[Any, Any], path: str = WS) -> EventCollector:
@@ -48,11 +55,15 @@ async def test_auth_by_message_then_events(client: TestClient[Any, Any], admin: 
     assert answer["type"] == "auth_ok"
     assert answer["data"]["user_id"] == admin.user["id"]
     assert answer["data"]["role"] == "admin"
-    bus_of(client).publish("call_started", {"call_id": "c1", "caller_number": "100"})
+    published = bus_of(client).publish("call_started", {"call_id": "c1", "caller_number": "100"})
     event = await events.next_event()
-    assert event["type"] == "call_started"
-    assert event["data"]["call_id"] == "c1"
-    assert isinstance(event["id"], int) and event["timestamp"].endswith("Z")
+    assert event == {
+        "id": published.id,
+        "type": "call_started",
+        "timestamp": published.timestamp,
+        "data": {"call_id": "c1", "caller_number": "100"},
+    }
+    assert event["timestamp"].endswith("Z")
 
 
 async def test_auth_by_query_parameter(client: TestClient[Any, Any], admin: Actor) -> None:
@@ -247,7 +258,7 @@ async def test_resume_after_reconnect_has_no_gap_and_no_duplicate(
 async def test_resume_by_query_parameter(client: TestClient[Any, Any], admin: Actor) -> None:
     bus = bus_of(client)
     events = [bus.publish("call_started", {"call_id": f"c{n}"}) for n in range(3)]
-    await asyncio.sleep(0.05)
+    await in_the_replay_buffer(client, events[-1].id)
     socket = await connect(client, f"{WS}?token={admin.token}&last_event_id={events[0].id}")
     assert (await socket.next_frame())["type"] == "auth_ok"
     assert [f["id"] for f in await socket.collect(2)] == [events[1].id, events[2].id]
@@ -260,7 +271,7 @@ async def test_resume_from_too_old_an_id_asks_for_resync(
     token = await login(client, "admin", "admin-pass")
     bus = bus_of(client)
     published = [bus.publish("call_started", {"call_id": f"c{n}"}) for n in range(6)]
-    await asyncio.sleep(0.05)
+    await in_the_replay_buffer(client, published[-1].id)
     events = EventCollector(await client.ws_connect(WS))
     await events.auth(token, last_event_id=published[0].id)
     resync = await events.next_frame()
@@ -281,34 +292,37 @@ async def test_slow_client_is_dropped_4008_while_a_fast_one_gets_everything(
     padding = "x" * 256 * 1024  # big frames fill the socket buffers quickly
     async with aiohttp.ClientSession() as session:
         url = str(client.make_url(WS))
-        slow_ws = await session.ws_connect(url, max_msg_size=0)
-        await slow_ws.send_str(json.dumps({"type": "auth", "token": token}))
+        # The slow client reads its auth_ok (it is attached from then on), then nothing.
+        slow = EventCollector(await session.ws_connect(url, max_msg_size=0))
+        assert (await slow.auth(token))["type"] == "auth_ok"
+        (slow_seen,) = await eventually(stream.clients)
         async with events_socket(session, url, token) as fast:
-            reader = asyncio.create_task(drain(fast, 30))
+            (fast_seen,) = await eventually(
+                lambda: [c for c in stream.clients() if c is not slow_seen]
+            )
+            reader = asyncio.create_task(drain(fast, 60))
             sent = 0
             for n in range(400):
                 bus.publish("call_started", {"call_id": f"c{n}", "pad": padding})
                 sent += 1
+                # Paced: the fan-out and the fast reader get their turns between events.
                 await asyncio.sleep(0.005)
-                if len(stream.clients()) < 2:
-                    break  # the slow one was dropped
-            assert len(stream.clients()) == 1, "the slow client was never dropped"
+                if slow_seen.close_code is not None:
+                    break
+            assert slow_seen.close_code == CLOSE_TOO_SLOW, "the slow client was never dropped"
+            assert fast_seen.close_code is None
+            await eventually(lambda: stream.clients() == [fast_seen])
             bus.publish("call_started", {"call_id": "last"})
             sent += 1
-            await asyncio.sleep(0.5)
+            await eventually(lambda: len(fast.events) == sent, within=30)
             reader.cancel()
             # The fast client received every event, in order, the slow one's fate aside.
             ids = [f["id"] for f in fast.events]
-            assert len(ids) == sent and ids == sorted(ids)
+            assert ids == sorted(ids)
             assert fast.events[-1]["data"]["call_id"] == "last"
         # The slow client, reading at last, finds the close code after what was sent.
-        slow = EventCollector(slow_ws)
-        try:
-            while True:
-                await slow.next_frame(10)
-        except Closed as closed:
-            assert closed.code == 4008
-            assert "too slow" in closed.reason
+        assert await slow.close_code(within=30) == CLOSE_TOO_SLOW
+        assert "too slow" in slow.close_reason
         assert len(slow.events) < sent
 
 

@@ -14,6 +14,7 @@ from callcenterd import keys
 from callcenterd.app import create_app
 from callcenterd.events.bus import Subscription
 from tests.conftest import make_settings
+from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox
 
 
@@ -61,13 +62,12 @@ class DaemonApi:
         return str(queue["id"])
 
     async def call_record(self, call_id: str, until_status: str, within: float = 10.0) -> Any:
-        record: Any = None
-        for _ in range(int(within / 0.1)):
+        async def in_status() -> Any:
             record = await self.api("GET", f"/api/calls/{call_id}")
-            if record["status"] == until_status:
-                return record
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"call {call_id} never became {until_status}: {record}")
+            assert record["status"] == until_status, f"call {call_id}: {record}"
+            return record
+
+        return await eventually(in_status, within)
 
 
 @dataclass
@@ -120,11 +120,11 @@ async def start_daemon(
     client: TestClient[Any, Any] = await aiohttp_client(app)
     services = app[keys.SERVICES]
     link = services.ari if via == "ari" else services.ami
-    for _ in range(100):
-        if link.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert link.connected, link.last_error
+
+    def connected() -> None:
+        assert link.connected, link.last_error
+
+    await eventually(connected)
     if via == "ami":
         assert not services.ari.connected
     response = await client.post(

@@ -24,6 +24,7 @@ import aiohttp
 
 from tests.conftest import free_port
 from tests.e2e.daemon import DaemonApi
+from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox
 
 ADMIN_PASSWORD = "faults-admin-pw"
@@ -108,19 +109,22 @@ class DaemonProcess(DaemonApi):
 
     async def wait_ready(self, deadline: float) -> None:
         async with aiohttp.ClientSession() as session:
-            while True:
+
+            async def ready() -> None:
                 if self.process is None or self.process.returncode is not None:
                     raise RuntimeError(f"daemon exited before ready; log:\n{self.log_tail()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"daemon not ready in time; log:\n{self.log_tail()}")
                 try:
                     async with session.get(f"{self.base}/readyz") as response:
                         body = await response.json()
-                        if body.get("ari", {}).get("state") == "connected":
-                            return
-                except (aiohttp.ClientError, ValueError):
-                    pass
-                await asyncio.sleep(0.05)
+                except (aiohttp.ClientError, ValueError) as err:
+                    raise AssertionError(f"no /readyz answer: {err!r}") from err
+                assert body.get("ari", {}).get("state") == "connected", body
+
+            try:
+                await eventually(ready, max(0.0, deadline - time.monotonic()))
+            except AssertionError as err:
+                log = self.log_tail()
+                raise RuntimeError(f"daemon not ready in time ({err}); log:\n{log}") from err
 
     async def login(self) -> None:
         credentials = {"username": "admin", "password": ADMIN_PASSWORD}
@@ -186,14 +190,16 @@ class DaemonProcess(DaemonApi):
 
     async def calls(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Every record (the count and the page are two queries: a call may start between)."""
-        for _ in range(10):
+
+        async def consistent() -> list[dict[str, Any]]:
             page = await self.api("GET", f"/api/calls/?limit={limit}")
             items: list[dict[str, Any]] = page["items"]
-            if page["total"] == len(items):
-                return items
-            assert page["total"] <= limit, f"more than {limit} records: {page['total']}"
-            await asyncio.sleep(0.05)
-        return items
+            if page["total"] > limit:
+                raise RuntimeError(f"more than {limit} records: {page['total']}")
+            assert page["total"] == len(items), f"{page['total']} records, {len(items)} listed"
+            return items
+
+        return await eventually(consistent, within=2.0)
 
     async def call(self, call_id: str) -> dict[str, Any]:
         detail: dict[str, Any] = await self.api("GET", f"/api/calls/{call_id}")
@@ -201,14 +207,16 @@ class DaemonProcess(DaemonApi):
 
     async def call_of(self, caller_number: str, within: float = 10.0) -> dict[str, Any]:
         """The one record of `caller_number`, with its timeline, once it exists."""
-        deadline = time.monotonic() + within
-        while True:
+
+        async def recorded() -> list[dict[str, Any]]:
             found = [c for c in await self.calls() if c["caller_number"] == caller_number]
-            if len(found) == 1:
-                return await self.call(found[0]["id"])
-            if len(found) > 1 or time.monotonic() > deadline:
-                raise AssertionError(f"records of {caller_number}: {found}")
-            await asyncio.sleep(0.1)
+            if len(found) > 1:
+                raise RuntimeError(f"records of {caller_number}: {found}")
+            assert found, f"no record of {caller_number}"
+            return found
+
+        (found,) = await eventually(recorded, within)
+        return await self.call(found["id"])
 
     async def settled_calls(self, expected: int, within: float = 20.0) -> list[dict[str, Any]]:
         """Every record, once there are `expected` of them and none is open; else fail with
@@ -218,18 +226,17 @@ class DaemonProcess(DaemonApi):
 
 async def settled_calls(fetch: Any, expected: int, within: float = 20.0) -> list[dict[str, Any]]:
     """Poll `await fetch()` (a list of call items) until `expected` records, none open."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def settled() -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = await fetch()
         stuck = [c for c in items if c["status"] in OPEN_STATUSES]
-        if len(items) == expected and not stuck:
-            return items
-        if time.monotonic() > deadline:
-            summary = [(c["caller_number"], c["status"], c["reason"]) for c in items]
-            raise AssertionError(
-                f"{len(items)} records (expected {expected}), {len(stuck)} still open: {summary}"
-            )
-        await asyncio.sleep(0.2)
+        summary = [(c["caller_number"], c["status"], c["reason"]) for c in items]
+        assert len(items) == expected and not stuck, (
+            f"{len(items)} records (expected {expected}), {len(stuck)} still open: {summary}"
+        )
+        return items
+
+    return await eventually(settled, within)
 
 
 def timeline_kinds(record: Mapping[str, Any]) -> list[str]:
@@ -251,17 +258,17 @@ async def registered_apps(asterisk: AsteriskSandbox) -> set[str]:
 async def wait_app(asterisk: AsteriskSandbox, registered: bool, within: float = 10.0) -> float:
     """Seconds until the daemon's Stasis app is (or is no longer) registered in Asterisk."""
     began = time.monotonic()
-    while True:
+
+    async def there() -> None:
         try:
             present = asterisk.ari_app in await registered_apps(asterisk)
         except aiohttp.ClientError:
             present = False
-        if present == registered:
-            return time.monotonic() - began
-        if time.monotonic() - began > within:
-            state = "registered" if registered else "gone"
-            raise AssertionError(f"Stasis app {asterisk.ari_app} not {state} after {within} s")
-        await asyncio.sleep(0.05)
+        state = "registered" if registered else "gone"
+        assert present == registered, f"Stasis app {asterisk.ari_app} not {state}"
+
+    await eventually(there, within)
+    return time.monotonic() - began
 
 
 def ari_port(asterisk: AsteriskSandbox) -> int:

@@ -7,26 +7,13 @@ link follows the queue events into call records (`routed_by` ami), timeline and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from tests.e2e.daemon import Daemon, start_daemon
+from tests.e2e.daemon import Daemon
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def daemon(
-    aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
-) -> AsyncIterator[Daemon]:
-    # ARI on a closed port: the Stasis app is never registered, Queue() takes the calls.
-    running = await start_daemon(aiohttp_client, tmp_path / "state", asterisk, "ami")
-    yield running
-    running.events.close()
+# ARI on a closed port: the Stasis app is never registered, Queue() takes the calls.
+pytestmark = [pytest.mark.e2e, pytest.mark.daemon("ami")]
 
 
 async def test_native_queue_call_is_recorded_through_ami(

@@ -4,7 +4,7 @@ cleanly, and new calls route again.
 
 The daemon runs as a subprocess (tests/e2e/daemon_process.py) for the kill, stop and Asterisk
 restart tests, on one state folder across its restarts. The WebSocket cut uses the in-process
-daemon of test_routing (bus events, link state) and cuts the TCP connection itself with the
+daemon (the `daemon` fixture: bus events, link state) and cuts the TCP connection itself with the
 kernel's socket destroy (`ss -K` on Asterisk's HTTP port): no daemon internals are touched, the
 daemon's side reads ECONNABORTED and Asterisk's an RST, as on a real network fault.
 
@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import pytest
 
 from callcenterd import keys
-from tests.e2e import test_routing
+from tests.e2e.daemon import Daemon
 from tests.e2e.daemon_process import (
     FINAL_STATUSES,
     DaemonProcess,
@@ -35,13 +34,12 @@ from tests.e2e.daemon_process import (
     timeline_kinds,
     wait_app,
 )
-from tests.e2e.test_routing import Daemon
+from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 from tests.sandbox.callers import CallerCall, CallerOutcome
 from tests.sandbox.phones import OperatorPhone, PhoneCallState, ReceivedCall
 
 pytestmark = pytest.mark.e2e
-daemon = test_routing.daemon  # the in-process daemon, for the WebSocket cut
 
 # Longest a caller may stay up on its own: every call ends by then even if nobody hangs it up,
 # so a stuck channel shows as a stuck record, not as a hung test.
@@ -50,40 +48,18 @@ SIGTERM_BOUND_S = 15.0
 APP_BACK_BOUND_S = 2.0
 
 
-@pytest.fixture
-async def proc(
-    asterisk: AsteriskSandbox, sandbox_test_dir: Path, tmp_path: Path
-) -> AsyncIterator[DaemonProcess]:
-    """A daemon subprocess on this test's state folder; its log stays with the sipp logs."""
-    daemon = DaemonProcess(asterisk, tmp_path / "state", sandbox_test_dir / "daemon.log")
-    await daemon.start()
-    yield daemon
-    await daemon.close()
-
-
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-async def until(check: Any, what: str, within: float = 15.0, interval: float = 0.1) -> Any:
-    """Poll `await check()` until truthy; its value."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
 async def record_status(proc: DaemonProcess, caller_number: str, status: str) -> dict[str, Any]:
-    async def check() -> dict[str, Any] | None:
-        for item in await proc.calls():
+    async def check() -> dict[str, Any]:
+        items = await proc.calls()
+        for item in items:
             if item["caller_number"] == caller_number and item["status"] == status:
                 return item
-        return None
+        raise AssertionError(f"no {status} record of {caller_number}: {items}")
 
-    found: dict[str, Any] = await until(check, f"{caller_number} {status}")
+    found: dict[str, Any] = await eventually(check, 15.0, f"{caller_number} {status}")
     return found
 
 
@@ -129,7 +105,7 @@ async def waiting_in_queue(proc: DaemonProcess, caller_number: str) -> None:
                 return True
         return False
 
-    await until(check, f"{caller_number} queued")
+    await eventually(check, 15.0, f"{caller_number} queued")
 
 
 # ---- a. SIGKILL mid-conversation -------------------------------------------------------------
@@ -395,10 +371,11 @@ async def link_back(daemon: Daemon, was_since: Any, within: float = 5.0) -> floa
     """Seconds until the in-process daemon's ARI link is connected again after a cut."""
     ari = daemon.client.app[keys.SERVICES].ari
     began = time.monotonic()
-    while not (ari.connected and ari.since != was_since):
-        if time.monotonic() - began > within:
-            raise AssertionError(f"ARI link not back: {ari.state} {ari.last_error}")
-        await asyncio.sleep(0.02)
+
+    def back() -> None:
+        assert ari.connected and ari.since != was_since, f"ARI link: {ari.state} {ari.last_error}"
+
+    await eventually(back, within)
     return time.monotonic() - began
 
 
@@ -428,6 +405,8 @@ async def test_events_websocket_cut_while_calls_wait_and_talk(
     wait_id = (await daemon.wait_for_event("call_started"))["call_id"]
     await daemon.wait_for_event("call_queued")
 
+    # The scenario's timing, not a wait for anything: the cut comes 1 s (blip) or 2.5 s
+    # (outage: it then spans the hang-up at 4 s) into the 4-second conversation.
     if outage_s:
         await asyncio.sleep(max(0.0, answered_at + 2.5 - time.monotonic()))
     else:
@@ -443,7 +422,7 @@ async def test_events_websocket_cut_while_calls_wait_and_talk(
     destroyed = await cut_ari_connections(asterisk)
     assert destroyed >= 1  # at least the events WebSocket
     if outage_s:
-        await asyncio.sleep(outage_s)
+        await asyncio.sleep(outage_s)  # the outage lasts this long: the scenario, not a wait
         assert not ari.connected
         monkeypatch.undo()
     assert await link_back(daemon, since) < 2.0

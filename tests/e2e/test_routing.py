@@ -7,26 +7,15 @@ records and the events on the bus.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.daemon import Daemon, start_daemon
+from tests.e2e.daemon import Daemon
+from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def daemon(
-    aiohttp_client: Any, tmp_path: Path, asterisk: AsteriskSandbox
-) -> AsyncIterator[Daemon]:
-    running = await start_daemon(aiohttp_client, tmp_path / "state", asterisk, "ari")
-    yield running
-    running.events.close()
 
 
 async def test_answered_call_is_routed_bridged_and_recorded(
@@ -140,11 +129,14 @@ async def test_burst_of_calls_none_lost_none_double_answered(
     answered = [c for ext in extensions for c in phones[ext].calls() if c.answered]
     assert len(answered) == 20
     assert sorted(c.caller_number for c in answered) == numbers
-    for _ in range(100):
+
+    async def all_completed() -> Any:
         listing = await daemon.api("GET", "/api/calls/?limit=100")
-        if sum(item["status"] == "completed" for item in listing["items"]) == 20:
-            break
-        await asyncio.sleep(0.1)
+        completed = sum(item["status"] == "completed" for item in listing["items"])
+        assert completed == 20, listing
+        return listing
+
+    listing = await eventually(all_completed, within=10)
     assert listing["total"] == 20
     assert sorted(item["caller_number"] for item in listing["items"]) == numbers
     assert {item["status"] for item in listing["items"]} == {"completed"}
@@ -201,13 +193,13 @@ async def test_unreachable_phone_makes_its_operator_offline_and_skipped(
     await daemon.queue("q2", ["1011", "1012"], strategy="linear")
 
     # The endpoint's state (qualify) reaches the engine: the operator shows offline.
-    for _ in range(50):
+    async def dead_offline() -> dict[str, str]:
         listing = await daemon.api("GET", "/api/operators/")
         status = {op["id"]: op["status"] for op in listing}
-        if status[dead] == "offline":
-            break
-        await asyncio.sleep(0.1)
-    assert status[dead] == "offline"
+        assert status[dead] == "offline", status
+        return status
+
+    status = await eventually(dead_offline)
     assert status[alive] == "online"
 
     call = await caller.dial(asterisk.queue_number("q2"), caller_number="5550404")

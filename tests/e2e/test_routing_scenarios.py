@@ -15,16 +15,14 @@ from typing import Any
 import pytest
 
 from callcenterd import keys
-from tests.e2e import test_routing
 from tests.e2e.daemon import Daemon
+from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 from tests.sandbox.callers import CallerOutcome
 from tests.sandbox.phones import OperatorPhone, PhoneCallState
 from tests.sandbox.sipp import Side
 
 pytestmark = pytest.mark.e2e
-daemon = test_routing.daemon  # the fixture: a fresh daemon per test on the session's Asterisk
-
 FAST = {"ring_timeout": 2, "retry_delay": 1}
 EXTENSIONS = ["1001", "1002", "1003"]
 
@@ -94,14 +92,16 @@ async def all_online(daemon: Daemon, phones: OperatorPhones, within: float = 10.
     """Until the daemon shows every operator online. It follows Asterisk's endpoint states,
     and a periodic qualify that reached a phone's port while no phone ran (between tests)
     marks it unreachable 3 s later: qualify again and it is back at once."""
-    for attempt in range(int(within / 0.1)):
+    attempts: list[int] = []
+
+    async def online() -> None:
         listed = await daemon.api("GET", "/api/operators/")
-        if all(o["status"] == "online" for o in listed):
-            return
-        if attempt == 0:
+        if not attempts and not all(o["status"] == "online" for o in listed):
             await phones.sync_with_asterisk()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"operators not all online: {listed}")
+        attempts.append(1)
+        assert all(o["status"] == "online" for o in listed), f"operators not all online: {listed}"
+
+    await eventually(online, within)
 
 
 def ring_order(phones: dict[str, OperatorPhone]) -> list[str]:
@@ -561,15 +561,16 @@ async def test_connected_call_is_recorded_and_downloadable(
     talk = (
         datetime.fromisoformat(record["end_time"]) - datetime.fromisoformat(record["answer_time"])
     ).total_seconds()
-    body = b""
-    for _ in range(50):  # the file is complete once Asterisk closes it, just after the call
+
+    async def recorded() -> bytes:  # complete once Asterisk closes the file, just after the call
         response = await daemon.client.get(record["recording_url"], headers=daemon.headers)
-        if response.status == 200:
-            assert response.headers["Content-Type"] == "audio/wav"
-            body = await response.read()
-            if len(body) > 44 + 8000 * 2 * (talk - 1):
-                break
-        await asyncio.sleep(0.1)
+        assert response.status == 200, await response.text()
+        assert response.headers["Content-Type"] == "audio/wav"
+        body = await response.read()
+        assert len(body) > 44 + 8000 * 2 * (talk - 1), f"{len(body)} bytes so far"
+        return body
+
+    body = await eventually(recorded)
     assert body[:4] == b"RIFF" and body[8:12] == b"WAVE" and len(body) > 1024
     seconds = (len(body) - 44) / (8000 * 2)  # 8 kHz, 16-bit mono
     assert abs(seconds - talk) < 1.0, (seconds, talk)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.e2e import test_routing
 from tests.e2e.daemon import Daemon
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 from tests.ws_events import EventCollector, Frame, events_socket
@@ -14,9 +13,6 @@ from tests.ws_events import EventCollector, Frame, events_socket
 pytestmark = pytest.mark.e2e
 
 CALL_SEQUENCE = ["call_started", "call_queued", "call_ringing", "call_answered", "call_ended"]
-
-
-daemon = test_routing.daemon  # the fixture: a fresh daemon per test on the session's Asterisk
 
 
 async def token_of(daemon: Daemon, username: str) -> str:

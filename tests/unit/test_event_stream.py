@@ -22,6 +22,7 @@ from callcenterd.events.stream import (
     ws_text_frame,
 )
 from callcenterd.security import Principal, TokenClaims
+from tests.eventually import eventually
 
 GROUPS = {"op-a": "g1", "op-b": "g1", "op-c": "g2"}
 QUEUES = {"q-sales": ["op-c"], "q-support": ["op-a"]}
@@ -226,15 +227,15 @@ async def test_resume_while_events_flow_has_no_gap_and_no_duplicate() -> None:
         for n in range(200):
             bus.publish("call_started", {"call_id": f"c{n}"})
             if n == 80:
-                await asyncio.sleep(0)  # let the fan-out run
+                await asyncio.sleep(0)  # a turn for the fan-out: it takes what is queued
                 seen = ids_of(first.take())
                 stream.detach(first)
             if n % 7 == 0:
-                await asyncio.sleep(0)
-        await asyncio.sleep(0.05)
+                await asyncio.sleep(0)  # a turn for the fan-out while events flow
+        await eventually(lambda: stream.last_id == 200)  # the fan-out has the rest too
         again = stream.attach(ADMIN, last_event_id=seen[-1])
-        bus.publish("call_started", {"call_id": "after"})
-        await asyncio.sleep(0.05)
+        after = bus.publish("call_started", {"call_id": "after"})
+        await eventually(lambda: stream.last_id == after.id)
         resumed = ids_of(again.take())
         assert seen + resumed == list(range(1, 202))
     finally:
@@ -274,12 +275,12 @@ async def test_the_stream_survives_the_bus_dropping_it() -> None:
     try:
         client = stream.attach(ADMIN)
         bus.publish("call_started", {"call_id": "a"})
-        await asyncio.sleep(0.02)
+        await eventually(lambda: client.pending() == 1)
         for n in range(10):  # without yielding: the fan-out's bus queue overflows
             bus.publish("call_started", {"call_id": f"lost{n}"})
-        await asyncio.sleep(0.1)  # the fan-out notices and subscribes again
-        bus.publish("call_started", {"call_id": "b"})
-        await asyncio.sleep(0.02)
+        await eventually(lambda: stream.events_lost == 1)  # noticed, subscribed again
+        last = bus.publish("call_started", {"call_id": "b"})
+        await eventually(lambda: stream.last_id == last.id)
         frames = [json.loads(f) for f in client.take()]
         types = [f["type"] for f in frames]
         assert types[0] == "call_started" and "resync_required" in types

@@ -16,6 +16,7 @@ import pytest
 
 from callcenterd.errors import Conflict, DatabaseUnavailable, InvalidData
 from callcenterd.store.db import Database, Migration, bundled_migrations
+from tests.eventually import eventually
 
 NOW = "2026-11-28T12:00:00.000000Z"
 CORE_TABLES = {
@@ -317,11 +318,11 @@ def _worker_threads() -> set[threading.Thread]:
 
 
 async def _assert_no_thread_leak(before: set[threading.Thread]) -> None:
-    for _ in range(100):
-        if _worker_threads() <= before:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"aiosqlite worker threads leaked: {_worker_threads() - before}")
+    def ended() -> None:
+        leaked = _worker_threads() - before
+        assert not leaked, f"aiosqlite worker threads leaked: {leaked}"
+
+    await eventually(ended, within=2.0)
 
 
 async def test_a_file_that_is_not_a_database_is_unavailable_and_leaks_nothing(
