@@ -36,9 +36,6 @@ class LiveCalls:
         self._by_channel: dict[str, str] = {}  # caller channel id -> call id
         self._by_leg: dict[str, str] = {}  # leg channel id -> call id
 
-    def __len__(self) -> int:
-        return len(self._calls)
-
     def __iter__(self) -> Iterator[LiveCall]:
         return iter(list(self._calls.values()))
 
