@@ -19,6 +19,7 @@ from callcenterd import keys
 from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
+from callcenterd.api.headers import Cors, security_headers
 from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
@@ -110,7 +111,11 @@ def ami_endpoint(settings: Settings) -> AmiEndpoint | None:
 
 
 def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
-    app = web.Application(middlewares=[request_context, errors_as_json])
+    app = web.Application(
+        middlewares=[Cors(settings.http.cors_origins).middleware, request_context, errors_as_json],
+        client_max_size=settings.http.max_body_bytes,
+    )
+    app.on_response_prepare.append(security_headers)
     app[keys.SETTINGS] = settings
     app[ENDPOINTS] = mount(app, API_AREAS)
     app[RATE_LIMITS] = RateLimits(

@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from callcenterd import __version__
+from callcenterd.api.server import ApiRunner
 from callcenterd.app import create_app
 from callcenterd.contract.schemas import Password, UserCreate
 from callcenterd.domain.users import Role
@@ -47,7 +48,7 @@ def _config_path(given: str | None) -> Path | None:
 # --- run -----------------------------------------------------------------------------------
 async def serve(settings: Settings) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = ApiRunner(app, handle_signals=False, access_log=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -124,6 +124,11 @@ class Conflict(CallcenterError):
 
 
 # --- HTTP plumbing -------------------------------------------------------------------------
+class UnsupportedMediaType(CallcenterError):
+    status, code, type = 415, "UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type"
+    default_detail = "Send the request body as JSON: 'Content-Type: application/json'"
+
+
 class RateLimited(CallcenterError):
     status, code, type = 429, "RATE_LIMIT", "rate_limit_error"
     default_detail = "Too many requests"

@@ -37,6 +37,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _comma_separated(value: object) -> object:
+    """A list setting given in the environment as one comma-separated string."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8001, ge=1, le=65535)
@@ -45,13 +52,27 @@ class HttpSettings(_Section):
     # Reverse proxies (exact addresses) whose X-Forwarded-For names the real client, so rate
     # limits count clients, not the proxy. In the environment: comma-separated.
     trusted_proxies: tuple[str, ...] = ()
+    # Largest request body accepted (bytes); a larger one is answered 413 unread.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Browser origins (scheme://host[:port]) allowed to call the API cross-origin. Empty: CORS
+    # off, no Access-Control-* header is ever sent. In the environment: comma-separated.
+    cors_origins: tuple[str, ...] = ()
 
-    @field_validator("trusted_proxies", mode="before")
+    _split_lists = field_validator("trusted_proxies", "cors_origins", mode="before")(
+        _comma_separated
+    )
+
+    @field_validator("cors_origins")
     @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(
+                    f"{origin!r} is not an origin; write scheme://host[:port], "
+                    "e.g. https://wallboard.example.com"
+                )
+        return tuple(origin.lower() for origin in value)
 
 
 class AriSettings(_Section):
@@ -144,12 +165,7 @@ class MetricsSettings(_Section):
     # When set, scrapers must also send "Authorization: Bearer <token>". Never logged.
     token: SecretStr | None = None
 
-    @field_validator("allow", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+    _split_allow = field_validator("allow", mode="before")(_comma_separated)
 
     @field_validator("token", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from callcenterd import keys
 from callcenterd.api.ratelimit import RATE_LIMITS
 from callcenterd.contract.validation import body_error, validation_error
 from callcenterd.domain.users import Role
-from callcenterd.errors import PermissionDenied
+from callcenterd.errors import PermissionDenied, UnsupportedMediaType
 
 Handler = Callable[..., Awaitable[Any]]
 RateClass = Literal["auth", "general", "dashboard"]
@@ -124,12 +124,66 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     )
 
 
-async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.read()
+# Deeper than any request model goes: a deeper body is refused before pydantic sees it, and
+# nothing that deep is ever stored (a stored value must serialise again when it is read).
+MAX_JSON_DEPTH = 32
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
+def _too_deep(payload: Any) -> bool:
+    level: list[Any] = [payload]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+        ]
+        if not level:
+            return False
+    return any(isinstance(value, dict | list) for value in level)
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, no overflowing numbers, at most MAX_JSON_DEPTH deep."""
     try:
-        payload = json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        payload = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError as err:
+        raise body_error("Request body is nested too deeply", "json_invalid") from err
+    except (UnicodeDecodeError, ValueError) as err:
+        # ValueError covers malformed JSON and integer literals over Python's digit limit.
         raise body_error("Request body is not valid JSON", "json_invalid") from err
+    if _too_deep(payload):
+        raise body_error(
+            f"Request body is nested deeper than {MAX_JSON_DEPTH} levels", "json_invalid"
+        )
+    return payload
+
+
+async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        # Refused from the header alone: the body is never read.
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size, actual_size=request.content_length
+        )
+    raw = await request.read()
+    if raw and not _is_json(request.content_type):
+        raise UnsupportedMediaType()
+    payload = parse_json_body(raw) if raw else None
     if payload is None:
         raise body_error("Request body is required (a JSON object)", "missing")
     try:
@@ -156,9 +210,7 @@ def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
         if endpoint.roles is not None:
             user = await services.auth.authenticate(request.headers.get("Authorization"))
             if user.role not in endpoint.roles:
-                raise PermissionDenied(
-                    f"Role '{user.role}' may not {endpoint.method} {request.path}"
-                )
+                raise PermissionDenied(f"Role '{user.role}' may not use this endpoint")
         if endpoint.rate is not None:
             request.app[RATE_LIMITS].check_client(endpoint.rate, request, user)
         if endpoint.body is not None:

@@ -67,9 +67,8 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         if err.status < 400:
             raise
         kind, code = _HTTP_ERRORS.get(err.status, ("http_error", f"HTTP_{err.status}"))
-        detail = (
-            err.reason if err.status != 404 else f"No route for {request.method} {request.path}"
-        )
+        # A fixed text per status: nothing from the request is echoed back.
+        detail = "No such route" if err.status == 404 else err.reason
         response = json_response(
             {"detail": detail, "type": kind, "code": code, "field": None}, err.status
         )

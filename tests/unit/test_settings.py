@@ -110,6 +110,13 @@ OPERATOR_ENV: list[tuple[str, str, str, Any]] = [
     ("CALLCENTERD_ADMIN_PASSWORD", "first-admin-pw", "admin_password", "first-admin-pw"),
     ("CALLCENTERD_LOG_FORMAT", "json", "log.format", "json"),
     ("CALLCENTERD_TIMEZONE", "Asia/Yekaterinburg", "timezone", "Asia/Yekaterinburg"),
+    ("CALLCENTERD_HTTP_MAX_BODY_BYTES", "65536", "http.max_body_bytes", 65536),
+    (
+        "CALLCENTERD_HTTP_CORS_ORIGINS",
+        "https://Board.example.com, http://10.0.0.9:8080",
+        "http.cors_origins",
+        ("https://board.example.com", "http://10.0.0.9:8080"),
+    ),
 ]
 
 
@@ -220,6 +227,21 @@ def test_explicit_state_dir_beats_systemd_state_directory(tmp_path: Path) -> Non
         ({"CALLCENTERD_ADMIN_PASSWORD": "short"}, "admin_password", "CALLCENTERD_ADMIN_PASSWORD"),
         ({"CALLCENTERD_ARI_TIMEOUT": "300"}, "ari.timeout", "CALLCENTERD_ARI_TIMEOUT"),
         ({"CALLCENTERD_ARI_USERNAME": "u" * 101}, "ari.username", "CALLCENTERD_ARI_USERNAME"),
+        (
+            {"CALLCENTERD_HTTP_CORS_ORIGINS": "*"},
+            "http.cors_origins",
+            "CALLCENTERD_HTTP_CORS_ORIGINS",
+        ),
+        (
+            {"CALLCENTERD_HTTP_CORS_ORIGINS": "https://a.example/path"},
+            "http.cors_origins",
+            "CALLCENTERD_HTTP_CORS_ORIGINS",
+        ),
+        (
+            {"CALLCENTERD_HTTP_MAX_BODY_BYTES": "10"},
+            "http.max_body_bytes",
+            "CALLCENTERD_HTTP_MAX_BODY_BYTES",
+        ),
     ],
 )
 def test_bad_environment_values_name_the_key(environ: dict[str, str], key: str, env: str) -> None:
