@@ -7,7 +7,8 @@ even when a later start-up step fails.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import aiohttp
@@ -23,7 +24,7 @@ from callcenterd.api.headers import Cors, security_headers
 from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
-from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits
+from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits, TokenBuckets
 from callcenterd.api.ws import add_ws_routes
 from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
 from callcenterd.events.bus import EventBus
@@ -110,7 +111,13 @@ def ami_endpoint(settings: Settings) -> AmiEndpoint | None:
     return AmiEndpoint(ami.host, ami.port, ami.username, secret)
 
 
-def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """The daemon's app. `clock` dates records and tokens; `monotonic` refills rate limits."""
     app = web.Application(
         middlewares=[Cors(settings.http.cors_origins).middleware, request_context, errors_as_json],
         client_max_size=settings.http.max_body_bytes,
@@ -119,7 +126,7 @@ def create_app(settings: Settings, *, clock: Clock = utcnow) -> web.Application:
     app[keys.SETTINGS] = settings
     app[ENDPOINTS] = mount(app, API_AREAS)
     app[RATE_LIMITS] = RateLimits(
-        settings.rate_limits, trusted_proxies=settings.http.trusted_proxies
+        settings.rate_limits, TokenBuckets(monotonic), trusted_proxies=settings.http.trusted_proxies
     )
     add_health_routes(app)
     add_docs_routes(app)

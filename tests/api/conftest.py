@@ -23,9 +23,13 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 def make_client(aiohttp_client: Any, tmp_path: Path, clock: FakeClock) -> ClientFactory:
     """Build a client for the real app; keyword arguments override settings sections."""
 
-    async def build(**overrides: Any) -> TestClient[Any, Any]:
+    async def build(
+        monotonic: Callable[[], float] | None = None, **overrides: Any
+    ) -> TestClient[Any, Any]:
+        """`monotonic`: the clock rate limits refill by (the real one when not given)."""
         settings = make_settings(tmp_path / "state", **overrides)
-        client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, clock=clock))
+        app = create_app(settings, clock=clock, **({"monotonic": monotonic} if monotonic else {}))
+        client: TestClient[Any, Any] = await aiohttp_client(app)
         return client
 
     return build

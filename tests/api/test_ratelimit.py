@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from callcenterd import keys
-from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits, TokenBuckets
+from callcenterd.api.ratelimit import RateLimits, TokenBuckets
 from callcenterd.domain.users import Role, User
 from callcenterd.errors import RateLimited
 from callcenterd.security import Principal, TokenClaims
@@ -50,14 +49,8 @@ def _login(username: str, password: str = "wrong-pw") -> dict[str, str]:
 
 # --- over HTTP -----------------------------------------------------------------------------
 async def test_sixth_login_in_a_minute_is_429(make_client: ClientFactory) -> None:
-    client = await make_client(rate_limits={"auth_per_minute": 5})
-    settings = client.app[keys.SETTINGS]
     clock = Seconds()  # the app's limits, on a clock that moves only when told
-    client.app[RATE_LIMITS] = RateLimits(
-        settings.rate_limits,
-        TokenBuckets(clock),
-        trusted_proxies=settings.http.trusted_proxies,
-    )
+    client = await make_client(monotonic=clock, rate_limits={"auth_per_minute": 5})
     for _ in range(5):
         assert (await client.post(LOGIN, json=ADMIN_CREDENTIALS)).status == 200
     # 5 per minute refill one token every 12 s.
