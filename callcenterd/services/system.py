@@ -25,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 
 def link_state(link: SupervisedLink[Any]) -> LinkState:
+    """A link's full state: its address, Asterisk's version and the last socket error (admins)."""
     return LinkState(
         state=link.state,
         url=link.url,
@@ -32,6 +33,11 @@ def link_state(link: SupervisedLink[Any]) -> LinkState:
         last_error=link.last_error,
         since=link.since,
     )
+
+
+def public_link_state(link: SupervisedLink[Any]) -> LinkState:
+    """What anyone may read from /readyz: the state, not where Asterisk is or why it failed."""
+    return LinkState(state=link.state, since=link.since)
 
 
 def format_uptime(seconds: float) -> str:
@@ -74,8 +80,8 @@ class SystemService:
         return Health(
             status="ready" if ok else "not_ready",
             database="writable" if ok else "not writable",
-            ari=link_state(self._ari),
-            ami=link_state(self._ami),
+            ari=public_link_state(self._ari),
+            ami=public_link_state(self._ami),
         )
 
     async def info(self) -> SystemInfo:

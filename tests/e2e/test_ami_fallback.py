@@ -19,8 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.daemon("ami")]
 async def test_native_queue_call_is_recorded_through_ami(
     daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
 ) -> None:
-    ready = await daemon.client.get("/readyz")
-    health = await ready.json()
+    health = await daemon.api("GET", "/api/admin/system/info")
     assert health["ami"]["state"] == "connected"
     assert health["ami"]["asterisk_version"]
     assert health["ari"]["state"] != "connected"

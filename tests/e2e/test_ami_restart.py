@@ -30,14 +30,14 @@ RECONNECT_WITHIN = 5.0  # seconds from Asterisk being up again to `ami.state` co
 
 
 async def ami_health(daemon: Daemon) -> dict[str, Any]:
-    response = await daemon.client.get("/readyz")
-    body: dict[str, Any] = await response.json()
+    """The AMI link as an admin sees it (/readyz shows anyone the state only)."""
+    body: dict[str, Any] = await daemon.api("GET", "/api/admin/system/info")
     ami: dict[str, Any] = body["ami"]
     return ami
 
 
 async def wait_ami_state(daemon: Daemon, state: str, within: float) -> float:
-    """Seconds until /readyz reports `ami.state` == state; fails with the last answer."""
+    """Seconds until the system info reports `ami.state` == state; fails with the last answer."""
     began = time.monotonic()
 
     async def in_state() -> None:
