@@ -45,7 +45,7 @@ from callcenterd.security import (
 )
 from callcenterd.services.analytics import AnalyticsService
 from callcenterd.services.asterisk import AsteriskService
-from callcenterd.services.auth import AuthService
+from callcenterd.services.auth import AuthService, Lockout
 from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
@@ -64,7 +64,12 @@ from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
 from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
-from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
+from callcenterd.store.users import (
+    GroupRepository,
+    LoginFailureRepository,
+    OperatorRepository,
+    UserRepository,
+)
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
@@ -305,8 +310,19 @@ def build_services(
             TokenService(signing_key, timedelta(minutes=settings.auth.token_ttl_minutes), clock),
             hasher,
             clock,
+            LoginFailureRepository(db),
+            Lockout(
+                settings.auth.lockout_attempts, timedelta(minutes=settings.auth.lockout_minutes)
+            ),
         ),
-        users=UserService(db, UserRepository(db), OperatorRepository(db), hasher, clock),
+        users=UserService(
+            db,
+            UserRepository(db),
+            OperatorRepository(db),
+            hasher,
+            clock,
+            LoginFailureRepository(db),
+        ),
         groups=GroupService(db, GroupRepository(db), clock),
         system_settings=system_settings,
         ari=ari,

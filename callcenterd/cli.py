@@ -28,7 +28,7 @@ from callcenterd.services.queues_export import export_queues
 from callcenterd.services.users import UserService
 from callcenterd.settings import ConfigError, Settings, env_names, load_settings
 from callcenterd.store.db import Database
-from callcenterd.store.users import OperatorRepository, UserRepository
+from callcenterd.store.users import LoginFailureRepository, OperatorRepository, UserRepository
 from callcenterd.systemd import notify
 
 log = structlog.get_logger("callcenterd")
@@ -105,6 +105,7 @@ def _user_service(db: Database, settings: Settings) -> UserService:
         OperatorRepository(db),
         PasswordHasher(settings.auth.bcrypt_rounds),
         utcnow,
+        LoginFailureRepository(db),
     )
 
 

@@ -50,6 +50,14 @@ class UserInactive(CallcenterError):
     default_detail = "User is inactive"
 
 
+class AccountLocked(CallcenterError):
+    # The same answer for a name no user has: a lock tells nothing about who exists.
+    status, code, type = 403, "AUTH_005", "authorization_error"
+    default_detail = (
+        "Account locked after too many failed logins; try again later or ask an administrator"
+    )
+
+
 # --- users ---------------------------------------------------------------------------------
 class UsernameTaken(CallcenterError):
     status, code, type = 409, "USER_001", "conflict"

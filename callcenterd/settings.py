@@ -114,6 +114,10 @@ class AuthSettings(_Section):
     # Both keys are generated into the state folder (mode 0600) when not given here.
     jwt_secret: SecretStr | None = None
     secret_key: SecretStr | None = None
+    # This many failed logins in a row for one username lock it for `lockout_minutes` (each
+    # failure within that time of the one before); 0 turns the lockout off.
+    lockout_attempts: int = Field(10, ge=0, le=1000)
+    lockout_minutes: float = Field(15.0, gt=0, le=60 * 24 * 7)
 
 
 class RateLimitSettings(_Section):

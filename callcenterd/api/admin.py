@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from callcenterd import keys
 from callcenterd.api.auth import user_out
 from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.contract.schemas import (
+    AdminUserOut,
     AsteriskTestRequest,
     AsteriskTestResult,
     GroupIn,
@@ -20,15 +23,23 @@ from callcenterd.contract.schemas import (
     SystemSettingsUpdate,
     UserCreate,
     UserListQuery,
-    UserOut,
     UserUpdate,
 )
-from callcenterd.domain.users import Group, Operator, Role
+from callcenterd.domain.users import Group, Operator, Role, User
 from callcenterd.security import Principal
 
 routes = ApiRoutes("admin")
 ADMIN = [Role.ADMIN]
 GROUP_READERS = [Role.ADMIN, Role.MANAGER, Role.SUPERVISOR]
+
+
+def _now(request: web.Request) -> datetime:
+    return request.app[keys.SERVICES].clock()
+
+
+def admin_user_out(user: User, now: datetime) -> AdminUserOut:
+    """The user with the lock still running at `now` (a past one is shown as null)."""
+    return AdminUserOut(**user_out(user).model_dump(), locked_until=user.locked_at(now))
 
 
 def operator_out(operator: Operator, current_calls: int = 0) -> OperatorOut:
@@ -63,11 +74,11 @@ def group_out(group: Group) -> GroupOut:
     summary="List users",
     roles=ADMIN,
     query=UserListQuery,
-    response=list[UserOut],
+    response=list[AdminUserOut],
 )
-async def list_users(request: web.Request, query: UserListQuery) -> list[UserOut]:
+async def list_users(request: web.Request, query: UserListQuery) -> list[AdminUserOut]:
     users = await request.app[keys.SERVICES].users.list(query.skip, query.limit, query.role)
-    return [user_out(user) for user in users]
+    return [admin_user_out(user, _now(request)) for user in users]
 
 
 @routes.route(
@@ -76,11 +87,11 @@ async def list_users(request: web.Request, query: UserListQuery) -> list[UserOut
     summary="Create a user (an operator gets an operator record)",
     roles=ADMIN,
     body=UserCreate,
-    response=UserOut,
+    response=AdminUserOut,
     status=201,
 )
-async def create_user(request: web.Request, body: UserCreate, user: Principal) -> UserOut:
-    return user_out(await request.app[keys.SERVICES].users.create(body, user))
+async def create_user(request: web.Request, body: UserCreate, user: Principal) -> AdminUserOut:
+    return admin_user_out(await request.app[keys.SERVICES].users.create(body, user), _now(request))
 
 
 @routes.route(
@@ -89,13 +100,14 @@ async def create_user(request: web.Request, body: UserCreate, user: Principal) -
     summary="Update a user (partial)",
     roles=ADMIN,
     body=UserUpdate,
-    response=UserOut,
+    response=AdminUserOut,
     notes="A new password or deactivation revokes the user's tokens.",
 )
 async def update_user(
     request: web.Request, body: UserUpdate, user: Principal, user_id: str
-) -> UserOut:
-    return user_out(await request.app[keys.SERVICES].users.update(user_id, body, user))
+) -> AdminUserOut:
+    updated = await request.app[keys.SERVICES].users.update(user_id, body, user)
+    return admin_user_out(updated, _now(request))
 
 
 @routes.route(
@@ -108,6 +120,20 @@ async def update_user(
 async def delete_user(request: web.Request, user: Principal, user_id: str) -> Message:
     await request.app[keys.SERVICES].users.delete(user_id, user)
     return Message(message="User deleted")
+
+
+@routes.route(
+    "POST",
+    "/admin/users/{user_id}/unlock",
+    summary="Unlock a user locked out by failed logins",
+    roles=ADMIN,
+    response=AdminUserOut,
+    notes="Forgets the failed logins counted against the user's name; the user may log in"
+    " at once. Unlocking a user who is not locked changes nothing.",
+)
+async def unlock_user(request: web.Request, user: Principal, user_id: str) -> AdminUserOut:
+    unlocked = await request.app[keys.SERVICES].users.unlock(user_id, user)
+    return admin_user_out(unlocked, _now(request))
 
 
 @routes.route(

@@ -35,7 +35,10 @@ def user_out(user: User) -> UserOut:
     body=LoginRequest,
     response=TokenResponse,
     rate="auth",
-    notes="Limited per client address and per username (429 with Retry-After).",
+    notes="Limited per client address and per username (429 with Retry-After). After"
+    " `auth.lockout_attempts` failed logins in a row the username is locked for"
+    " `auth.lockout_minutes` (403 AUTH_005, even with the right password), whether or not a"
+    " user has it; an admin unlocks with POST /api/admin/users/{user_id}/unlock.",
 )
 async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
     auth = request.app[keys.SERVICES].auth

@@ -99,6 +99,14 @@ class UserOut(BaseModel):
     updated_at: datetime
 
 
+class AdminUserOut(UserOut):
+    """A user as the admin API answers it: with the lock after failed logins."""
+
+    locked_until: datetime | None = Field(
+        description="When the lock after too many failed logins ends; null when not locked",
+    )
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret

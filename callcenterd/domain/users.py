@@ -33,6 +33,12 @@ class User:
     password_hash: str
     created_at: datetime
     updated_at: datetime
+    # When the lock after too many failed logins ends (as stored: it may be past).
+    locked_until: datetime | None = None
+
+    def locked_at(self, now: datetime) -> datetime | None:
+        """The end of the lock still running at `now`, else None."""
+        return self.locked_until if self.locked_until and self.locked_until > now else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 
 from callcenterd.domain.users import User
-from callcenterd.errors import InvalidCredentials, NotAuthenticated, TokenExpired, UserInactive
+from callcenterd.errors import (
+    AccountLocked,
+    InvalidCredentials,
+    NotAuthenticated,
+    TokenExpired,
+    UserInactive,
+)
 from callcenterd.security import Clock, IssuedToken, PasswordHasher, Principal, TokenService
 from callcenterd.store.system import RevokedTokenRepository
-from callcenterd.store.users import UserRepository
+from callcenterd.store.users import LoginFailureRepository, UserRepository
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    """`attempts` failed logins in a row lock a username for `duration` (0 attempts: never)."""
+
+    attempts: int
+    duration: timedelta
 
 
 class AuthService:
@@ -23,8 +39,12 @@ class AuthService:
         tokens: TokenService,
         hasher: PasswordHasher,
         clock: Clock,
+        failures: LoginFailureRepository,
+        lockout: Lockout,
     ) -> None:
         self._users = users
+        self._failures = failures
+        self._lockout = lockout
         self._revoked = revoked
         self._tokens = tokens
         self._hasher = hasher
@@ -46,17 +66,38 @@ class AuthService:
         self._revoked_jtis = await self._revoked.live_jtis(self._clock())
 
     async def login(self, username: str, password: str) -> tuple[IssuedToken, User]:
+        # The lock is looked up by the name tried, before any user: a locked name is refused
+        # the same way (and as fast) whether or not a user has it, even with the password.
+        counted = await self._failures.counted(username, self._clock())
+        if self._lockout.attempts and counted and counted.locked_until:
+            log.info("login_refused_locked", username=username)
+            raise AccountLocked()
         user = await self._users.get_by_username(username)
         ok = await self._hasher.verify(password, user.password_hash if user else None)
         if user is None or not ok:
-            log.info("login_failed", username=username)
+            await self._count_failure(username)
             raise InvalidCredentials()
+        if counted is not None:  # written only when there is a count to forget
+            await self._failures.clear(username)
         if not user.is_active:
             log.info("login_refused_inactive", user_id=user.id)
             raise UserInactive()
         issued = self._tokens.issue(user.id, user.token_generation)
         log.info("login", user_id=user.id, role=user.role.value)
         return issued, user
+
+    async def _count_failure(self, username: str) -> None:
+        if not self._lockout.attempts:
+            log.info("login_failed", username=username)
+            return
+        counted = await self._failures.record_failure(
+            username, self._clock(), self._lockout.duration, self._lockout.attempts
+        )
+        log.info("login_failed", username=username, failures=counted.failures)
+        if counted.locked_until is not None:
+            log.warning(
+                "login_locked", username=username, locked_until=counted.locked_until.isoformat()
+            )
 
     async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:

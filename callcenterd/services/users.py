@@ -26,7 +26,12 @@ from callcenterd.errors import (
 from callcenterd.security import Clock, PasswordHasher, Principal, random_password
 from callcenterd.services.context import SECRET_CHANGED, audit
 from callcenterd.store.db import Database
-from callcenterd.store.users import GroupRepository, OperatorRepository, UserRepository
+from callcenterd.store.users import (
+    GroupRepository,
+    LoginFailureRepository,
+    OperatorRepository,
+    UserRepository,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -42,10 +47,12 @@ class UserService:
         operators: OperatorRepository,
         hasher: PasswordHasher,
         clock: Clock,
+        login_failures: LoginFailureRepository,
     ) -> None:
         self._db = db
         self._users = users
         self._operators = operators
+        self._login_failures = login_failures
         self._hasher = hasher
         self._clock = clock
         self._listeners: list[UserChanged] = []
@@ -222,6 +229,15 @@ class UserService:
             await audit(conn, self._clock(), actor, "user", "update", user_id, changes_for_audit)
         log.info("user_updated", user_id=user_id, fields=sorted(sent - {"password"}))
         await self._changed(user_id)
+        return await self.get(user_id)
+
+    async def unlock(self, user_id: str, actor: Principal) -> User:
+        """Lift the lock after failed logins (and forget the failures) of the user's name."""
+        user = await self.get(user_id)
+        async with self._db.transaction() as conn:
+            await self._login_failures.unlock(conn, user.username)
+            await audit(conn, self._clock(), actor, "user", "unlock", user_id, {})
+        log.info("user_unlocked", user_id=user_id)
         return await self.get(user_id)
 
     @staticmethod

@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiosqlite
 
-from callcenterd.domain.clock import from_iso
+from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.domain.users import Group, Operator, OperatorStatus, Role, User
 from callcenterd.store.db import Database, insert_sql, set_sql
 
 _USER_COLUMNS = (
     "id, username, email, name, role, group_id, is_active, token_generation, password_hash,"
-    " created_at, updated_at"
+    " created_at, updated_at, lf.locked_until"
 )
+# A user with the lock of their name beside them (the row of the name tried at login).
+_USERS = "users LEFT JOIN login_failures AS lf ON lf.username_key = users.username_key"
 _OPERATOR_COLUMNS = (
     "id, user_id, extension, group_id, status, status_reason, max_concurrent_calls,"
     " last_activity, created_at, skills"
@@ -36,6 +40,7 @@ def _user(row: sqlite3.Row) -> User:
         password_hash=row["password_hash"],
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
+        locked_until=from_iso(row["locked_until"]) if row["locked_until"] else None,
     )
 
 
@@ -79,13 +84,15 @@ class UserRepository:
 
     async def get(self, user_id: str) -> User | None:
         row = await self._db.fetch_one(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE id = ? AND deleted_at IS NULL", (user_id,)
+            f"SELECT {_USER_COLUMNS} FROM {_USERS} WHERE id = ? AND deleted_at IS NULL",
+            (user_id,),
         )
         return _user(row) if row else None
 
     async def get_by_username(self, username: str) -> User | None:
         row = await self._db.fetch_one(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE username_key = ? AND deleted_at IS NULL",
+            f"SELECT {_USER_COLUMNS} FROM {_USERS}"
+            " WHERE users.username_key = ? AND deleted_at IS NULL",
             (username.casefold(),),
         )
         return _user(row) if row else None
@@ -96,7 +103,7 @@ class UserRepository:
             where += " AND role = ?"
             params.append(role.value)
         rows = await self._db.fetch_all(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE {where} ORDER BY created_at, id"
+            f"SELECT {_USER_COLUMNS} FROM {_USERS} WHERE {where} ORDER BY created_at, id"
             " LIMIT ? OFFSET ?",
             (*params, limit, skip),
         )
@@ -136,6 +143,70 @@ class UserRepository:
     async def update(conn: aiosqlite.Connection, user_id: str, changes: Mapping[str, Any]) -> None:
         assignments, params = set_sql(_with_keys(changes))
         await conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*params, user_id))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """The failed logins counted against one name."""
+
+    failures: int
+    locked_until: datetime | None
+
+
+class LoginFailureRepository:
+    """Consecutive failed logins per name tried (whether or not a user has it) and locks."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def counted(self, username: str, now: datetime) -> LoginFailures | None:
+        """The failures counted against this name (its lock only while it runs at `now`)."""
+        row = await self._db.fetch_one(
+            "SELECT failures, locked_until FROM login_failures WHERE username_key = ?",
+            (username.casefold(),),
+        )
+        if row is None:
+            return None
+        until = from_iso(row["locked_until"]) if row["locked_until"] else None
+        return LoginFailures(row["failures"], until if until and until > now else None)
+
+    async def record_failure(
+        self, username: str, now: datetime, window: timedelta, lock_after: int
+    ) -> LoginFailures:
+        """Count one more failure (a run older than `window` starts again); the failure that
+        makes `lock_after` locks the name for `window`."""
+        now_iso, forgotten = to_iso(now), to_iso(now - window)
+        async with self._db.transaction() as conn:
+            # Failures older than the window are forgotten: one that locked has expired too.
+            await conn.execute("DELETE FROM login_failures WHERE last_failure_at < ?", (forgotten,))
+            async with conn.execute(
+                "INSERT INTO login_failures (username_key, failures, last_failure_at)"
+                " VALUES (?, 1, ?) ON CONFLICT (username_key) DO UPDATE"
+                " SET failures = failures + 1, last_failure_at = excluded.last_failure_at"
+                " RETURNING failures",
+                (username.casefold(), now_iso),
+            ) as cursor:
+                row = await cursor.fetchone()
+            failures = int(row[0]) if row else 1
+            if failures < lock_after:
+                return LoginFailures(failures, None)
+            until = now + window
+            await conn.execute(
+                "UPDATE login_failures SET locked_until = ? WHERE username_key = ?",
+                (to_iso(until), username.casefold()),
+            )
+        return LoginFailures(failures, until)
+
+    async def clear(self, username: str) -> None:
+        """A successful login: the count starts again from zero."""
+        async with self._db.transaction() as conn:
+            await self.unlock(conn, username)
+
+    @staticmethod
+    async def unlock(conn: aiosqlite.Connection, username: str) -> None:
+        await conn.execute(
+            "DELETE FROM login_failures WHERE username_key = ?", (username.casefold(),)
+        )
 
 
 class OperatorRepository:

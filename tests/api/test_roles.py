@@ -60,6 +60,7 @@ TABLE: dict[tuple[str, str], Row] = {
         ADMIN, 404, "USER_004", params={"user_id": "missing"}
     ),
     ("GET", "/admin/users/{user_id}/operator"): Row(ADMIN, 200, params={"user_id": "operator"}),
+    ("POST", "/admin/users/{user_id}/unlock"): Row(ADMIN, 200, params={"user_id": "manager"}),
     ("GET", "/admin/groups"): Row(READERS, 200),
     ("GET", "/admin/groups/{group_id}"): Row(READERS, 200, params={"group_id": "group"}),
     ("POST", "/admin/groups"): Row(ADMIN, 201, body={"name": "Matrix group"}),
