@@ -151,6 +151,8 @@ class EventsSettings(_Section):
     auth_timeout_seconds: float = Field(10.0, gt=0, le=300)
     heartbeat_seconds: float = Field(30.0, gt=0, le=3600)  # server pings
     revalidate_seconds: float = Field(60.0, gt=0, le=3600)  # token recheck (revocation)
+    # A client's message over this closes its socket 1009 (clients send only small commands).
+    max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
 
 METRICS_TOKEN_MIN = 16

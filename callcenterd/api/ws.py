@@ -7,11 +7,15 @@ Protocol (JSON text frames):
 - then events `{"id", "type", "timestamp", "data"}`, filtered by the user's role;
 - `{"type": "subscribe" | "unsubscribe", "events": [...]}` narrows or widens the event types
   (answered `{"type": "subscribed", "data": {"events": [...]}}`); `{"type": "ping"}` is
-  answered `{"type": "pong"}`; anything malformed gets `{"type": "error", "data": {...}}`.
+  answered `{"type": "pong"}`; a known message with bad fields gets
+  `{"type": "error", "data": {...}}` and the socket stays open.
 
 Close codes: 4001 authentication failed (none within the time limit, bad, expired or
-revoked token), 4003 forbidden (inactive user), 4008 too slow (events piled up unsent),
-1001 server shutting down.
+revoked token, a first message that is not `auth`), 4003 forbidden (inactive user), 4008 too
+slow (events piled up unsent), 1001 server shutting down; for frames the protocol has no
+place for (RFC 6455): 1003 a binary frame, 1007 text that is not JSON, not a JSON object, or
+an object of no known `type` (and text that is not UTF-8), 1009 a message over
+`events.max_message_bytes`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import structlog
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from callcenterd import keys
 from callcenterd.errors import CallcenterError
@@ -71,6 +76,9 @@ class PingMessage(_Message):
 
 ClientMessage = Annotated[AuthMessage | SubscribeMessage | PingMessage, Field(discriminator="type")]
 _MESSAGES: TypeAdapter[AuthMessage | SubscribeMessage | PingMessage] = TypeAdapter(ClientMessage)
+MESSAGE_TYPES = frozenset({"auth", "subscribe", "unsubscribe", "ping"})
+# Deeper than any message goes; a deeper frame is refused before it is decoded further.
+MAX_FRAME_DEPTH = 8
 
 
 class QueryParams(BaseModel):
@@ -85,6 +93,7 @@ class SocketSettings:
     heartbeat: float = 30.0  # server pings; a peer silent for this long is dropped
     revalidate_seconds: float = 60.0  # recheck the token (revocation, expiry, user changes)
     close_timeout: float = 5.0  # at most this long to close a socket
+    max_message_bytes: int = 64 * 1024  # a bigger message closes the socket 1009
 
 
 class Refused(Exception):
@@ -106,6 +115,48 @@ def _reason(text: str) -> str:
 
 def _refusal(err: CallcenterError) -> Refused:
     return Refused(CLOSE_FORBIDDEN if err.status == 403 else CLOSE_AUTH_FAILED, err.detail)
+
+
+Message = AuthMessage | SubscribeMessage | PingMessage
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def decode(msg: WSMessage) -> Message | str:
+    """A client's frame as a message, or the error text for a known message with bad fields.
+
+    Raises Refused for a frame the protocol has no place for: the socket is closed with the
+    standard code (1003 binary, 1007 not a JSON object of a known type, 1009 too big).
+    """
+    if msg.type is WSMsgType.ERROR:
+        # aiohttp has already closed the socket with the code (1009 too big, 1007 not UTF-8).
+        code = getattr(msg.data, "code", WSCloseCode.INVALID_TEXT)
+        raise Refused(int(code), "frame refused")
+    if msg.type is WSMsgType.BINARY:
+        raise Refused(WSCloseCode.UNSUPPORTED_DATA, "binary frames are not understood")
+    if msg.type is not WSMsgType.TEXT:
+        raise Refused(WSCloseCode.UNSUPPORTED_DATA, "unexpected frame")
+    try:
+        payload = from_json(msg.data)
+    except ValueError as err:  # also a nesting deeper than the parser takes
+        raise Refused(WSCloseCode.INVALID_TEXT, "frame is not JSON") from err
+    if not isinstance(payload, dict):
+        raise Refused(WSCloseCode.INVALID_TEXT, "frame is not a JSON object")
+    kind = payload.get("type")
+    if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
+        raise Refused(WSCloseCode.INVALID_TEXT, "unknown message type")
+    if _depth(payload) > MAX_FRAME_DEPTH:
+        raise Refused(WSCloseCode.INVALID_TEXT, "frame is nested too deep")
+    try:
+        return _MESSAGES.validate_python(payload)
+    except ValidationError as err:
+        return _first_error(err)
 
 
 class EventSocket:
@@ -150,21 +201,27 @@ class EventSocket:
         principal = await self._authenticate(hello.token)
         types = frozenset(hello.events) & EVENT_TYPES if hello.events is not None else None
         viewer = await self._stream.viewer(principal)
-        await self._ws.send_str(
-            control_frame(
-                "auth_ok",
-                {
-                    "user_id": principal.id,
-                    "role": principal.role.value,
-                    "last_event_id": self._stream.last_id,
-                    "events": sorted(types) if types is not None else None,
-                },
-            )
-        )
-        log.info("ws_connected", user_id=principal.id, role=principal.role.value)
+        # Attached before auth_ok is sent, with no sink yet: an event published while auth_ok
+        # is on its way waits in the client's queue, after auth_ok, instead of being lost.
         client = self._stream.attach(
             viewer, types=types, last_event_id=hello.last_event_id, token=hello.token
         )
+        try:
+            await self._ws.send_str(
+                control_frame(
+                    "auth_ok",
+                    {
+                        "user_id": principal.id,
+                        "role": principal.role.value,
+                        "last_event_id": self._stream.last_id,
+                        "events": sorted(types) if types is not None else None,
+                    },
+                )
+            )
+        except BaseException:
+            self._stream.detach(client)
+            raise
+        log.info("ws_connected", user_id=principal.id, role=principal.role.value)
         unknown = _unknown(hello.events or [])
         if unknown is not None:
             # Not fatal: the known names apply, the client is told about the others.
@@ -176,12 +233,11 @@ class EventSocket:
             msg = await self._ws.receive(timeout=self._settings.auth_timeout)
         except TimeoutError as err:
             raise Refused(CLOSE_AUTH_FAILED, "authentication timed out") from err
-        if msg.type is not WSMsgType.TEXT:
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
             raise Refused(CLOSE_AUTH_FAILED, "expected an auth message")
-        try:
-            message = _MESSAGES.validate_json(msg.data)
-        except ValidationError as err:
-            raise Refused(CLOSE_AUTH_FAILED, f"bad auth message: {_first_error(err)}") from err
+        message = decode(msg)
+        if isinstance(message, str):
+            raise Refused(CLOSE_AUTH_FAILED, f"bad auth message: {message}")
         if not isinstance(message, AuthMessage):
             raise Refused(CLOSE_AUTH_FAILED, "expected an auth message first")
         return message
@@ -235,20 +291,19 @@ class EventSocket:
 
     async def _read(self, client: StreamClient) -> None:
         async for msg in self._ws:
-            if msg.type is not WSMsgType.TEXT:
-                client.offer(error_frame("only JSON text frames are understood"))
-                continue
             try:
-                message = _MESSAGES.validate_json(msg.data)
-            except ValidationError as err:
-                client.offer(error_frame(_first_error(err)))
+                message = decode(msg)
+            except Refused as refused:
+                log.info("ws_frame_refused", close_code=refused.code, reason=refused.reason)
+                client.close(refused.code, refused.reason)
+                return
+            if isinstance(message, str):
+                client.offer(error_frame(message))
                 continue
             await self._handle(client, message)
         client.close(1000, "client closed")
 
-    async def _handle(
-        self, client: StreamClient, message: AuthMessage | SubscribeMessage | PingMessage
-    ) -> None:
+    async def _handle(self, client: StreamClient, message: Message) -> None:
         match message:
             case PingMessage():
                 client.offer(control_frame("pong"))
@@ -339,6 +394,7 @@ def socket_settings(settings: EventsSettings) -> SocketSettings:
         auth_timeout=settings.auth_timeout_seconds,
         heartbeat=settings.heartbeat_seconds,
         revalidate_seconds=settings.revalidate_seconds,
+        max_message_bytes=settings.max_message_bytes,
     )
 
 
@@ -351,7 +407,7 @@ async def events_socket(request: web.Request) -> web.StreamResponse:
         # cost more CPU than the whole fan-out.
         compress=False,
         timeout=settings.close_timeout,
-        max_msg_size=64 * 1024,
+        max_msg_size=settings.max_message_bytes,
     )
     await ws.prepare(request)
     query = _query(request)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from callcenterd import keys
-from callcenterd.events.bus import EventBus
-from callcenterd.events.stream import CLOSE_TOO_SLOW
-from tests.api.conftest import Actor, ClientFactory, bearer, login
+from callcenterd.api import ws as ws_module
+from callcenterd.events.bus import BusEvent, EventBus
+from callcenterd.events.stream import CLOSE_TOO_SLOW, control_frame
+from tests.api.conftest import ADMIN_PASSWORD, Actor, ClientFactory, bearer, login
 from tests.eventually import eventually
 from tests.ws_events import EventCollector, drain, events_socket
 
@@ -220,39 +224,117 @@ async def test_subscription_in_the_auth_message(client: TestClient[Any, Any], ad
     assert (await events.next_event())["type"] == "queue_stats"
 
 
-async def test_ping_pong_and_bad_messages(client: TestClient[Any, Any], admin: Actor) -> None:
+async def test_ping_pong_and_a_known_message_with_bad_fields(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
     events = await authed(client, admin)
     await events.send(type="ping")
     assert await events.next_frame() == {"type": "pong", "data": {}}
-    await events.ws.send_str("not json")
-    assert (await events.next_frame())["type"] == "error"
-    await events.send(type="dance")
-    assert (await events.next_frame())["type"] == "error"
-    await events.ws.send_bytes(b"\x00")
-    assert (await events.next_frame())["type"] == "error"
+    await events.send(type="subscribe", events="not-a-list")
+    error = await events.next_frame()
+    assert error["type"] == "error" and error["data"]["code"] == "WS_BAD_MESSAGE"
     await events.send(type="ping")  # still connected
     assert (await events.next_frame())["type"] == "pong"
 
 
-# --- resume --------------------------------------------------------------------------------------
-async def test_resume_after_reconnect_has_no_gap_and_no_duplicate(
-    client: TestClient[Any, Any], admin: Actor
+# Frames the protocol has no place for close the socket with RFC 6455's codes.
+BAD_FRAMES: list[tuple[str, str | bytes, int]] = [
+    ("binary", b"\x00\x01", 1003),
+    ("not JSON", "not json", 1007),
+    ("JSON not an object", "[1, 2, 3]", 1007),
+    ("a JSON string", '"ping"', 1007),
+    ("no type", '{"token": "x"}', 1007),
+    ("unknown type", '{"type": "dance"}', 1007),
+    ("a type that is not a string", '{"type": ["ping"]}', 1007),
+    ("nested too deep", '{"type": "ping", "x": ' + "[" * 100 + "]" * 100 + "}", 1007),
+    ("nested past the parser", "[" * 5000 + "]" * 5000, 1007),
+    ("over the size limit", '{"type": "ping", "pad": "' + "x" * (64 * 1024) + '"}', 1009),
+]
+
+
+async def _send_raw(events: EventCollector, frame: str | bytes) -> None:
+    if isinstance(frame, bytes):
+        await events.ws.send_bytes(frame)
+    else:
+        await events.ws.send_str(frame)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"), [(f, c) for _, f, c in BAD_FRAMES], ids=[n for n, _, _ in BAD_FRAMES]
+)
+async def test_a_bad_frame_after_auth_closes_with_its_code(
+    client: TestClient[Any, Any],
+    admin: Actor,
+    frame: str | bytes,
+    code: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    bus = bus_of(client)
-    first = await authed(client, admin)
-    for n in range(5):
-        bus.publish("call_started", {"call_id": f"before{n}"})
-    received = await first.collect(5)
-    await first.ws.close()
-    for n in range(7):  # missed while away
-        bus.publish("call_started", {"call_id": f"away{n}"})
-    second = await authed(client, admin, last_event_id=received[-1]["id"])
-    bus.publish("call_started", {"call_id": "live"})
-    resumed = await second.collect(8)
-    ids = [f["id"] for f in received + resumed]
-    assert ids == list(range(ids[0], ids[0] + 13))
-    assert resumed[-1]["data"]["call_id"] == "live"
-    assert await second.quiet() == []
+    events = await authed(client, admin)
+    with capture_logs() as logged:
+        await _send_raw(events, frame)
+        assert await events.close_code() == code
+        stream = client.app[keys.SERVICES].events_stream
+        await eventually(lambda: stream.clients() == [])
+    _no_errors_logged(logged, caplog)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"), [(f, c) for _, f, c in BAD_FRAMES], ids=[n for n, _, _ in BAD_FRAMES]
+)
+async def test_a_bad_first_frame_closes_with_its_code(
+    client: TestClient[Any, Any], frame: str | bytes, code: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = await connect(client)
+    with capture_logs() as logged:
+        await _send_raw(events, frame)
+        assert await events.close_code() == code
+    _no_errors_logged(logged, caplog)
+
+
+async def test_the_size_limit_is_configurable(make_client: ClientFactory) -> None:
+    client = await make_client(events={"queue_stats_seconds": 0, "max_message_bytes": 2048})
+    events = await connect(client)
+    await events.auth(await login(client, "admin", ADMIN_PASSWORD))
+    await events.send(type="subscribe", events=["x" * 1500])  # under the limit: answered
+    assert (await events.next_frame())["data"]["code"] == "WS_UNKNOWN_EVENT"
+    assert (await events.next_frame())["type"] == "subscribed"
+    await events.send(type="subscribe", events=["x" * 3000])
+    assert await events.close_code() == 1009
+
+
+def _no_errors_logged(logged: list[dict[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+    assert not [e for e in logged if e["log_level"] in ("error", "critical") or "exc_info" in e]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+async def test_an_event_published_while_auth_ok_is_sent_is_not_lost(
+    client: TestClient[Any, Any], admin: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The socket is on the stream before auth_ok leaves: nothing after its id is missed."""
+    stream = client.app[keys.SERVICES].events_stream
+    published: list[BusEvent] = []
+
+    def auth_ok_then_an_event(kind: str, data: dict[str, Any] | None = None) -> str:
+        frame = control_frame(kind, data)
+        if kind == "auth_ok" and not published:
+            # An event reaching the stream while the auth_ok frame is on its way.
+            event = BusEvent(
+                stream.last_id + 1,
+                "call_started",
+                "2026-01-01T00:00:00.000000Z",
+                {"call_id": "between"},
+            )
+            published.append(event)
+            stream.deliver(event)
+        return frame
+
+    monkeypatch.setattr(ws_module, "control_frame", auth_ok_then_an_event)
+    events = await connect(client)
+    answer = await events.auth(admin.token)
+    assert answer["type"] == "auth_ok"
+    assert answer["data"]["last_event_id"] < published[0].id
+    event = await events.next_event()
+    assert event["id"] == published[0].id and event["data"] == {"call_id": "between"}
 
 
 async def test_resume_by_query_parameter(client: TestClient[Any, Any], admin: Actor) -> None:
