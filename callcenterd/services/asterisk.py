@@ -51,9 +51,9 @@ class AsteriskService:
     def _control(self) -> CallControl:
         control = self._link.connected_control
         if control is None:
-            raise AsteriskUnavailable(
-                f"ARI is not connected ({self._link.last_error or self._link.state})"
-            )
+            # The link's state, not its last error: that names the address and the socket's
+            # error, which only admins see (system info).
+            raise AsteriskUnavailable(f"ARI is not connected ({self._link.state})")
         return control
 
     def _ami_instead(self) -> AmiLink | None:
@@ -64,7 +64,7 @@ class AsteriskService:
 
     def _ami_link(self) -> AmiLink:
         if self._ami is None or not self._ami.connected:
-            state = (self._ami.last_error or self._ami.state) if self._ami else "not configured"
+            state = self._ami.state if self._ami else "not configured"
             raise AsteriskUnavailable(f"AMI is not connected ({state})")
         return self._ami
 

@@ -1,9 +1,17 @@
-"""Telephony's failures as the API's errors: the one place they are translated."""
+"""Telephony's failures as the API's errors: the one place they are translated.
+
+Telephony's details name Asterisk's address and the socket's error ("Cannot connect to
+127.0.0.1:8088 ... Connection refused"). Those are for admins (system info, the connection
+test, the log), never in an answer to anyone else: unless `show_cause`, an unreachable,
+timed-out or refusing Asterisk is answered with the error's fixed text and the cause is logged.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+
+import structlog
 
 from callcenterd.errors import (
     AsteriskAuthFailed,
@@ -23,6 +31,8 @@ from callcenterd.telephony.errors import (
     TelephonyError,
 )
 
+log = structlog.get_logger(__name__)
+
 ErrorFor = Callable[[str], CallcenterError]
 
 
@@ -31,19 +41,22 @@ def api_error(
     *,
     not_found: ErrorFor = ChannelNotFound,
     refused: ErrorFor = AsteriskUnavailable,
+    show_cause: bool = False,
 ) -> CallcenterError:
     """`not_found`: what a missing channel/recording means to the caller; `refused`: what
-    Asterisk refusing the request means (a bad originate is a misconfiguration)."""
+    Asterisk refusing the request means (a bad originate is a misconfiguration), with
+    Asterisk's own answer; `show_cause`: the link's detail (address, socket error), for admins."""
+    cause = err.detail if show_cause else None
     match err:
         case AriNotFound():
             return not_found(err.detail)
-        case AriTimeout():
-            return AsteriskTimeout(err.detail)
-        case AriAuthFailed() | AmiAuthFailed():
-            return AsteriskAuthFailed(err.detail)
         case AriRequestFailed() | AmiActionFailed():
             return refused(err.detail)
-    return AsteriskUnavailable(err.detail)  # ARI or AMI unreachable
+        case AriTimeout():
+            return AsteriskTimeout(cause)
+        case AriAuthFailed() | AmiAuthFailed():
+            return AsteriskAuthFailed(cause)
+    return AsteriskUnavailable(cause)  # ARI or AMI unreachable
 
 
 @contextlib.contextmanager
@@ -53,6 +66,7 @@ def as_api_errors(
     try:
         yield
     except TelephonyError as err:
+        log.info("asterisk_request_failed", error=err.detail)  # the cause the answer omits
         raise api_error(err, not_found=not_found, refused=refused) from err
 
 

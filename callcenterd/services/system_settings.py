@@ -177,7 +177,7 @@ class SystemSettingsService:
         try:
             info = await fetch_asterisk_info(self._session, self.endpoint(config))
         except TelephonyError as err:
-            return _failure(api_error(err), details)
+            return _failure(api_error(err, show_cause=True), details)  # admins only
         version = asterisk_version(info) or "unknown"
         return AsteriskTestResult(
             success=True,
