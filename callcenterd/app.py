@@ -41,6 +41,7 @@ from callcenterd.security import (
     load_or_create_key,
     new_secret_key,
     new_signing_key,
+    private_dir,
     utcnow,
 )
 from callcenterd.services.analytics import AnalyticsService
@@ -141,6 +142,7 @@ def create_app(
     add_metrics_routes(app, settings.metrics)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
+        private_dir(settings.state_dir)  # 0700 whatever the umask, also with keys in settings
         db = Database(settings.database_path)
         await db.open()
         applied = await db.migrate()

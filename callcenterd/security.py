@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import stat
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,22 +155,59 @@ class SecretBox:
             raise ValueError("stored secret cannot be decrypted with this secret key") from err
 
 
+# Never readable by other local users, whatever the umask: set explicitly, not left to it.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def restrict(path: Path) -> None:
+    """Take every right away from group and others; the owner's stay (a file an admin made
+    read-only stays read-only). Nothing is written when there is nothing to take."""
+    current = stat.S_IMODE(os.stat(path).st_mode)
+    if current & 0o077:
+        os.chmod(path, current & 0o700)
+
+
+def private_dir(path: Path) -> None:
+    """Create the folder 0700 if missing, else take group's and others' rights away."""
+    if path.is_dir():
+        restrict(path)
+        return
+    path.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
+    os.chmod(path, PRIVATE_DIR_MODE)  # exactly, whatever the umask took away
+
+
+def private_file(path: Path) -> None:
+    """Create the file 0600 and empty if missing (before anything is written to it), else take
+    group's and others' rights away."""
+    if path.exists():
+        restrict(path)
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # exactly, whatever the umask took away
+    finally:
+        os.close(fd)
+
+
 def load_or_create_key(path: Path, make: Callable[[], bytes]) -> bytes:
     """Read a key file, or create it with mode 0600 (never readable by others)."""
+    private_dir(path.parent)
     try:
         key = path.read_bytes().strip()
     except FileNotFoundError:
         exists = False
     else:
         if key:
+            restrict(path)  # also a key written by an older version
             return key
         # Empty: a crash between creating and writing it. No key was ever used; replace it.
         exists = True
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = make()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if exists else os.O_EXCL), 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if exists else os.O_EXCL)
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
-        os.fchmod(fh.fileno(), 0o600)
+        os.fchmod(fh.fileno(), PRIVATE_FILE_MODE)
         fh.write(key + b"\n")
     return key
 

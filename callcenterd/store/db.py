@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 
 from callcenterd.errors import Conflict, DatabaseUnavailable, InvalidData
+from callcenterd.security import private_dir, private_file, restrict
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -118,10 +119,14 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.exists():
+            private_dir(self.path.parent)
+        # 0600 before SQLite opens it: SQLite gives the -wal and -shm files the database's mode.
+        private_file(self.path)
         try:
             self._writer = await self._connect()
             await _pragma(self._writer, "journal_mode=WAL")
+            self._keep_private()
             for _ in range(self._reader_count):
                 reader = await self._connect()
                 self._readers.append(reader)
@@ -129,6 +134,13 @@ class Database:
         except sqlite3.Error as err:
             await self.close()
             raise _translate(err) from err
+
+    def _keep_private(self) -> None:
+        """The -wal and -shm files too (ones left by an older version or another umask)."""
+        for suffix in ("-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists():
+                restrict(companion)
 
     async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is
@@ -221,6 +233,7 @@ class Database:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_name(destination.name + ".partial")
         partial.unlink(missing_ok=True)
+        private_file(partial)  # a copy of the database: password hashes, secrets
         try:
             target = await aiosqlite.connect(partial)
             try:
