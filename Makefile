@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 STATE  ?= $(CURDIR)/state
 
-.PHONY: run test lint format unit e2e bench bench-sandbox sandbox clean
+.PHONY: run test lint format audit unit e2e bench bench-sandbox sandbox clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Dependencies and code: pip-audit asks the package index's vulnerability data about every
+# installed package (--strict: a package it could not check fails the audit rather than
+# passing unchecked; the project itself is not on the index); bandit reads [tool.bandit].
+AUDIT_STAMP := $(VENV)/.audit-stamp
+PIP_AUDIT_FLAGS ?= --strict
+$(AUDIT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,audit]'
+	touch $(AUDIT_STAMP)
+
+audit: $(AUDIT_STAMP)
+	$(BIN)/pip-audit $(PIP_AUDIT_FLAGS) --skip-editable --progress-spinner off
+	$(BIN)/bandit -c pyproject.toml -r callcenterd -q
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -202,7 +202,7 @@ class GroupOut(BaseModel):
 
 
 # --- settings ------------------------------------------------------------------------------
-PASSWORD_MASK = "********"  # noqa: S105 - what is shown instead of a password
+PASSWORD_MASK = "********"  # noqa: S105 - shown instead of a password  # nosec B105
 AsteriskProtocol = Literal["ARI", "http", "https"]
 Host = Annotated[
     str,

@@ -62,7 +62,7 @@ class _Routes:
 class RoutingEngine:
     def __init__(self, settings: EngineSettings | None = None, seed: int = 0) -> None:
         self.settings = settings or EngineSettings()
-        self._rng = random.Random(seed)  # noqa: S311 - fair picks, not cryptography
+        self._rng = random.Random(seed)  # noqa: S311 - fair picks, not crypto  # nosec B311
         self.operators: dict[str, OperatorState] = {}
         self.queues: dict[str, QueueState] = {}
         self.calls: dict[str, CallState] = {}

@@ -12,7 +12,7 @@ from callcenterd.security import Principal
 from callcenterd.store.system import AuditLog
 
 # What the audit log says instead of a new password.
-SECRET_CHANGED = "(changed)"  # noqa: S105 - a placeholder, not a secret
+SECRET_CHANGED = "(changed)"  # noqa: S105 - a placeholder, not a secret  # nosec B105
 
 
 def current_request_id() -> str | None:

@@ -99,7 +99,7 @@ class SystemSettingsService:
             asterisk["password"] = self._box.decrypt(encrypted) if encrypted else ""
         except ValueError:
             log.error("settings_secret_undecryptable")
-            asterisk["password"] = ""
+            asterisk.pop("password", None)  # none (the model's default) rather than garbage
         return SystemSettings.model_validate({**stored, "asterisk_config": asterisk})
 
     async def masked(self) -> SystemSettings:
