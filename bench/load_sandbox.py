@@ -30,7 +30,7 @@ call rows (default 100,000: 23 days of history, ending a week ago) are written i
 database, so the dashboards have a history to aggregate.
 
     sudo python bench/load_sandbox.py [--calls 200] [--rate 5] [--api-clients 200]
-        [--ws-clients 1000] [--eager-clients 5] [--poll-seconds 5] [--quick]
+        [--ws-clients 1000] [--eager-clients 5] [--poll-seconds 5] [--profile FILE] [--quick]
 
 ``--quick`` places 30 calls per phase (a smoke run with the full client counts). Exits 1 if a
 target was missed.
@@ -44,6 +44,7 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import signal
 import sys
 import time
 from array import array
@@ -380,12 +381,34 @@ class LoadBench(Bench):
         )
         await api.start("started")
         await asyncio.sleep(args.poll_seconds + 1)  # every wallboard polling
+        profiler = await self.profiler()
         phase, cpu = await self.measured("loaded", sandbox)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            await profiler.wait()
         api_outcome = await api.stop()
         ws_outcome = await ws.stop()
         seconds = time.monotonic() - began
         counted = await self.events_total() - counted_from
         return phase, cpu, Load(api_outcome, ws_outcome, counted, seconds)
+
+    async def profiler(self) -> asyncio.subprocess.Process | None:
+        """`--profile FILE`: py-spy samples the daemon over the loaded phase (collapsed
+        stacks, without pausing it), to find what the load costs."""
+        if self.args.profile is None or self.daemon is None:
+            return None
+        return await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "--output",
+            str(self.args.profile),
+            "--pid",
+            str(self.daemon.pid),
+            stdout=asyncio.subprocess.DEVNULL,
+        )
 
     # ---- the run -----------------------------------------------------------------------------
 
@@ -538,6 +561,7 @@ async def main() -> int:
     parser.add_argument("--poll-seconds", type=float, default=5.0, help="wallboard refresh")
     parser.add_argument("--prefill", type=int, default=100_000, help="call rows of history")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
+    parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of the daemon")
     parser.add_argument("--quick", action="store_true", help="30 calls per phase")
     args = parser.parse_args()
     if args.quick:
