@@ -392,3 +392,23 @@ async def test_clients_coming_and_going_between_turns_miss_nothing_and_get_nothi
         assert clients[-1].pending() == 0
     finally:
         await stream.stop()
+
+
+async def test_events_queued_while_the_fan_out_was_busy_go_out_in_one_write() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    writes: list[bytes] = []
+    supervisor_writes: list[bytes] = []
+    stream.attach(ADMIN).sink = lambda wire: writes.append(wire) is None
+    stream.attach(SUP_G2).sink = lambda wire: supervisor_writes.append(wire) is None
+    stream.start()
+    try:
+        for operator in ("op-a", "op-c", "op-a"):  # op-c: group g2's; queued, no await yet
+            bus.publish("operator_status_changed", {"operator_id": operator, "status": "busy"})
+        await eventually(lambda: stream.last_id == 3)
+        await eventually(lambda: len(writes) == 1)
+        frames = [entry.wire for entry in stream._buffer.after(0) or []]
+        assert writes == [b"".join(frames)]
+        assert supervisor_writes == [frames[1]]  # only what that viewer may see
+    finally:
+        await stream.stop()
