@@ -83,6 +83,9 @@ EAGER_INTERVAL = 0.1  # 600 requests a minute; the dashboard limit is 60
 USER_PASSWORD = "load-bench-pw"
 LATENCY_SAMPLE_CLIENTS = 10  # WebSocket clients that also time each event (publish -> receive)
 TARGET_RATIO = 1.2
+# The daemon's own view (its /metrics): StasisStart to the first operator leg dialed, and
+# how late its event loop woke from a 0.1 s sleep.
+HISTOGRAMS = ("callcenterd_routing_latency_seconds", "callcenterd_event_loop_lag_seconds")
 
 
 def raise_fd_limit() -> None:
@@ -311,6 +314,8 @@ class LoadBench(Bench):
         self.rate_limits = False
         self.children: list[Child] = []
         self.failed_targets = True  # until a report says otherwise
+        # phase -> the daemon's own histograms over it (HISTOGRAMS): bucket bound -> count
+        self.histograms: dict[str, dict[str, dict[float, float]]] = {}
 
     def daemon_env(self, sandbox: AsteriskSandbox, state: str, port: int) -> dict[str, str]:
         env = super().daemon_env(sandbox, state, port)
@@ -360,12 +365,14 @@ class LoadBench(Bench):
         ):
             return str((await response.json())["access_token"])
 
-    async def events_total(self) -> float:
+    async def metrics(self) -> str:
         async with aiohttp.ClientSession() as session, session.get(f"{self.base}/metrics") as r:
-            text = await r.text()
+            return await r.text()
+
+    async def events_total(self) -> float:
         return sum(
             float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
+            for line in (await self.metrics()).splitlines()
             if line.startswith("callcenterd_events_total{")
         )
 
@@ -375,10 +382,14 @@ class LoadBench(Bench):
         """A phase of calls and the daemon's CPU seconds over it."""
         assert self.daemon is not None
         pid = self.daemon.pid
-        before = cpu_seconds(pid)
+        before, metrics_before = cpu_seconds(pid), await self.metrics()
         phase = await self.run_phase(name, sandbox)
         if self.daemon.returncode is not None:
             raise RuntimeError(f"daemon exited during {name}:\n{self.daemon_log_tail()}")
+        self.histograms[name] = {
+            metric: histogram_delta(metrics_before, await self.metrics(), metric)
+            for metric in HISTOGRAMS
+        }
         return phase, cpu_seconds(pid) - before
 
     async def loaded(
@@ -458,11 +469,44 @@ class LoadBench(Bench):
         idle, idle_cpu = await self.measured("idle", sandbox)
         loaded, loaded_cpu, load = await self.loaded(sandbox, tokens)
         self.failed_targets = report(args, (idle, idle_cpu), (loaded, loaded_cpu), load)
+        for metric in HISTOGRAMS:
+            figures = [
+                f"{phase} p50 {bucket_quantile(h[metric], 0.5)} ms, "
+                f"p99 {bucket_quantile(h[metric], 0.99)} ms"
+                for phase, h in self.histograms.items()
+            ]
+            print(f"daemon's {metric.removeprefix('callcenterd_')}: {'; '.join(figures)}")
 
     async def close(self, keep_logs: bool = False) -> None:
         for child in self.children:
             child.kill()
         await super().close(keep_logs)
+
+
+def histogram_delta(before: str, after: str, metric: str) -> dict[float, float]:
+    """Cumulative bucket counts (upper bound in s -> count) between two /metrics texts."""
+
+    def buckets(text: str) -> dict[float, float]:
+        found: dict[float, float] = {}
+        for line in text.splitlines():
+            if line.startswith(metric + "_bucket{"):
+                bound = line.split('le="', 1)[1].split('"', 1)[0]
+                found[float(bound)] = float(line.rsplit(" ", 1)[1])
+        return found
+
+    first = buckets(before)
+    return {bound: n - first.get(bound, 0.0) for bound, n in buckets(after).items()}
+
+
+def bucket_quantile(cumulative: dict[float, float], q: float) -> str:
+    """The bucket bound under which a share `q` of the samples fell, in ms ("<= x")."""
+    total = cumulative.get(float("inf"), 0.0)
+    if not total:
+        return "n/a"
+    for bound in sorted(cumulative):
+        if cumulative[bound] >= q * total:
+            return f"<= {bound * 1000:g}" if bound != float("inf") else "> top bucket"
+    return "n/a"
 
 
 # ---- the report ------------------------------------------------------------------------------
