@@ -61,6 +61,7 @@ bench-sandbox: $(STAMP)
 	$(BIN)/python bench/routing_sandbox.py --calls 100
 	$(BIN)/python bench/soak.py --minutes 3
 	$(BIN)/python bench/slow_consumers.py
+	$(BIN)/python bench/load_sandbox.py
 
 sandbox: $(STAMP)
 	$(BIN)/python -m tests.sandbox up --phones 4

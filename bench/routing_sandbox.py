@@ -184,6 +184,7 @@ class Bench:
         self.callers: Callers | None = None
         self.daemon: asyncio.subprocess.Process | None = None
         self.daemon_log: Path | None = None
+        self.state_dir: Path | None = None
         self.base = ""
         self.headers: dict[str, str] = {}
 
@@ -202,10 +203,9 @@ class Bench:
         self.phone_list = list(started.values())
         return sandbox
 
-    async def start_daemon(self, sandbox: AsteriskSandbox) -> None:
-        port = free_port()
-        state = tempfile.mkdtemp(prefix="ccd-bench-routing-")
-        env = {
+    def daemon_env(self, sandbox: AsteriskSandbox, state: str, port: int) -> dict[str, str]:
+        """The daemon's configuration (a subclass may change it, e.g. turn rate limits on)."""
+        return {
             **os.environ,
             "CALLCENTERD_STATE_DIR": state,
             "CALLCENTERD_HTTP_PORT": str(port),
@@ -218,6 +218,13 @@ class Bench:
             "CALLCENTERD_RATE_LIMITS_ENABLED": "false",
             "CALLCENTERD_LOG_LEVEL": "warning",
         }
+
+    async def start_daemon(self, sandbox: AsteriskSandbox, state: str | None = None) -> None:
+        """Start the daemon on `state` (a new temporary folder if None) and log in as admin."""
+        port = free_port()
+        state = state or tempfile.mkdtemp(prefix="ccd-bench-routing-")
+        env = self.daemon_env(sandbox, state, port)
+        self.state_dir = Path(state)
         self.daemon_log = Path(state) / "daemon.log"
         with self.daemon_log.open("ab") as output:
             self.daemon = await asyncio.create_subprocess_exec(

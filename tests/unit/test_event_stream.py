@@ -14,6 +14,7 @@ from callcenterd.events.bus import BusEvent, EventBus
 from callcenterd.events.filters import Audience, AudienceTracker, Viewer, may_see, wants
 from callcenterd.events.stream import (
     CLOSE_TOO_SLOW,
+    FAN_OUT_TURN,
     Entry,
     EventStream,
     ReplayBuffer,
@@ -354,3 +355,60 @@ def test_frames_go_straight_to_the_socket_until_it_is_full() -> None:
     client.writing = False
     client.offer("f6")
     assert written[-1] == ws_text_frame("f6")
+
+
+async def test_the_fan_out_lets_other_work_run_between_turns_of_clients() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    clients = [stream.attach(ADMIN) for _ in range(FAN_OUT_TURN * 2 + 1)]
+    stream.start()
+    try:
+        bus.publish("call_started", {"call_id": "c1"})
+        offered: list[int] = []
+        while not offered or offered[-1] < len(clients):
+            await asyncio.sleep(0)  # other work: it sees the fan-out part way
+            offered.append(sum(client.pending() for client in clients))
+        assert [n for n in offered if 0 < n < len(clients)] == [FAN_OUT_TURN, 2 * FAN_OUT_TURN]
+    finally:
+        await stream.stop()
+
+
+async def test_clients_coming_and_going_between_turns_miss_nothing_and_get_nothing_twice() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    clients = [stream.attach(ADMIN) for _ in range(FAN_OUT_TURN * 2)]
+    stream.start()
+    try:
+        bus.publish("call_started", {"call_id": "c1"})
+        while clients[0].pending() == 0:  # noqa: ASYNC110 - yields to the fan-out, no wait
+            await asyncio.sleep(0)
+        assert clients[-1].pending() == 0  # between two turns
+        stream.detach(clients[-1])  # goes before its turn: not offered the event
+        resumed = stream.attach(ADMIN, last_event_id=0)  # comes: gets it from the replay
+        bus.publish("call_started", {"call_id": "c2"})
+        await eventually(lambda: clients[-2].pending() == 2)
+        assert ids_of(resumed.take()) == [1, 2]
+        assert ids_of(clients[0].take()) == [1, 2]
+        assert clients[-1].pending() == 0
+    finally:
+        await stream.stop()
+
+
+async def test_events_queued_while_the_fan_out_was_busy_go_out_in_one_write() -> None:
+    bus = EventBus(clock)
+    stream = stream_over(bus)
+    writes: list[bytes] = []
+    supervisor_writes: list[bytes] = []
+    stream.attach(ADMIN).sink = lambda wire: writes.append(wire) is None
+    stream.attach(SUP_G2).sink = lambda wire: supervisor_writes.append(wire) is None
+    stream.start()
+    try:
+        for operator in ("op-a", "op-c", "op-a"):  # op-c: group g2's; queued, no await yet
+            bus.publish("operator_status_changed", {"operator_id": operator, "status": "busy"})
+        await eventually(lambda: stream.last_id == 3)
+        await eventually(lambda: len(writes) == 1)
+        frames = [entry.wire for entry in stream._buffer.after(0) or []]
+        assert writes == [b"".join(frames)]
+        assert supervisor_writes == [frames[1]]  # only what that viewer may see
+    finally:
+        await stream.stop()
