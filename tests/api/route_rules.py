@@ -137,3 +137,35 @@ TABLE: dict[tuple[str, str], Row] = {
         READERS, 404, "DB_002", params={"queue_id": "missing"}
     ),
 }
+
+
+@dataclass(frozen=True)
+class OtherRoute:
+    """A route outside /api and the guard it stands behind; user tokens play no part in any."""
+
+    guard: str  # "public", "metrics" (address allow-list, optional scrape token), "websocket"
+    path: str  # what to request (a file, for a static folder)
+    status: int  # the answer to a plain request from 127.0.0.1, whatever token is sent
+
+
+# Keyed by (method, the route's canonical path) as app.router lists them; aiohttp adds a HEAD
+# route beside each GET.
+OTHER_ROUTES: dict[tuple[str, str], OtherRoute] = {
+    **{
+        (method, path): OtherRoute("public", path, 200)
+        for method in ("GET", "HEAD")
+        for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/docs/init.js")
+    },
+    **{
+        (method, "/docs/static"): OtherRoute("public", "/docs/static/swagger-ui.css", 200)
+        for method in ("GET", "HEAD")
+    },
+    # metrics.allow is loopback by default and no scrape token is set in these tests.
+    **{(method, "/metrics"): OtherRoute("metrics", "/metrics", 200) for method in ("GET", "HEAD")},
+    # The token comes in the first message (or ?token=); a request that is not an upgrade is a
+    # bad request.
+    **{
+        (method, "/ws/events"): OtherRoute("websocket", "/ws/events", 400)
+        for method in ("GET", "HEAD")
+    },
+}
