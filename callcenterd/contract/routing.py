@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     Field,
+    PlainValidator,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from callcenterd.contract.schemas import Extension, Name, Skill, _In
+from callcenterd.contract.schemas import Extension, Name, Skill, Skip, _In
 from callcenterd.domain.queues import OverflowAction, Presence, Strategy
 from callcenterd.domain.users import OperatorStatus
 
@@ -233,16 +235,53 @@ class OperatorListItem(BaseModel):
 
 # --- calls ---------------------------------------------------------------------------------
 _DATETIME = TypeAdapter(datetime)
+_DATE = TypeAdapter(date)
+# ISO 8601 as written in a query string; pydantic alone would also take numbers (`0.5`,
+# `1700000000`) as Unix times, which no client means as a date.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"
+)
+# The days a filter may name. A bound becomes a local midnight, a day later for `date_to`,
+# then UTC: a year of margin at each end keeps every time zone inside datetime's 1..9999.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+_YEARS = r"(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])"
+DATE_OR_TIME_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": f"^{_YEARS}-"},
+        {"type": "string", "format": "date-time", "pattern": f"^{_YEARS}-"},
+    ],
+    "description": (
+        f"ISO 8601: a date (YYYY-MM-DD) or a date-time, naive (local) or with an offset;"
+        f" from {EARLIEST_DAY} to {LATEST_DAY}"
+    ),
+}
 
 
-def _date_or_datetime(value: Any) -> Any:
-    """'2025-01-01' is a whole day; anything longer is an instant."""
-    if isinstance(value, str) and len(value.strip()) > 10:
-        return _DATETIME.validate_python(value.strip())
-    return value
+def _date_or_datetime(value: Any) -> date | datetime:
+    """'2025-01-01' is a whole day; a date-time is an instant. Only ISO 8601 text."""
+    if isinstance(value, date):  # a date or a datetime from Python code
+        parsed: date | datetime = value
+    elif not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date or date-time string")
+    elif _ISO_DATE.fullmatch(text := value.strip()):
+        parsed = _DATE.validate_python(text)
+    elif _ISO_DATETIME.fullmatch(text):
+        parsed = _DATETIME.validate_python(text)
+    else:
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD) or date-time")
+    day = parsed.date() if isinstance(parsed, datetime) else parsed
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"must be from {EARLIEST_DAY} to {LATEST_DAY}")
+    return parsed
 
 
-DateOrTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
+DateOrTime = Annotated[
+    date | datetime,
+    PlainValidator(_date_or_datetime),
+    WithJsonSchema(DATE_OR_TIME_SCHEMA),
+]
 
 
 class CallFilterQuery(BaseModel):
@@ -260,7 +299,7 @@ class CallFilterQuery(BaseModel):
 
 
 class CallListQuery(CallFilterQuery):
-    skip: int = Field(0, ge=0)
+    skip: Skip = 0
     limit: int = Field(50, ge=1, le=1000)
 
 

@@ -48,6 +48,10 @@ Extension = Annotated[str, StringConstraints(pattern=r"^\d{3,5}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Skill = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
+# Paging: far below SQLite's 64-bit integers, far beyond any history a call center keeps.
+MAX_SKIP = 1_000_000_000
+Skip = Annotated[int, Field(ge=0, le=MAX_SKIP, description="Records to skip")]
+
 # Fields a client may send back unchanged from a GET; they are read-only and ignored.
 _READ_ONLY = ("id", "created_at", "updated_at", "updated_by", "user_id")
 
@@ -108,7 +112,7 @@ class TokenResponse(BaseModel):
 
 # --- users ---------------------------------------------------------------------------------
 class UserListQuery(BaseModel):
-    skip: int = Field(0, ge=0)
+    skip: Skip = 0
     limit: int = Field(100, ge=1, le=1000)
     role: Role | None = None
 
