@@ -8,6 +8,7 @@ from callcenterd import keys
 from callcenterd.api.endpoints import ALL_ROLES, ApiRoutes
 from callcenterd.contract.schemas import LoginRequest, Message, TokenResponse, UserOut
 from callcenterd.domain.users import User
+from callcenterd.errors import InvalidCredentials, UserInactive
 from callcenterd.security import Principal
 
 routes = ApiRoutes("auth")
@@ -36,6 +37,7 @@ def user_out(user: User) -> UserOut:
     response=TokenResponse,
     rate="auth",
     notes="Limited per client address and per username (429 with Retry-After).",
+    errors=(InvalidCredentials, UserInactive),
 )
 async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
     auth = request.app[keys.SERVICES].auth

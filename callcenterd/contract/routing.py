@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ConfigDict,
     Field,
     PlainValidator,
     StringConstraints,
@@ -18,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from callcenterd.contract.schemas import Extension, Name, Skill, Skip, _In
+from callcenterd.contract.schemas import Extension, Name, Skill, Skip, _In, reject_null
 from callcenterd.domain.queues import OverflowAction, Presence, Strategy
 from callcenterd.domain.users import OperatorStatus
 
@@ -75,9 +76,16 @@ CallStatus = Literal["incoming", "answered", "completed", "missed"]
 class MemberIn(_In):
     """A member by extension or by operator id (exactly one), with a penalty."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["extension"]}, {"required": ["operator_id"]}]}
+    )
+    NOT_NULL = ("extension", "operator_id")
+
     extension: Extension | None = None
     operator_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     penalty: Penalty = 0
+
+    _not_null = field_validator(*NOT_NULL)(reject_null)
 
     @model_validator(mode="after")
     def _one_reference(self) -> MemberIn:
@@ -106,7 +114,7 @@ class QueueCreate(_In):
     asterisk_name: AsteriskName
     max_wait_time: MaxWait = 300
     priority: Priority = 1
-    strategy: Strategy = Strategy.RINGALL
+    strategy: Strategy = Field(Strategy.RINGALL, strict=False)
     members: Members = Field(default_factory=list)
     required_skills: Skills = Field(default_factory=list)
     numbers: Numbers = Field(default_factory=list)
@@ -116,7 +124,7 @@ class QueueCreate(_In):
     retry_delay: RetryDelay = 5
     wrapup_seconds: Wrapup = 0
     join_empty: bool = Field(True, description="False: refuse callers when nobody is logged in")
-    overflow_action: OverflowAction = OverflowAction.HANGUP
+    overflow_action: OverflowAction = Field(OverflowAction.HANGUP, strict=False)
     overflow_queue_id: str | None = Field(None, description="With overflow_action 'queue'")
     music_class: MusicClass = "default"
 
@@ -124,26 +132,7 @@ class QueueCreate(_In):
 class QueueUpdate(_In):
     """Partial: fields left out keep their values; `members` replaces the whole list."""
 
-    name: Name | None = None
-    description: Description | None = None
-    asterisk_name: AsteriskName | None = None
-    max_wait_time: MaxWait | None = None
-    priority: Priority | None = None
-    strategy: Strategy | None = None
-    members: Members | None = None
-    required_skills: Skills | None = None
-    numbers: Numbers | None = None
-    is_default: bool | None = None
-    is_active: bool | None = None
-    ring_timeout: RingTimeout | None = None
-    retry_delay: RetryDelay | None = None
-    wrapup_seconds: Wrapup | None = None
-    join_empty: bool | None = None
-    overflow_action: OverflowAction | None = None
-    overflow_queue_id: str | None = None
-    music_class: MusicClass | None = None
-
-    @field_validator(
+    NOT_NULL = (
         "name",
         "description",
         "asterisk_name",
@@ -162,11 +151,27 @@ class QueueUpdate(_In):
         "overflow_action",
         "music_class",
     )
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be omitted, but not null")
-        return value
+
+    name: Name | None = None
+    description: Description | None = None
+    asterisk_name: AsteriskName | None = None
+    max_wait_time: MaxWait | None = None
+    priority: Priority | None = None
+    strategy: Strategy | None = Field(None, strict=False)
+    members: Members | None = None
+    required_skills: Skills | None = None
+    numbers: Numbers | None = None
+    is_default: bool | None = None
+    is_active: bool | None = None
+    ring_timeout: RingTimeout | None = None
+    retry_delay: RetryDelay | None = None
+    wrapup_seconds: Wrapup | None = None
+    join_empty: bool | None = None
+    overflow_action: OverflowAction | None = Field(None, strict=False)
+    overflow_queue_id: str | None = None
+    music_class: MusicClass | None = None
+
+    _not_null = field_validator(*NOT_NULL)(reject_null)
 
 
 class QueueMemberOut(BaseModel):
@@ -212,7 +217,9 @@ class OperatorListQuery(BaseModel):
 
 
 class OperatorStatusIn(_In):
-    status: OperatorStatus = Field(description="'busy' pauses the operator (not rung)")
+    status: OperatorStatus = Field(
+        description="'busy' pauses the operator (not rung)", strict=False
+    )
     reason: Reason | None = Field(None, description="Why paused; kept with 'busy'")
 
 
@@ -367,6 +374,8 @@ class CallCreate(_In):
 
 
 class CallUpdate(_In):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
         None, description="null clears"
     )
