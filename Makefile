@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 STATE  ?= $(CURDIR)/state
 
-.PHONY: run test lint format audit unit e2e bench bench-sandbox sandbox clean
+.PHONY: run test lint format audit unit e2e fuzz bench bench-sandbox sandbox clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ format: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
+
+# schemathesis with all checks, as each role; FUZZ_EXAMPLES examples per operation.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES="$${FUZZ_EXAMPLES:-50}" $(BIN)/python -m pytest tests/api/test_fuzz.py -s
 
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e

@@ -26,6 +26,15 @@ from callcenterd.contract.schemas import (
     UserUpdate,
 )
 from callcenterd.domain.users import Group, Operator, Role, User
+from callcenterd.errors import (
+    Conflict,
+    EmailTaken,
+    ExtensionTaken,
+    LastAdmin,
+    NotFound,
+    UsernameTaken,
+    UserNotFound,
+)
 from callcenterd.security import Principal
 
 routes = ApiRoutes("admin")
@@ -89,6 +98,7 @@ async def list_users(request: web.Request, query: UserListQuery) -> list[AdminUs
     body=UserCreate,
     response=AdminUserOut,
     status=201,
+    errors=(UsernameTaken, EmailTaken, ExtensionTaken),
 )
 async def create_user(request: web.Request, body: UserCreate, user: Principal) -> AdminUserOut:
     return admin_user_out(await request.app[keys.SERVICES].users.create(body, user), _now(request))
@@ -102,6 +112,7 @@ async def create_user(request: web.Request, body: UserCreate, user: Principal) -
     body=UserUpdate,
     response=AdminUserOut,
     notes="A new password or deactivation revokes the user's tokens.",
+    errors=(UserNotFound, UsernameTaken, EmailTaken, ExtensionTaken, LastAdmin),
 )
 async def update_user(
     request: web.Request, body: UserUpdate, user: Principal, user_id: str
@@ -116,6 +127,7 @@ async def update_user(
     summary="Delete a user (never the last admin)",
     roles=ADMIN,
     response=Message,
+    errors=(UserNotFound, LastAdmin),
 )
 async def delete_user(request: web.Request, user: Principal, user_id: str) -> Message:
     await request.app[keys.SERVICES].users.delete(user_id, user)
@@ -130,6 +142,7 @@ async def delete_user(request: web.Request, user: Principal, user_id: str) -> Me
     response=AdminUserOut,
     notes="Forgets the failed logins counted against the user's name; the user may log in"
     " at once. Unlocking a user who is not locked changes nothing.",
+    errors=(UserNotFound,),
 )
 async def unlock_user(request: web.Request, user: Principal, user_id: str) -> AdminUserOut:
     unlocked = await request.app[keys.SERVICES].users.unlock(user_id, user)
@@ -142,6 +155,7 @@ async def unlock_user(request: web.Request, user: Principal, user_id: str) -> Ad
     summary="The user's operator record, or null",
     roles=ADMIN,
     response=OperatorOut | None,
+    errors=(UserNotFound,),
 )
 async def user_operator(request: web.Request, user_id: str) -> OperatorOut | None:
     operator = await request.app[keys.SERVICES].users.operator_of(user_id)
@@ -166,6 +180,7 @@ async def list_groups(request: web.Request, user: Principal) -> list[GroupOut]:
     summary="One group",
     roles=GROUP_READERS,
     response=GroupOut,
+    errors=(NotFound,),
 )
 async def get_group(request: web.Request, user: Principal, group_id: str) -> GroupOut:
     return group_out(await request.app[keys.SERVICES].groups.get(group_id, user))
@@ -179,6 +194,7 @@ async def get_group(request: web.Request, user: Principal, group_id: str) -> Gro
     body=GroupIn,
     response=GroupOut,
     status=201,
+    errors=(Conflict,),
 )
 async def create_group(request: web.Request, body: GroupIn, user: Principal) -> GroupOut:
     return group_out(await request.app[keys.SERVICES].groups.create(body, user))
@@ -191,6 +207,7 @@ async def create_group(request: web.Request, body: GroupIn, user: Principal) -> 
     roles=ADMIN,
     body=GroupUpdate,
     response=GroupOut,
+    errors=(NotFound, Conflict),
 )
 async def update_group(
     request: web.Request, body: GroupUpdate, user: Principal, group_id: str
@@ -204,6 +221,7 @@ async def update_group(
     summary="Delete a group no one belongs to",
     roles=ADMIN,
     response=Message,
+    errors=(NotFound, Conflict),
 )
 async def delete_group(request: web.Request, user: Principal, group_id: str) -> Message:
     await request.app[keys.SERVICES].groups.delete(group_id, user)

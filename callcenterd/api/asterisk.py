@@ -9,9 +9,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
 
 from callcenterd import keys
-from callcenterd.api.endpoints import ApiRoutes
+from callcenterd.api.endpoints import ASTERISK_ERRORS, ApiRoutes
 from callcenterd.contract.schemas import Message, _In
 from callcenterd.domain.users import Role
+from callcenterd.errors import AsteriskMisconfigured, ChannelNotFound
 from callcenterd.security import Principal
 
 routes = ApiRoutes("asterisk")
@@ -95,6 +96,7 @@ class OriginateOut(BaseModel):
     summary="PJSIP extensions and their state",
     roles=EXTENSION_READERS,
     response=list[ExtensionOut],
+    errors=(*ASTERISK_ERRORS,),
 )
 async def extensions(request: web.Request) -> list[ExtensionOut]:
     found = await request.app[keys.SERVICES].asterisk.extensions()
@@ -108,6 +110,7 @@ async def extensions(request: web.Request) -> list[ExtensionOut]:
     roles=EXTENSION_READERS,
     response=list[AsteriskQueue],
     notes="From AMI QueueStatus; 503 AST_004 while AMI is not connected.",
+    errors=(*ASTERISK_ERRORS,),
 )
 async def asterisk_queues(request: web.Request) -> list[AsteriskQueue]:
     queues = await request.app[keys.SERVICES].asterisk.queues()
@@ -121,6 +124,7 @@ async def asterisk_queues(request: web.Request) -> list[AsteriskQueue]:
     roles=REALTIME_READERS,
     response=RealtimeData,
     notes="Answers `connected: false` with empty lists while ARI is down.",
+    errors=(*ASTERISK_ERRORS,),
 )
 async def realtime_data(request: web.Request) -> RealtimeData:
     return RealtimeData.model_validate(await request.app[keys.SERVICES].asterisk.realtime())
@@ -133,6 +137,7 @@ async def realtime_data(request: web.Request) -> RealtimeData:
     roles=CHANNEL_ACTORS,
     response=Message,
     notes=_OWN,
+    errors=(ChannelNotFound, *ASTERISK_ERRORS),
 )
 async def answer_channel(request: web.Request, user: Principal, channel_id: str) -> Message:
     await request.app[keys.SERVICES].asterisk.answer(channel_id, user)
@@ -146,6 +151,7 @@ async def answer_channel(request: web.Request, user: Principal, channel_id: str)
     roles=CHANNEL_ACTORS,
     response=Message,
     notes=_OWN,
+    errors=(ChannelNotFound, *ASTERISK_ERRORS),
 )
 async def hangup_channel(request: web.Request, user: Principal, channel_id: str) -> Message:
     await request.app[keys.SERVICES].asterisk.hangup(channel_id, user)
@@ -160,6 +166,7 @@ async def hangup_channel(request: web.Request, user: Principal, channel_id: str)
     body=OriginateIn,
     response=OriginateOut,
     notes="Operators: only from their own phone (PJSIP/<their extension>).",
+    errors=(AsteriskMisconfigured, *ASTERISK_ERRORS),
 )
 async def originate(request: web.Request, body: OriginateIn, user: Principal) -> OriginateOut:
     channel_id = await request.app[keys.SERVICES].asterisk.originate(

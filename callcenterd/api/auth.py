@@ -8,6 +8,7 @@ from callcenterd import keys
 from callcenterd.api.endpoints import ALL_ROLES, ApiRoutes
 from callcenterd.contract.schemas import LoginRequest, Message, TokenResponse, UserOut
 from callcenterd.domain.users import User
+from callcenterd.errors import AccountLocked, InvalidCredentials, UserInactive
 from callcenterd.security import Principal
 
 routes = ApiRoutes("auth")
@@ -39,6 +40,7 @@ def user_out(user: User) -> UserOut:
     " `auth.lockout_attempts` failed logins in a row the username is locked for"
     " `auth.lockout_minutes` (403 AUTH_005, even with the right password), whether or not a"
     " user has it; an admin unlocks with POST /api/admin/users/{user_id}/unlock.",
+    errors=(InvalidCredentials, UserInactive, AccountLocked),
 )
 async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
     auth = request.app[keys.SERVICES].auth

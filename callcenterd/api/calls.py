@@ -6,7 +6,7 @@ from aiohttp import web
 
 from callcenterd import keys
 from callcenterd.api.call_export import CSV_MEDIA_TYPE, EXPORT_NOTE, stream_calls_csv
-from callcenterd.api.endpoints import ApiRoutes
+from callcenterd.api.endpoints import ASTERISK_ERRORS, ApiRoutes
 from callcenterd.contract.analytics import CallStats, StatsQuery
 from callcenterd.contract.routing import (
     CallCreate,
@@ -18,6 +18,7 @@ from callcenterd.contract.routing import (
     CallUpdate,
 )
 from callcenterd.domain.users import Role
+from callcenterd.errors import Conflict, NotFound
 from callcenterd.security import Principal
 from callcenterd.services.calls import CallRecord, CallWithTimeline, recording_url
 
@@ -101,6 +102,7 @@ async def list_calls(request: web.Request, query: CallListQuery, user: Principal
     response=CallDetail,
     status=201,
     notes="409 when the channel already has an open call.",
+    errors=(Conflict,),
 )
 async def create_call(request: web.Request, body: CallCreate, user: Principal) -> CallDetail:
     return call_detail(await request.app[keys.SERVICES].calls.create(body, user))
@@ -144,6 +146,7 @@ async def call_stats(request: web.Request, query: StatsQuery, user: Principal) -
     roles=EVERYONE,
     response=CallDetail,
     notes=SCOPE_NOTE + " Calls outside the scope answer 404.",
+    errors=(NotFound,),
 )
 async def get_call(request: web.Request, user: Principal, call_id: str) -> CallDetail:
     return call_detail(await request.app[keys.SERVICES].calls.get(call_id, user))
@@ -160,6 +163,7 @@ async def get_call(request: web.Request, user: Principal, call_id: str) -> CallD
         "operator: calls they answered (403 AUTH_003 otherwise), notes and rating only."
         " `status` (admin): `completed` (needs an answer time) or `missed`, for an open call."
     ),
+    errors=(NotFound,),
 )
 async def update_call(
     request: web.Request, body: CallUpdate, user: Principal, call_id: str
@@ -176,6 +180,7 @@ async def update_call(
         SCOPE_NOTE + " 404 DB_002 when the call has no recording (or Asterisk no longer has"
         " it); 503 AST_004 when ARI is not connected."
     ),
+    errors=(NotFound, *ASTERISK_ERRORS),
 )
 async def get_recording(request: web.Request, user: Principal, call_id: str) -> web.StreamResponse:
     recording = request.app[keys.SERVICES].calls.recording(call_id, user, RECORDING_CHUNK)

@@ -13,16 +13,67 @@ from pydantic import BaseModel, TypeAdapter
 from callcenterd import __version__
 from callcenterd.api.endpoints import ENDPOINTS, Endpoint, json_response
 from callcenterd.contract.schemas import ErrorBody
+from callcenterd.contract.validation import RequestInvalid, without_null
+from callcenterd.errors import (
+    CallcenterError,
+    DatabaseUnavailable,
+    NotAuthenticated,
+    PermissionDenied,
+    RateLimited,
+    TokenExpired,
+    UserInactive,
+)
 
 _REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
-_ERRORS = {
-    "401": "Not authenticated (AUTH_001), token expired or revoked (AUTH_002)",
-    "403": "Role not allowed (AUTH_003) or user inactive (AUTH_004)",
-    "422": "Validation failed: `detail` lists {loc, msg, type, ctx}",
-    "429": "Rate limit exceeded; see the Retry-After header",
+# Path parameters: record ids are UUIDs (any other text finds nothing: 404); channel ids are
+# Asterisk's own.
+_PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    "channel_id": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128,
+        "description": "An Asterisk channel id, e.g. 1700000000.42",
+    },
 }
+_ID_SCHEMA = {"type": "string", "format": "uuid"}
+
+# What the HTTP plumbing answers before a handler runs, for bodies it cannot read.
+_BODY_ERRORS = {
+    "413": "PAYLOAD_TOO_LARGE: the body is over the configured limit",
+    "415": "UNSUPPORTED_MEDIA_TYPE: the body is not sent as application/json",
+}
+
+
+def _declared_errors(endpoint: Endpoint) -> list[type[CallcenterError]]:
+    """Every error class the endpoint can answer: its kind's, then its services' own."""
+    found: list[type[CallcenterError]] = []
+    if endpoint.roles is not None:
+        found += [NotAuthenticated, TokenExpired, PermissionDenied, UserInactive]
+    if endpoint.body is not None or endpoint.query is not None:
+        found.append(RequestInvalid)
+    if endpoint.rate is not None:
+        found.append(RateLimited)
+    found.append(DatabaseUnavailable)  # every endpoint reads the database
+    return found + [error for error in endpoint.errors if error not in found]
+
+
+def _error_responses(endpoint: Endpoint) -> dict[str, Any]:
+    """One response per status, its description listing each code with its meaning."""
+    lines: dict[str, list[str]] = {}
+    for error in _declared_errors(endpoint):
+        line = f"{error.code}: {error.default_detail}"
+        if line not in lines.setdefault(str(error.status), []):
+            lines[str(error.status)].append(line)
+    if endpoint.body is not None:
+        for status, text in _BODY_ERRORS.items():
+            lines.setdefault(status, []).append(text)
+    content = {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}}
+    return {
+        status: {"description": "; ".join(lines[status]), "content": content}
+        for status in sorted(lines)
+    }
 
 
 def _schema(annotation: Any, mode: str, defs: dict[str, Any]) -> dict[str, Any]:
@@ -45,16 +96,20 @@ def _model_schema(annotation: Any, mode: str, defs: dict[str, Any]) -> dict[str,
 
 def _parameters(endpoint: Endpoint, defs: dict[str, Any]) -> list[dict[str, Any]]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": _PATH_SCHEMAS.get(name, _ID_SCHEMA),
+        }
         for name in _PATH_PARAM.findall(endpoint.path)
     ]
     if endpoint.query is not None:
         schema = _schema(endpoint.query, "validation", defs)
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
-            params.append(
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
-            )
+            param = {"name": name, "in": "query", "required": name in required}
+            params.append({**param, "schema": without_null(prop)})
     return params
 
 
@@ -80,15 +135,7 @@ def _operation(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
             "content": _success_content(endpoint, defs),
         }
     }
-    error_ref = {"application/json": {"schema": {"$ref": _REF.format(model="ErrorBody")}}}
-    for status, text in _ERRORS.items():
-        if status in ("401", "403") and endpoint.roles is None:
-            continue
-        if status == "422" and endpoint.body is None and endpoint.query is None:
-            continue
-        if status == "429" and endpoint.rate is None:
-            continue
-        responses[status] = {"description": text, "content": error_ref}
+    responses.update(_error_responses(endpoint))
     operation: dict[str, Any] = {
         "tags": [endpoint.tag],
         "summary": endpoint.summary,

@@ -15,17 +15,29 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from callcenterd import keys
 from callcenterd.api.ratelimit import RATE_LIMITS
 from callcenterd.contract.validation import body_error, validation_error
 from callcenterd.domain.users import Role
-from callcenterd.errors import PermissionDenied, UnsupportedMediaType
+from callcenterd.errors import (
+    AsteriskAuthFailed,
+    AsteriskTimeout,
+    AsteriskUnavailable,
+    CallcenterError,
+    PermissionDenied,
+    UnsupportedMediaType,
+)
 
 Handler = Callable[..., Awaitable[Any]]
 RateClass = Literal["auth", "general", "dashboard"]
+# The errors a handler's services may raise, beyond those every endpoint of its kind can
+# answer (authentication, roles, validation, rate limits, the database): see api/docs.py.
+Errors = tuple[type[CallcenterError], ...]
+# What a request to Asterisk (ARI or AMI) may end in (services/asterisk_errors.py).
+ASTERISK_ERRORS: Errors = (AsteriskTimeout, AsteriskAuthFailed, AsteriskUnavailable)
 
 ALL_ROLES = frozenset(Role)
 API_PREFIXES = ("/api", "/api/v1")
@@ -49,6 +61,7 @@ class Endpoint:
     wants: frozenset[str] = field(default=frozenset())
     # A streamed, non-JSON answer (the handler returns a web.StreamResponse): its media type.
     produces: str | None = None
+    errors: Errors = ()
 
     def adapter(self) -> TypeAdapter[Any] | None:
         return None if self.response is None else TypeAdapter(self.response)
@@ -75,6 +88,7 @@ class ApiRoutes:
         rate: RateClass | None = "general",
         notes: str = "",
         produces: str | None = None,
+        errors: Errors = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) - {"request"}
@@ -94,6 +108,7 @@ class ApiRoutes:
                     notes=notes,
                     wants=wants,
                     produces=produces,
+                    errors=errors,
                 )
             )
             return handler
@@ -243,17 +258,44 @@ def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
 def mount(app: web.Application, areas: Iterable[ApiRoutes]) -> list[Endpoint]:
     """Register every endpoint under /api and its /api/v1 alias."""
     endpoints = [endpoint for area in areas for endpoint in area.endpoints]
+    methods: dict[str, set[str]] = {}
     for endpoint in endpoints:
         handler = bind(endpoint)
-        # The contract writes some collections with a trailing slash (/api/calls/); both work.
-        paths = {endpoint.path, endpoint.path.rstrip("/") or "/"}
-        for prefix in API_PREFIXES:
-            for path in sorted(paths):
-                app.router.add_route(endpoint.method, prefix + path, handler)
+        for path in _paths(endpoint):
+            app.router.add_route(endpoint.method, path, handler)
+            methods.setdefault(path, set()).add(endpoint.method)
+    for path, allowed in methods.items():
+        app.router.add_route(hdrs.METH_ANY, path, _refuse_method(allowed))
     return endpoints
+
+
+def _paths(endpoint: Endpoint) -> list[str]:
+    """Its path under each prefix; the contract writes some collections with a trailing slash
+    (/api/calls/), both work."""
+    paths = sorted({endpoint.path, endpoint.path.rstrip("/") or "/"})
+    return [prefix + path for prefix in API_PREFIXES for path in paths]
+
+
+def _refuse_method(allowed: set[str]) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """405 listing exactly this path's methods. Without it a fixed path such as /calls/stats
+    would fall through to /calls/{call_id} and advertise (and take) that route's PUT."""
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+
+    return refuse
 
 
 # What mount() declared, for the OpenAPI document.
 ENDPOINTS = web.AppKey("endpoints", list[Endpoint])
 
-__all__ = ["ALL_ROLES", "ENDPOINTS", "ApiRoutes", "Endpoint", "json_response", "mount"]
+__all__ = [
+    "ALL_ROLES",
+    "ASTERISK_ERRORS",
+    "ENDPOINTS",
+    "ApiRoutes",
+    "Endpoint",
+    "Errors",
+    "json_response",
+    "mount",
+]

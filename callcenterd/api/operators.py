@@ -9,6 +9,7 @@ from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.contract.analytics import OperatorStats, PeriodQuery
 from callcenterd.contract.routing import OperatorListItem, OperatorListQuery, OperatorStatusIn
 from callcenterd.domain.users import Role
+from callcenterd.errors import NotFound
 from callcenterd.security import Principal
 from callcenterd.services.operators import OperatorView
 
@@ -66,6 +67,7 @@ async def list_operators(
         "supervisor: operators of their group; operator: themselves (else 403 AUTH_003)."
         " The answer shows the status as the routing engine now displays it."
     ),
+    errors=(NotFound,),
 )
 async def set_operator_status(
     request: web.Request, body: OperatorStatusIn, user: Principal, operator_id: str
@@ -88,6 +90,7 @@ async def set_operator_status(
         " first_call_resolution: handled calls whose caller did not call again within"
         " analytics.repeat_call_window_hours (24 h); occupancy = talk / logged-in time."
     ),
+    errors=(NotFound,),
 )
 async def operator_stats(
     request: web.Request, query: PeriodQuery, user: Principal, operator_id: str

@@ -10,6 +10,7 @@ from callcenterd.contract.analytics import Forecast, ForecastQuery, PeriodQuery,
 from callcenterd.contract.routing import QueueCreate, QueueMemberOut, QueueOut, QueueUpdate
 from callcenterd.contract.schemas import Message
 from callcenterd.domain.users import Role
+from callcenterd.errors import Conflict, NotFound
 from callcenterd.security import Principal
 from callcenterd.services.queues import QueueMember, QueueView
 
@@ -83,12 +84,20 @@ async def list_queues(request: web.Request) -> list[QueueOut]:
         " (409 DB_004 naming the field); at most one queue `is_default`. `members` are"
         " extensions or `{extension | operator_id, penalty}`, in order."
     ),
+    errors=(Conflict,),
 )
 async def create_queue(request: web.Request, body: QueueCreate, user: Principal) -> QueueOut:
     return queue_out(await request.app[keys.SERVICES].queues.create(body, user))
 
 
-@routes.route("GET", "/queues/{queue_id}", summary="One queue", roles=READERS, response=QueueOut)
+@routes.route(
+    "GET",
+    "/queues/{queue_id}",
+    summary="One queue",
+    roles=READERS,
+    response=QueueOut,
+    errors=(NotFound,),
+)
 async def get_queue(request: web.Request, queue_id: str) -> QueueOut:
     return queue_out(await request.app[keys.SERVICES].queues.get(queue_id))
 
@@ -101,6 +110,7 @@ async def get_queue(request: web.Request, queue_id: str) -> QueueOut:
     body=QueueUpdate,
     response=QueueOut,
     notes="`members`, when sent, replaces the whole list.",
+    errors=(NotFound, Conflict),
 )
 async def update_queue(
     request: web.Request, body: QueueUpdate, user: Principal, queue_id: str
@@ -118,6 +128,7 @@ async def update_queue(
         "409 while callers wait in it or another queue overflows into it. The record is kept"
         " for call history."
     ),
+    errors=(NotFound, Conflict),
 )
 async def delete_queue(request: web.Request, user: Principal, queue_id: str) -> Message:
     await request.app[keys.SERVICES].queues.delete(queue_id, user)
@@ -130,6 +141,7 @@ async def delete_queue(request: web.Request, user: Principal, queue_id: str) -> 
     summary="A queue's members in order, with penalties and status",
     roles=READERS,
     response=list[QueueMemberOut],
+    errors=(NotFound,),
 )
 async def queue_members(request: web.Request, queue_id: str) -> list[QueueMemberOut]:
     members = await request.app[keys.SERVICES].queues.members(queue_id)
@@ -145,6 +157,7 @@ async def queue_members(request: web.Request, queue_id: str) -> list[QueueMember
     response=QueueStats,
     rate="dashboard",
     notes="Any queue, for every reader role. Definitions: README, Statistics.",
+    errors=(NotFound,),
 )
 async def queue_stats(request: web.Request, query: PeriodQuery, queue_id: str) -> QueueStats:
     return await request.app[keys.SERVICES].analytics.queue_stats(queue_id, query)
@@ -163,6 +176,7 @@ async def queue_stats(request: web.Request, query: PeriodQuery, queue_id: str) -
         " mean talk + the queue's wrap-up, and the fewest operators answering"
         " target_service_level % within `threshold` s by Erlang C."
     ),
+    errors=(NotFound,),
 )
 async def queue_forecast(request: web.Request, query: ForecastQuery, queue_id: str) -> Forecast:
     return await request.app[keys.SERVICES].analytics.forecast(queue_id, query)

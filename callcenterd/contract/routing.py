@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
+    ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     TypeAdapter,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from callcenterd.contract.schemas import Extension, Name, Skill, _In
+from callcenterd.contract.schemas import Extension, Name, Skill, Skip, _In, reject_null
 from callcenterd.domain.queues import OverflowAction, Presence, Strategy
 from callcenterd.domain.users import OperatorStatus
 
@@ -73,9 +76,16 @@ CallStatus = Literal["incoming", "answered", "completed", "missed"]
 class MemberIn(_In):
     """A member by extension or by operator id (exactly one), with a penalty."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["extension"]}, {"required": ["operator_id"]}]}
+    )
+    NOT_NULL = ("extension", "operator_id")
+
     extension: Extension | None = None
     operator_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     penalty: Penalty = 0
+
+    _not_null = field_validator(*NOT_NULL)(reject_null)
 
     @model_validator(mode="after")
     def _one_reference(self) -> MemberIn:
@@ -104,7 +114,7 @@ class QueueCreate(_In):
     asterisk_name: AsteriskName
     max_wait_time: MaxWait = 300
     priority: Priority = 1
-    strategy: Strategy = Strategy.RINGALL
+    strategy: Strategy = Field(Strategy.RINGALL, strict=False)
     members: Members = Field(default_factory=list)
     required_skills: Skills = Field(default_factory=list)
     numbers: Numbers = Field(default_factory=list)
@@ -114,7 +124,7 @@ class QueueCreate(_In):
     retry_delay: RetryDelay = 5
     wrapup_seconds: Wrapup = 0
     join_empty: bool = Field(True, description="False: refuse callers when nobody is logged in")
-    overflow_action: OverflowAction = OverflowAction.HANGUP
+    overflow_action: OverflowAction = Field(OverflowAction.HANGUP, strict=False)
     overflow_queue_id: str | None = Field(None, description="With overflow_action 'queue'")
     music_class: MusicClass = "default"
 
@@ -122,26 +132,7 @@ class QueueCreate(_In):
 class QueueUpdate(_In):
     """Partial: fields left out keep their values; `members` replaces the whole list."""
 
-    name: Name | None = None
-    description: Description | None = None
-    asterisk_name: AsteriskName | None = None
-    max_wait_time: MaxWait | None = None
-    priority: Priority | None = None
-    strategy: Strategy | None = None
-    members: Members | None = None
-    required_skills: Skills | None = None
-    numbers: Numbers | None = None
-    is_default: bool | None = None
-    is_active: bool | None = None
-    ring_timeout: RingTimeout | None = None
-    retry_delay: RetryDelay | None = None
-    wrapup_seconds: Wrapup | None = None
-    join_empty: bool | None = None
-    overflow_action: OverflowAction | None = None
-    overflow_queue_id: str | None = None
-    music_class: MusicClass | None = None
-
-    @field_validator(
+    NOT_NULL = (
         "name",
         "description",
         "asterisk_name",
@@ -160,11 +151,27 @@ class QueueUpdate(_In):
         "overflow_action",
         "music_class",
     )
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be omitted, but not null")
-        return value
+
+    name: Name | None = None
+    description: Description | None = None
+    asterisk_name: AsteriskName | None = None
+    max_wait_time: MaxWait | None = None
+    priority: Priority | None = None
+    strategy: Strategy | None = Field(None, strict=False)
+    members: Members | None = None
+    required_skills: Skills | None = None
+    numbers: Numbers | None = None
+    is_default: bool | None = None
+    is_active: bool | None = None
+    ring_timeout: RingTimeout | None = None
+    retry_delay: RetryDelay | None = None
+    wrapup_seconds: Wrapup | None = None
+    join_empty: bool | None = None
+    overflow_action: OverflowAction | None = Field(None, strict=False)
+    overflow_queue_id: str | None = None
+    music_class: MusicClass | None = None
+
+    _not_null = field_validator(*NOT_NULL)(reject_null)
 
 
 class QueueMemberOut(BaseModel):
@@ -210,7 +217,9 @@ class OperatorListQuery(BaseModel):
 
 
 class OperatorStatusIn(_In):
-    status: OperatorStatus = Field(description="'busy' pauses the operator (not rung)")
+    status: OperatorStatus = Field(
+        description="'busy' pauses the operator (not rung)", strict=False
+    )
     reason: Reason | None = Field(None, description="Why paused; kept with 'busy'")
 
 
@@ -233,16 +242,53 @@ class OperatorListItem(BaseModel):
 
 # --- calls ---------------------------------------------------------------------------------
 _DATETIME = TypeAdapter(datetime)
+_DATE = TypeAdapter(date)
+# ISO 8601 as written in a query string; pydantic alone would also take numbers (`0.5`,
+# `1700000000`) as Unix times, which no client means as a date.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"
+)
+# The days a filter may name. A bound becomes a local midnight, a day later for `date_to`,
+# then UTC: a year of margin at each end keeps every time zone inside datetime's 1..9999.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
+_YEARS = r"(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])"
+DATE_OR_TIME_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": f"^{_YEARS}-"},
+        {"type": "string", "format": "date-time", "pattern": f"^{_YEARS}-"},
+    ],
+    "description": (
+        f"ISO 8601: a date (YYYY-MM-DD) or a date-time, naive (local) or with an offset;"
+        f" from {EARLIEST_DAY} to {LATEST_DAY}"
+    ),
+}
 
 
-def _date_or_datetime(value: Any) -> Any:
-    """'2025-01-01' is a whole day; anything longer is an instant."""
-    if isinstance(value, str) and len(value.strip()) > 10:
-        return _DATETIME.validate_python(value.strip())
-    return value
+def _date_or_datetime(value: Any) -> date | datetime:
+    """'2025-01-01' is a whole day; a date-time is an instant. Only ISO 8601 text."""
+    if isinstance(value, date):  # a date or a datetime from Python code
+        parsed: date | datetime = value
+    elif not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date or date-time string")
+    elif _ISO_DATE.fullmatch(text := value.strip()):
+        parsed = _DATE.validate_python(text)
+    elif _ISO_DATETIME.fullmatch(text):
+        parsed = _DATETIME.validate_python(text)
+    else:
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD) or date-time")
+    day = parsed.date() if isinstance(parsed, datetime) else parsed
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"must be from {EARLIEST_DAY} to {LATEST_DAY}")
+    return parsed
 
 
-DateOrTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
+DateOrTime = Annotated[
+    date | datetime,
+    PlainValidator(_date_or_datetime),
+    WithJsonSchema(DATE_OR_TIME_SCHEMA),
+]
 
 
 class CallFilterQuery(BaseModel):
@@ -260,7 +306,7 @@ class CallFilterQuery(BaseModel):
 
 
 class CallListQuery(CallFilterQuery):
-    skip: int = Field(0, ge=0)
+    skip: Skip = 0
     limit: int = Field(50, ge=1, le=1000)
 
 
@@ -328,6 +374,8 @@ class CallCreate(_In):
 
 
 class CallUpdate(_In):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
         None, description="null clears"
     )

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from callcenterd.contract.validation import without_null
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.security import BCRYPT_MAX_BYTES
 
+# One @, something before it, a dot after it (the OpenAPI pattern says the same).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]*\.[^@\s]*$"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
@@ -37,7 +43,9 @@ def _password(value: str) -> str:
 
 
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_email)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN),
+    AfterValidator(_email),
 ]
 Password = Annotated[str, Field(min_length=6), AfterValidator(_password)]
 Username = Annotated[
@@ -48,20 +56,56 @@ Extension = Annotated[str, StringConstraints(pattern=r"^\d{3,5}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Skill = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
+# Paging: far below SQLite's 64-bit integers, far beyond any history a call center keeps.
+MAX_SKIP = 1_000_000_000
+Skip = Annotated[int, Field(ge=0, le=MAX_SKIP, description="Records to skip")]
+
 # Fields a client may send back unchanged from a GET; they are read-only and ignored.
 _READ_ONLY = ("id", "created_at", "updated_at", "updated_by", "user_id")
 
 
-class _In(BaseModel):
-    """Request bodies refuse unknown fields, so a typo is an error, not a silent no-op."""
+def reject_null(cls: type, value: Any) -> Any:
+    """A field validator: the field may be left out, but not sent as null."""
+    if value is None:
+        raise ValueError("may be omitted, but not null")
+    return value
 
-    model_config = ConfigDict(extra="forbid")
+
+def _whole(value: Any) -> Any:
+    """JSON's 5.0 is the integer 5 (as JSON Schema says): strict integers take it so."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
+
+
+class _In(BaseModel):
+    """Request bodies refuse unknown fields, so a typo is an error, not a silent no-op.
+
+    They are strict about JSON types: `"5"` is not a number and `1` or `"yes"` not a boolean,
+    as the OpenAPI document says (enum fields, which arrive as their text, say strict=False).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    # Fields that may be omitted but not sent as null (see reject_null); documented so.
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name in cls.NOT_NULL:
+            properties[name] = without_null(properties[name])
+        return schema
 
     @model_validator(mode="before")
     @classmethod
     def _drop_read_only(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {key: val for key, val in data.items() if key not in _READ_ONLY}
+            return {key: _whole(val) for key, val in data.items() if key not in _READ_ONLY}
         return data
 
 
@@ -116,7 +160,7 @@ class TokenResponse(BaseModel):
 
 # --- users ---------------------------------------------------------------------------------
 class UserListQuery(BaseModel):
-    skip: int = Field(0, ge=0)
+    skip: Skip = 0
     limit: int = Field(100, ge=1, le=1000)
     role: Role | None = None
 
@@ -126,7 +170,7 @@ class UserCreate(_In):
     email: Email
     name: Name
     password: Password
-    role: Role
+    role: Role = Field(strict=False)
     group_id: str | None = None
     # validate_default: an omitted extension is checked against the role too.
     extension: Extension | None = Field(
@@ -150,23 +194,19 @@ class UserCreate(_In):
 
 
 class UserUpdate(_In):
+    NOT_NULL = ("username", "email", "name", "password", "role", "is_active")
     username: Username | None = None
     email: Email | None = None
     name: Name | None = None
     password: Password | None = None
-    role: Role | None = None
+    role: Role | None = Field(None, strict=False)
     group_id: str | None = None
     is_active: bool | None = None
     extension: Extension | None = None
     skills: list[Skill] | None = None
     max_concurrent_calls: int | None = Field(None, ge=1, le=20)
 
-    @field_validator("username", "email", "name", "password", "role", "is_active")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be omitted, but not null")
-        return value
+    _not_null = field_validator(*NOT_NULL)(reject_null)
 
 
 class OperatorOut(BaseModel):
@@ -242,6 +282,7 @@ class SystemSettings(BaseModel):
 
 
 class AsteriskConfigUpdate(_In):
+    NOT_NULL = ("host", "port", "username", "protocol", "timeout", "enabled")
     host: Host | None = None
     port: int | None = Field(None, ge=1, le=65535)
     username: Annotated[str, StringConstraints(max_length=100)] | None = None
@@ -252,8 +293,20 @@ class AsteriskConfigUpdate(_In):
     timeout: int | None = Field(None, ge=1, le=120)
     enabled: bool | None = None
 
+    _not_null = field_validator(*NOT_NULL)(reject_null)
+
 
 class SystemSettingsUpdate(_In):
+    NOT_NULL = (
+        "call_recording",
+        "auto_answer_delay",
+        "max_call_duration",
+        "queue_timeout",
+        "callback_enabled",
+        "sms_notifications",
+        "email_notifications",
+        "asterisk_config",
+    )
     call_recording: bool | None = None
     auto_answer_delay: float | None = Field(None, ge=0, le=30)
     max_call_duration: int | None = Field(None, ge=0, le=86400)
@@ -262,6 +315,8 @@ class SystemSettingsUpdate(_In):
     sms_notifications: bool | None = None
     email_notifications: bool | None = None
     asterisk_config: AsteriskConfigUpdate | None = None
+
+    _not_null = field_validator(*NOT_NULL)(reject_null)
 
 
 class AsteriskTestRequest(_In):

@@ -14,7 +14,9 @@ class RequestInvalid(CallcenterError):
     default_detail = "Request validation failed"
 
     def __init__(self, items: list[dict[str, Any]]) -> None:
-        field = items[0]["loc"][-1] if items and len(items[0]["loc"]) > 1 else None
+        # The deepest name in the first error's location: ["body", "skills", 0] is "skills".
+        names = [part for part in items[0]["loc"][1:] if isinstance(part, str)] if items else []
+        field = names[-1] if names else None
         super().__init__(items[0]["msg"] if items else None, field=field)
         self.items = items
 
@@ -51,3 +53,15 @@ def body_error(message: str, kind: str) -> RequestInvalid:
 def field_error(where: str, name: str, message: str, kind: str = "value_error") -> RequestInvalid:
     """A 422 raised by a service for a rule pydantic cannot see (e.g. an unknown group)."""
     return RequestInvalid([{"loc": [where, name], "msg": message, "type": kind}])
+
+
+def without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property's JSON schema without its null branch (and a null default): for a value
+    that may be left out but not sent as null, such as an optional query parameter."""
+    branches = [branch for branch in schema.get("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) != 1 or len(schema["anyOf"]) != 2:
+        return schema
+    rest = {key: value for key, value in schema.items() if key not in ("anyOf", "default")}
+    if schema.get("default") is not None:
+        rest["default"] = schema["default"]
+    return {**branches[0], **rest}
