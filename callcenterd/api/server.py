@@ -29,7 +29,10 @@ def protocol_error_body(status: int) -> dict[str, str | None]:
             "code": "INTERNAL",
             "field": None,
         }
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status the standard library does not name
+        phrase = "Error"
     return {
         "detail": f"Malformed HTTP request ({phrase})",
         "type": "bad_request",
