@@ -35,6 +35,7 @@ from callcenterd.routing.state import (
     QueueState,
 )
 from callcenterd.routing.strategies import has_untried, pick, sort_key
+from callcenterd.routing.wait_estimate import estimate_wait, remaining_handle
 
 # Legs the engine ended (cancelled, timed out, lost a race) are remembered this long (in
 # legs) so that an answer crossing the cancel is hung up again rather than ignored.
@@ -48,6 +49,8 @@ class EngineSettings:
     max_call_duration: float = 0.0  # 0: unlimited
     queue_timeout: float = 300.0  # max wait of queues that set none; 0: unlimited
     autopause_after: int = 3  # consecutive unanswered rings; 0: never
+    # A queue's handle time (talk + wrap-up) for wait estimates until its calls are measured.
+    assumed_handle_seconds: float = 180.0
 
 
 @dataclass(slots=True)
@@ -117,6 +120,7 @@ class RoutingEngine:
                     event.max_call_duration,
                     event.queue_timeout,
                     self.settings.autopause_after,
+                    self.settings.assumed_handle_seconds,
                 )
         # Timers due by `now` fire, then free operators meet ready callers. A retry set for
         # `now` (retry_delay 0) fires in a second pass, which cannot set another: two passes
@@ -156,6 +160,46 @@ class RoutingEngine:
         if call is None or call.phase is not CallPhase.WAITING:
             return None
         return self._position(self.queues[call.queue_id], call)
+
+    def estimated_wait(self, call_id: str, now: float) -> float | None:
+        """Seconds a waiting caller should still wait (see routing/wait_estimate.py); 0 while
+        an operator is being rung for them; None when not waiting or nobody serves the queue.
+        O(callers waiting in the queue + its members)."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase is not CallPhase.WAITING:
+            return None
+        if call.legs:
+            return 0.0
+        queue = self.queues[call.queue_id]
+        key = call.sort_key()
+        ahead = sum(
+            1
+            for other_id in queue.waiting
+            if not (other := self.calls[other_id]).legs and other.sort_key() < key
+        )
+        mean = queue.handle.seconds
+        free_in = [
+            slot
+            for operator_id in queue.members
+            for slot in self._free_in(self.operators[operator_id], queue, mean, now)
+        ]
+        return estimate_wait(ahead, free_in, mean)
+
+    def _free_in(
+        self, operator: OperatorState, queue: QueueState, mean: float, now: float
+    ) -> list[float]:
+        """Seconds until each of an operator's call slots is free (none if not taking calls)."""
+        if operator.profile.presence is not Presence.ONLINE or not operator.reachable:
+            return []
+        wrapup = queue.config.wrapup_seconds
+        slots = [
+            remaining_handle(mean, now - self.calls[call_id].connected_at) + wrapup
+            for call_id in operator.talking
+            if call_id in self.calls
+        ]
+        slots += [mean] * len(operator.ringing)  # the caller rung will most likely take them
+        idle = operator.profile.max_concurrent_calls - len(slots)
+        return slots + [max(0.0, operator.wrapup_until - now)] * max(0, idle)
 
     def _position(self, queue: QueueState, call: CallState) -> int:
         key = call.sort_key()
@@ -293,6 +337,7 @@ class RoutingEngine:
         operator.talking.discard(call.id)
         queue = self.queues.get(call.queue_id)
         if queue is not None:
+            queue.handle.add(now - call.connected_at + queue.config.wrapup_seconds)
             stats = queue.member_stats(operator_id)
             stats.last_call_end = now
             stats.calls_completed += 1
@@ -687,7 +732,9 @@ class RoutingEngine:
     def _upsert_queue(self, config: QueueConfig, now: float, out: list[Command]) -> None:
         queue = self.queues.get(config.id)
         if queue is None:
-            queue = self.queues[config.id] = QueueState(config, sort_key)
+            queue = self.queues[config.id] = QueueState(
+                config, sort_key, self.settings.assumed_handle_seconds
+            )
         for operator_id in queue.declared:
             self._listed_in.get(operator_id, {}).pop(config.id, None)
         for operator_id in queue.members:

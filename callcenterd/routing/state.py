@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from callcenterd.domain.queues import OperatorProfile, Presence, QueueConfig
 from callcenterd.domain.users import OperatorStatus
+from callcenterd.routing.wait_estimate import HandleTime
 
 # How a queue's strategy orders its available members: (penalty, metric, order, operator id).
 # Penalty first, so each penalty tier is one contiguous run; the operator id makes keys unique.
@@ -129,6 +130,7 @@ class QueueState:
         "available",
         "config",
         "declared",
+        "handle",
         "logged_in",
         "members",
         "position",
@@ -138,7 +140,12 @@ class QueueState:
         "waiting",
     )
 
-    def __init__(self, config: QueueConfig, sort_key: Callable[[QueueState, str], SortKey]) -> None:
+    def __init__(
+        self,
+        config: QueueConfig,
+        sort_key: Callable[[QueueState, str], SortKey],
+        handle_prior: float,
+    ) -> None:
         self.config = config
         self.declared: dict[str, int] = {}  # config.members: operator id -> penalty
         self.members: dict[str, int] = {}  # eligible members (skills checked) -> penalty
@@ -149,6 +156,7 @@ class QueueState:
         self.ready: list[tuple[float, int, str]] = []  # heap (arrived, seq, id); lazy deletion
         self.stats: dict[str, MemberStats] = {}
         self.rr_last: str | None = None
+        self.handle = HandleTime(handle_prior)  # recent talk + wrap-up (wait estimates)
 
     def push_ready(self, call: CallState) -> None:
         heapq.heappush(self.ready, (call.arrived_at, call.seq, call.id))
