@@ -243,6 +243,7 @@ class RoutingEngine:
         self._seq += 1
         call = CallState(event.call_id, event.caller_number, queue.config.id, arrived, self._seq)
         call.leg_count = event.legs_used
+        call.priority = event.priority
         self.calls[call.id] = call
         self._enqueue(call, queue, now, out, wait_from=arrived)
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
@@ -790,7 +791,8 @@ class RoutingEngine:
 
     # --- assignment ---------------------------------------------------------------------------
     def _assign(self, now: float, out: list[Command]) -> None:
-        """Ring operators for ready callers: higher queue priority first, then FIFO.
+        """Ring operators for ready callers: higher queue priority first, then higher caller
+        priority, then FIFO.
 
         Invariant after it returns: no queue has both a ready caller and an available
         member that caller has not tried. Only queues touched since ("dirty") can break it,
@@ -801,13 +803,13 @@ class RoutingEngine:
             self._assign_round(dirty, now, out)
 
     def _assign_round(self, dirty: set[str], now: float, out: list[Command]) -> None:
-        candidates: list[tuple[int, float, int, str]] = []
+        candidates: list[tuple[int, int, float, int, str]] = []
         for queue_id in dirty:
             entry = self._head_entry(queue_id)
             if entry is not None:
                 heapq.heappush(candidates, entry)
         while candidates:
-            _, _, _, queue_id = heapq.heappop(candidates)
+            queue_id = heapq.heappop(candidates)[-1]
             queue = self.queues.get(queue_id)
             if queue is None or not queue.available:
                 continue  # a higher-priority queue took the operators it shared
@@ -823,14 +825,16 @@ class RoutingEngine:
             if entry is not None:
                 heapq.heappush(candidates, entry)
 
-    def _head_entry(self, queue_id: str) -> tuple[int, float, int, str] | None:
+    def _head_entry(self, queue_id: str) -> tuple[int, int, float, int, str] | None:
+        """Across queues: the queue's priority first (app_queue's weight), then its head
+        caller's priority and arrival."""
         queue = self.queues.get(queue_id)
         if queue is None or not queue.available:
             return None
         call = queue.head_ready(self.calls)
         if call is None:
             return None
-        return (-queue.config.priority, call.arrived_at, call.seq, queue_id)
+        return (-queue.config.priority, *call.sort_key(), queue_id)
 
 
 def _ended(call_id: str, reason: EndReason, queue_id: str | None, wait: float) -> cmd.CallEnded:

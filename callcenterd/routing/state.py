@@ -153,18 +153,19 @@ class QueueState:
         self.available = AvailableIndex(lambda operator_id: sort_key(self, operator_id))
         self.logged_in: set[str] = set()  # members not offline (join_empty)
         self.waiting: dict[str, None] = {}  # call ids
-        self.ready: list[tuple[float, int, str]] = []  # heap (arrived, seq, id); lazy deletion
+        # heap of (-priority, arrived, seq, id): the call's sort key, then id; lazy deletion
+        self.ready: list[tuple[int, float, int, str]] = []
         self.stats: dict[str, MemberStats] = {}
         self.rr_last: str | None = None
         self.handle = HandleTime(handle_prior)  # recent talk + wrap-up (wait estimates)
 
     def push_ready(self, call: CallState) -> None:
-        heapq.heappush(self.ready, (call.arrived_at, call.seq, call.id))
+        heapq.heappush(self.ready, (*call.sort_key(), call.id))
 
     def head_ready(self, calls: dict[str, CallState]) -> CallState | None:
         """The first waiting call free to ring someone (stale heap entries dropped)."""
         while self.ready:
-            call = calls.get(self.ready[0][2])
+            call = calls.get(self.ready[0][3])
             if call is not None and call.is_ready(self.config.id):
                 return call
             heapq.heappop(self.ready)
@@ -199,6 +200,7 @@ class CallState:
     connected_leg: str | None = None
     operator_id: str | None = None
     connected_at: float = 0.0
+    priority: int = 0  # the caller's: higher first within the queue
 
     def is_ready(self, queue_id: str) -> bool:
         return (
@@ -208,9 +210,10 @@ class CallState:
             and not self.retry_pending
         )
 
-    def sort_key(self) -> tuple[float, int]:
-        """Order within a queue: arrival (kept across overflow), then engine sequence."""
-        return (self.arrived_at, self.seq)
+    def sort_key(self) -> tuple[int, float, int]:
+        """Order within a queue: higher priority, then arrival (kept across overflow), then
+        engine sequence."""
+        return (-self.priority, self.arrived_at, self.seq)
 
     def next_leg_id(self) -> str:
         self.leg_count += 1

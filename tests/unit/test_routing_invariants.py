@@ -96,7 +96,8 @@ class World:
         if roll < 0.30:
             self.calls += 1
             hint = rng.choice([None, "q1", "q2", "q3", "q4", "nope"])
-            return now, ev.CallArrived(f"c{self.calls}", "555", queue_hint=hint)
+            priority = rng.choice([0, 0, 0, 1, 5])
+            return now, ev.CallArrived(f"c{self.calls}", "555", queue_hint=hint, priority=priority)
         if roll < 0.45 and self.ringing:
             return now, ev.LegAnswered(rng.choice(sorted(self.ringing)))
         if roll < 0.52 and self.ringing:
@@ -226,6 +227,11 @@ def check_invariants(engine: RoutingEngine, world: World, out: list[Command], no
         head = queue_state.head_ready(engine.calls)
         if head is not None:
             assert not has_untried(queue_state, head.tried), (config.id, head)
+        # The head is the best ready caller: highest priority, then earliest.
+        ready = [
+            c for c in map(engine.calls.get, queue_state.waiting) if c and c.is_ready(config.id)
+        ]
+        assert head == min(ready, key=lambda c: c.sort_key(), default=None), config.id
     deadline = engine.next_deadline()
     assert deadline is None or deadline > now
 
