@@ -69,6 +69,14 @@ RingTimeout = Annotated[int, Field(ge=1, le=600, description="Seconds one ring l
 RetryDelay = Annotated[int, Field(ge=0, le=600, description="Seconds between ring rounds")]
 Wrapup = Annotated[int, Field(ge=0, le=3600, description="Seconds after a call, not rung")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Sound = Annotated[
+    str,
+    StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"),
+    Field(description="An Asterisk sound name, without extension: `queue-periodic-announce`"),
+]
+AnnounceEvery = Annotated[
+    int, Field(ge=0, le=3600, description="Seconds between position announcements; 0: none")
+]
 CallStatus = Literal["incoming", "answered", "completed", "missed"]
 
 
@@ -127,6 +135,9 @@ class QueueCreate(_In):
     overflow_action: OverflowAction = Field(OverflowAction.HANGUP, strict=False)
     overflow_queue_id: str | None = Field(None, description="With overflow_action 'queue'")
     music_class: MusicClass = "default"
+    greeting: Sound | None = Field(None, description="Played once to every caller joining")
+    announce_every: AnnounceEvery = 0
+    announce_wait: bool = Field(True, description="The estimated wait with the position")
 
 
 class QueueUpdate(_In):
@@ -150,6 +161,8 @@ class QueueUpdate(_In):
         "join_empty",
         "overflow_action",
         "music_class",
+        "announce_every",
+        "announce_wait",
     )
 
     name: Name | None = None
@@ -170,6 +183,9 @@ class QueueUpdate(_In):
     overflow_action: OverflowAction | None = Field(None, strict=False)
     overflow_queue_id: str | None = None
     music_class: MusicClass | None = None
+    greeting: Sound | None = Field(None, description="null: no greeting")
+    announce_every: AnnounceEvery | None = None
+    announce_wait: bool | None = None
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
@@ -206,6 +222,9 @@ class QueueOut(BaseModel):
     overflow_action: OverflowAction
     overflow_queue_id: str | None
     music_class: str
+    greeting: str | None
+    announce_every: int
+    announce_wait: bool
     created_at: datetime
     updated_at: datetime
 

@@ -60,6 +60,9 @@ class QueueConfig:
     overflow_action: OverflowAction = OverflowAction.HANGUP
     overflow_queue_id: str | None = None
     music_class: str = "default"
+    greeting: str | None = None  # a sound played once to every caller joining the queue
+    announce_every: float = 0.0  # seconds between position announcements; 0: none
+    announce_wait: bool = True  # the estimated wait with the position
 
 
 @dataclass(frozen=True, slots=True)

@@ -244,6 +244,8 @@ class RoutingEngine:
         call = CallState(event.call_id, event.caller_number, queue.config.id, arrived, self._seq)
         call.leg_count = event.legs_used
         call.priority = event.priority
+        # A re-adopted call (after a restart) heard its greeting the first time.
+        call.greeting_due = queue.config.greeting is not None and event.arrived_at is None
         self.calls[call.id] = call
         self._enqueue(call, queue, now, out, wait_from=arrived)
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
@@ -274,8 +276,11 @@ class RoutingEngine:
         if max_wait > 0:
             # A re-adopted call keeps the wait it already had; an overflowed one starts afresh.
             self._deadlines.add(max(now, wait_from + max_wait), Due.MAX_WAIT, call.id, call.seq)
-        # A fresh arrival is last in line; a moved or re-adopted call keeps its arrival order.
-        fresh = moved_from is None and call.arrived_at == now
+        if config.announce_every > 0:
+            self._deadlines.add(now + config.announce_every, Due.ANNOUNCE, call.id, call.seq)
+        # A fresh arrival without priority is last in line (priorities are never negative);
+        # a moved, re-adopted or prioritised call has its place found.
+        fresh = moved_from is None and call.arrived_at == now and call.priority == 0
         position = len(queue.waiting) if fresh else self._position(queue, call)
         out.append(cmd.CallQueued(call.id, config.id, position, moved_from))
 
@@ -284,7 +289,11 @@ class RoutingEngine:
             return
         call.answered = True
         out.append(cmd.AnswerCaller(call.id))
-        out.append(cmd.HoldCaller(call.id, self.queues[call.queue_id].config.music_class))
+        config = self.queues[call.queue_id].config
+        out.append(cmd.HoldCaller(call.id, config.music_class))
+        if call.greeting_due and config.greeting is not None:
+            call.greeting_due = False
+            out.append(cmd.GreetCaller(call.id, config.greeting))
 
     def _leave_queue(self, call: CallState, now: float, out: list[Command], outcome: str) -> None:
         """Take a waiting call out of its queue, cancelling whatever rings for it."""
@@ -513,7 +522,7 @@ class RoutingEngine:
                 return not call.answered and call.phase is CallPhase.WAITING
             case Due.RETRY:
                 return call.retry_pending and call.retry_at == deadline.at
-            case Due.MAX_WAIT:
+            case Due.MAX_WAIT | Due.ANNOUNCE:
                 return call.phase is CallPhase.WAITING and call.seq == deadline.token
             case Due.MAX_DURATION:
                 return call.phase is CallPhase.CONNECTED and call.connected_at == deadline.token
@@ -541,12 +550,31 @@ class RoutingEngine:
                 self._dirty.add(call.queue_id)
             case Due.MAX_WAIT:
                 self._overflow(self.calls[ref], now, out)
+            case Due.ANNOUNCE:
+                self._announce(self.calls[ref], now, out)
             case Due.MAX_DURATION:
                 call = self.calls[ref]
                 assert call.connected_leg is not None
                 out.append(cmd.CancelLeg(call.id, call.connected_leg))
                 out.append(cmd.HangupCaller(call.id, EndReason.MAX_DURATION))
                 self._end_connected(call, EndReason.MAX_DURATION, now, out)
+
+    def _announce(self, call: CallState, now: float, out: list[Command]) -> None:
+        """Tell a waiting caller their place, then again in `announce_every` seconds.
+
+        Not while an operator is being rung for them (the answer would cut it short), and
+        the head of the line hears "you are next" once, not every time round.
+        """
+        config = self.queues[call.queue_id].config
+        self._deadlines.add(now + config.announce_every, Due.ANNOUNCE, call.id, call.seq)
+        if call.legs or not call.answered:
+            return
+        position = self._position(self.queues[call.queue_id], call)
+        if position == 1 and call.announced_position == 1:
+            return
+        call.announced_position = position
+        wait = self.estimated_wait(call.id, now) if config.announce_wait else None
+        out.append(cmd.AnnounceWait(call.id, position, wait))
 
     def _retry_later(self, call: CallState, queue: QueueState, now: float) -> None:
         """Everyone available was tried this round: wait retry_delay, then a new round."""

@@ -201,6 +201,8 @@ class CallState:
     operator_id: str | None = None
     connected_at: float = 0.0
     priority: int = 0  # the caller's: higher first within the queue
+    greeting_due: bool = False  # a fresh caller hears the queue's greeting once answered
+    announced_position: int | None = None  # the place in line the caller was last told
 
     def is_ready(self, queue_id: str) -> bool:
         return (
@@ -227,6 +229,7 @@ class Due(Enum):
     RETRY = auto()
     WRAPUP_END = auto()
     MAX_DURATION = auto()
+    ANNOUNCE = auto()  # time to tell a waiting caller their place in line
 
 
 class Deadline(NamedTuple):

@@ -268,6 +268,7 @@ class Dispatcher:
                         hint,
                         arrived_at=arrived,
                         legs_used=record.legs_used,
+                        priority=record.priority,
                     )
                 )
                 log.info("call_readopted", call_id=record.id, queue=hint)
@@ -331,10 +332,15 @@ class Dispatcher:
                 caller_number=caller_number,
                 called_number=channel.called_number,
                 routed_by="ari",
+                priority=entered.priority,
             ),
         )
         hint = entered.args[0] if entered.args and entered.args[0] else None
-        self._feed(ev.CallArrived(call_id, caller_number, channel.called_number, hint))
+        self._feed(
+            ev.CallArrived(
+                call_id, caller_number, channel.called_number, hint, priority=entered.priority
+            )
+        )
 
     # --- the engine ---------------------------------------------------------------------------
     def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
@@ -376,6 +382,8 @@ class Dispatcher:
             case (
                 cmd.AnswerCaller()
                 | cmd.HoldCaller()
+                | cmd.GreetCaller()
+                | cmd.AnnounceWait()
                 | cmd.CancelLeg()
                 | cmd.ConnectCall()
                 | cmd.HangupCaller()

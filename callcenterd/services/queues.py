@@ -48,6 +48,9 @@ _PLAIN = (
     "overflow_action",
     "overflow_queue_id",
     "music_class",
+    "greeting",
+    "announce_every",
+    "announce_wait",
 )
 
 

@@ -40,6 +40,7 @@ class OpenCall:
     start_time: datetime
     answer_time: datetime | None
     legs_used: int
+    priority: int = 0
 
 
 class CallWriter:
@@ -49,7 +50,7 @@ class CallWriter:
     async def open_calls(self, routed_by: str = "ari") -> list[OpenCall]:
         rows = await self._db.fetch_all(
             "SELECT c.id, c.channel_id, c.caller_number, c.called_number, c.status, c.queue_id,"
-            " c.operator_id, c.start_time, c.answer_time,"
+            " c.operator_id, c.start_time, c.answer_time, c.priority,"
             " (SELECT COUNT(*) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'ringing')"
             " AS legs_used"
             " FROM calls c WHERE c.status IN ('incoming', 'answered') AND c.routed_by = ?"
@@ -68,6 +69,7 @@ class CallWriter:
                 start_time=from_iso(row["start_time"]),
                 answer_time=from_iso(row["answer_time"]) if row["answer_time"] else None,
                 legs_used=int(row["legs_used"]),
+                priority=int(row["priority"]),
             )
             for row in rows
         ]
@@ -81,14 +83,25 @@ class CallWriter:
         called_number: str | None,
         at: datetime,
         routed_by: str = "ari",
+        priority: int = 0,
     ) -> None:
         stamp = to_iso(at)
         async with self._db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO calls (id, channel_id, caller_number, called_number, status,"
-                " start_time, routed_by, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'incoming', ?, ?, ?, ?)",
-                (call_id, channel_id, caller_number, called_number, stamp, routed_by, stamp, stamp),
+                " start_time, routed_by, priority, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'incoming', ?, ?, ?, ?, ?)",
+                (
+                    call_id,
+                    channel_id,
+                    caller_number,
+                    called_number,
+                    stamp,
+                    routed_by,
+                    priority,
+                    stamp,
+                    stamp,
+                ),
             )
             await _event(conn, call_id, at, "started", None, {"channel_id": channel_id})
 

@@ -1,0 +1,9 @@
+-- 0008: the waiting caller (issue 12). A greeting (an Asterisk sound name) played
+-- once on entry, and every `announce_every` seconds (0: never) the caller's place in line,
+-- with the estimated wait when `announce_wait` is set.
+ALTER TABLE queues ADD COLUMN greeting TEXT;
+ALTER TABLE queues ADD COLUMN announce_every INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queues ADD COLUMN announce_wait INTEGER NOT NULL DEFAULT 1;
+
+-- A caller's priority (higher first), kept so a caller re-queued after a restart keeps it.
+ALTER TABLE calls ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
