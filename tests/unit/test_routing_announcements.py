@@ -71,7 +71,7 @@ def test_greeting_then_places_and_the_head_of_the_line_is_told_once() -> None:
                         "a",
                         1.0,
                         93.0,
-                    ),  # fmt: skip
+                    ),
                     status("a", ONLINE),
                     ring("c1", 1, "a"),
                 ],
