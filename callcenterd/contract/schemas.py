@@ -278,13 +278,11 @@ MAX_PAUSE_REASONS = 50
 
 def _choosable_pause_reasons(reasons: list[str]) -> list[str]:
     """Each reason once, none of the daemon's own (they are set by it, not chosen)."""
-    seen: set[str] = set()
-    for reason in reasons:
-        if reason in SYSTEM_PAUSE_REASONS:
-            raise ValueError(f"'{reason}' is a system pause reason and cannot be configured")
-        if reason in seen:
-            raise ValueError(f"'{reason}' is listed twice")
-        seen.add(reason)
+    if SYSTEM_PAUSE_REASONS.intersection(reasons):
+        system = ", ".join(sorted(SYSTEM_PAUSE_REASONS))
+        raise ValueError(f"the system pause reasons ({system}) cannot be configured")
+    if len(set(reasons)) != len(reasons):
+        raise ValueError("each pause reason may be listed once")
     return reasons
 
 

@@ -166,10 +166,8 @@ class OperatorService:
         """People pause with a configured reason; the system reasons are the daemon's."""
         allowed = await self._pause_reasons()
         if reason not in allowed:
-            choices = ", ".join(allowed) or "none are configured"
-            raise field_error(
-                "body", "reason", f"'{reason}' is not a configured pause reason ({choices})"
-            )
+            choices = ", ".join(allowed) or "none is configured"
+            raise field_error("body", "reason", f"not a configured pause reason ({choices})")
 
     async def sync_user(self, user_id: str) -> None:
         """After a user changed (role, skills, extension, deactivation, deletion): tell the
