@@ -272,6 +272,8 @@ class AsteriskConfig(BaseModel):
 PauseReasonName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$"),
+    # The schema says what the validator below refuses, so clients (and fuzzers) know.
+    Field(json_schema_extra={"not": {"enum": sorted(SYSTEM_PAUSE_REASONS)}}),
 ]
 MAX_PAUSE_REASONS = 50
 
@@ -288,7 +290,7 @@ def _choosable_pause_reasons(reasons: list[str]) -> list[str]:
 
 PauseReasons = Annotated[
     list[PauseReasonName],
-    Field(max_length=MAX_PAUSE_REASONS),
+    Field(max_length=MAX_PAUSE_REASONS, json_schema_extra={"uniqueItems": True}),
     AfterValidator(_choosable_pause_reasons),
 ]
 
