@@ -27,7 +27,8 @@ class PeriodQuery(BaseModel):
     date_to: DateOrTime | None = Field(
         None,
         description="Until, inclusive (a date: that whole local day); default: end of today."
-        " Needs date_from; at most analytics.max_range_days (366) after it",
+        " At most analytics.max_range_days (366) after date_from, which must not be after it;"
+        " alone: the max_range_days days ending with it",
     )
 
 
