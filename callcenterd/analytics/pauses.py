@@ -1,6 +1,6 @@
 """Time in each pause reason: pause spells clipped to a report's window. Pure.
 
-A spell is one stretch an operator spent paused under one reason (store/pauses.py reads
+A spell is one stretch an operator spent paused under one reason (store/analytics.py reads
 them); an open spell (no end yet) lasts until `now`. Only the part of a spell inside the
 window [start, end) counts, so a pause over midnight is split between the two days' reports.
 """

@@ -47,8 +47,7 @@ def current_pause_reason(operator: OperatorRecord) -> str | None:
     """Why the operator is paused now, as stored; None when they are not paused."""
     if operator.presence is not Presence.PAUSED:
         return None
-    # Before migration 0008 an autopause kept its reason in status_reason only.
-    return operator.presence_reason or operator.status_reason or UNSPECIFIED_PAUSE_REASON
+    return operator.presence_reason or UNSPECIFIED_PAUSE_REASON
 
 
 @dataclass(frozen=True, slots=True)

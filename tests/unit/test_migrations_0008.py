@@ -11,6 +11,7 @@ import pytest
 
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.db import Database, bundled_migrations
+from callcenterd.store.operators import OperatorDirectory
 from tests.unit.test_migrations_0004 import _add_operator, _stamp
 
 T0 = datetime(2026, 3, 12, 8, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ async def test_paused_operators_start_a_spell_and_later_changes_are_kept(
     try:
         await db.migrate(bundled_migrations()[:7])
         conn = sqlite3.connect(path)
-        for operator_id in ("op-1001", "op-1002", "op-1003"):
+        for operator_id in ("op-1001", "op-1002", "op-1003", "op-1004"):
             _add_operator(conn, operator_id, T0)
         # Before 0008: 1001 autopaused (its reason in status_reason only), 1002 at lunch.
         conn.execute(
@@ -46,8 +47,29 @@ async def test_paused_operators_start_a_spell_and_later_changes_are_kept(
             " updated_at = ? WHERE id = 'op-1002'",
             (_stamp(T0 + timedelta(minutes=7)),),
         )
+        # 1004 paused without a reason while the phone is unreachable (what is shown).
+        conn.execute(
+            "UPDATE operators SET presence = 'paused', status_reason = 'unreachable',"
+            " updated_at = ? WHERE id = 'op-1004'",
+            (_stamp(T0 + timedelta(minutes=9)),),
+        )
         conn.commit()
         assert [m.version for m in await db.migrate(bundled_migrations()[:8])] == [8]
+        reasons = dict(conn.execute("SELECT id, presence_reason FROM operators").fetchall())
+        # The autopause's reason moves to the presence; the shown status's stays where it is.
+        assert reasons == {
+            "op-1001": "no_answer",
+            "op-1002": "lunch",
+            "op-1003": None,
+            "op-1004": None,
+        }
+        assert _spells(conn, "op-1004") == [("paused", _stamp(T0 + timedelta(minutes=9)), None)]
+        # What the engine starts from: each pause with its own reason, never the shown one.
+        directory = OperatorDirectory(db)
+        profiles = {p.id: p for p in await directory.profiles()}
+        assert profiles["op-1001"].pause_reason == "no_answer"
+        assert profiles["op-1004"].pause_reason is None  # shown and counted as 'paused'
+        assert profiles["op-1003"].pause_reason is None  # offline
         assert _spells(conn, "op-1001") == [("no_answer", _stamp(T0 + timedelta(minutes=5)), None)]
         assert _spells(conn, "op-1002") == [("lunch", _stamp(T0 + timedelta(minutes=7)), None)]
         assert _spells(conn, "op-1003") == []  # offline: no spell

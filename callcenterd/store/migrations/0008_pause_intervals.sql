@@ -9,6 +9,11 @@
 -- A daemon restart leaves an open spell open: the presence is stored and the routing engine
 -- resumes with it, so the operator is still paused after the restart and the spell goes on
 -- (the time the daemon was down counts as the pause it was in, as logged-in time does).
+-- Before 0008 an autopause kept its reason in status_reason only, which the shown status
+-- overwrites (unreachable...): from now on the presence keeps its own reason.
+UPDATE operators SET presence_reason = 'no_answer'
+    WHERE presence = 'paused' AND presence_reason IS NULL AND status_reason = 'no_answer';
+
 CREATE TABLE operator_pause_intervals (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     operator_id TEXT NOT NULL,
@@ -44,8 +49,7 @@ WHEN NEW.deleted_at IS NOT NULL AND OLD.deleted_at IS NULL BEGIN
         WHERE operator_id = NEW.id AND ended_at IS NULL;
 END;
 
--- Operators paused now start their history at their row's last change. Before 0008 an
--- autopause kept its reason in status_reason only.
+-- Operators paused now start their history at their row's last change.
 INSERT INTO operator_pause_intervals (operator_id, reason, started_at)
-    SELECT id, COALESCE(presence_reason, status_reason, 'paused'), updated_at
+    SELECT id, COALESCE(presence_reason, 'paused'), updated_at
     FROM operators WHERE presence = 'paused' AND deleted_at IS NULL;
