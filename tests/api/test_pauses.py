@@ -305,6 +305,29 @@ async def test_who_may_see_pause_figures(
         assert figures["pause_seconds_by_reason"] == {"lunch": 10}
 
 
+async def test_a_deactivated_operator_stops_counting_pause_time(
+    client: TestClient[Any, Any], actors: dict[str, Actor], ops: dict[str, str], clock: FakeClock
+) -> None:
+    admin = actors["admin"]
+    await pause(client, admin, ops["B"], "break")
+    clock.advance(seconds=120)
+    user_id = query_db(client, "SELECT user_id FROM operators WHERE id = ?", (ops["B"],))[0][0]
+    response = await client.put(
+        f"/api/admin/users/{user_id}", json={"is_active": False}, headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    clock.advance(seconds=600)  # inactive: not routed, not counted as on a break
+    figures = await get_json(client, admin, f"/api/operators/{ops['B']}/stats")
+    assert figures["pause_seconds_by_reason"] == {"break": 120}
+    response = await client.put(
+        f"/api/admin/users/{user_id}", json={"is_active": True}, headers=admin.headers
+    )
+    assert response.status == 200, await response.text()
+    clock.advance(seconds=30)  # active again and still paused: counted again
+    figures = await get_json(client, admin, f"/api/operators/{ops['B']}/stats")
+    assert figures["pause_seconds_by_reason"] == {"break": 150}
+
+
 # --- a restart -----------------------------------------------------------------------------
 async def test_an_open_spell_goes_on_across_a_restart(
     make_client: ClientFactory,

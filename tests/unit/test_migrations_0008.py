@@ -104,6 +104,29 @@ async def test_paused_operators_start_a_spell_and_later_changes_are_kept(
         )
         conn.commit()
         assert _spells(conn, "op-1002")[-1][2] == _stamp(T0 + timedelta(hours=1))
+        # Brought back (an operator again) while still paused: a new spell from then.
+        conn.execute(
+            "UPDATE operators SET deleted_at = NULL, updated_at = ? WHERE id = 'op-1002'",
+            (_stamp(T0 + timedelta(hours=4)),),
+        )
+        conn.commit()
+        assert _spells(conn, "op-1002")[-1] == ("lunch", _stamp(T0 + timedelta(hours=4)), None)
+
+        # A deactivated user's pause stops counting; activated again, a new spell starts.
+        def activate(active: int, minutes: int) -> None:
+            conn.execute(
+                "UPDATE users SET is_active = ?, updated_at = ? WHERE id = 'u-op-1001'",
+                (active, _stamp(T0 + timedelta(minutes=minutes))),
+            )
+            conn.commit()
+
+        activate(0, 120)
+        choose("op-1001", "paused", "lunch", 130)  # chosen while inactive: no spell yet
+        activate(1, 180)
+        assert _spells(conn, "op-1001") == [
+            ("no_answer", _stamp(T0 + timedelta(minutes=5)), _stamp(T0 + timedelta(minutes=120))),
+            ("lunch", _stamp(T0 + timedelta(minutes=180)), None),
+        ]
         # One open spell per operator at most, whatever a writer tries.
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute(
@@ -119,7 +142,7 @@ async def test_paused_operators_start_a_spell_and_later_changes_are_kept(
             ["op-1001", "op-1003"], T0 + timedelta(minutes=35), T0 + timedelta(minutes=45)
         )
         assert [(s.operator_id, s.reason, s.ended_at is None) for s in found] == [
-            ("op-1001", "no_answer", True),
+            ("op-1001", "no_answer", False),
             ("op-1003", "meeting", False),
             ("op-1003", "paused", False),
         ]
