@@ -31,6 +31,8 @@ RULES_BEYOND_THE_SCHEMA = (
     ("queue_id", re.compile(r"queue \S* does not exist")),
     ("overflow_queue_id", re.compile(r"queue \S* does not exist")),
     ("members", re.compile(r"members\[\d+\]: no operator (has extension )?\S*")),
+    # A pause reason is one of the list admins configure (SystemSettings.pause_reasons).
+    ("reason", re.compile(r"not a configured pause reason \([^)]*\)")),
     # Two body fields together, where the other may be the stored one (a partial update).
     ("overflow_queue_id", re.compile(r"overflow_action 'queue' needs overflow_queue_id")),
 )

@@ -91,6 +91,7 @@ TABLE: dict[tuple[str, str], Row] = {
         READERS, 404, "DB_002", params={"queue_id": "missing"}
     ),
     ("GET", "/operators/"): Row(READERS, 200),
+    ("GET", "/operators/pause-reasons"): Row(EVERYONE, 200),
     ("PUT", "/operators/{operator_id}/status"): Row(
         EVERYONE, 404, "DB_002", body={"status": "online"}, params={"operator_id": "missing"}
     ),

@@ -36,7 +36,7 @@ from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.domain.events import CallArrived
 from tests.api.conftest import Actor, ClientFactory
 from tests.api.helpers import expect_error
-from tests.api.routing_helpers import insert_call, make_operator, operator_of
+from tests.api.routing_helpers import insert_call, three_operators
 from tests.conftest import FakeClock
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -99,11 +99,8 @@ async def world(
 ) -> dict[str, str]:
     """A (the operator actor, Sales), B (Sales), C (Support); queues qs and qc."""
     admin = actors["admin"]
-    ids = {
-        "A": operator_of(client, actors["operator"].user["id"])["id"],
-        "B": (await make_operator(client, admin, "op_b", "1002", group["id"]))["id"],
-        "C": (await make_operator(client, admin, "op_c", "1003", other_group["id"]))["id"],
-    }
+    operators = await three_operators(client, actors, group, other_group)
+    ids = {key: operator["id"] for key, operator in operators.items()}
     ids["qs"] = await make_queue(client, admin, "Sales Q", "sales", ["1001"])
     ids["qc"] = await make_queue(client, admin, "Support Q", "support", ["1003"])
     return ids
