@@ -17,7 +17,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from callcenterd import keys
-from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
+from callcenterd.api import (
+    admin,
+    asterisk,
+    auth,
+    calls,
+    dashboard,
+    operators,
+    queues,
+    vip_callers,
+)
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
 from callcenterd.api.headers import Cors, security_headers
@@ -57,6 +66,7 @@ from callcenterd.services.queues import QueueService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
+from callcenterd.services.vip_callers import VipCallers
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
@@ -71,6 +81,7 @@ from callcenterd.store.users import (
     OperatorRepository,
     UserRepository,
 )
+from callcenterd.store.vip_callers import VipCallerRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
@@ -89,6 +100,7 @@ API_AREAS = (
     calls.routes,
     asterisk.routes,
     dashboard.routes,
+    vip_callers.routes,
 )
 
 
@@ -168,6 +180,7 @@ def create_app(
     async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         built = app[keys.SERVICES]
         await built.dispatcher.apply_settings(await built.system_settings.current())
+        await built.vip_callers.load()
         # The engine starts from the stored queues and operators, before any call arrives.
         built.dispatcher.load(
             await all_queue_configs(built.db), await all_operator_profiles(built.db)
@@ -244,6 +257,7 @@ def build_services(
     def control_of(node: str) -> CallControl | None:
         return next((link.connected_control for link in links if link.node == node), None)
 
+    vips = VipCallers(db, VipCallerRepository(db), clock)
     dispatcher = Dispatcher(
         RoutingEngine(),
         records,
@@ -252,6 +266,7 @@ def build_services(
         clock,
         control_of,
         observe_routing=metrics.observe_routing,
+        priority_of_caller=vips.priority_of,
     )
     ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
     links.append(ari)
@@ -348,6 +363,7 @@ def build_services(
         ),
         events_stream=events_stream,
         operator_groups=operator_groups,
+        vip_callers=vips,
     )
     _wire_changes(built)
     return built

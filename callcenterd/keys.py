@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.users import GroupService, UserService
+    from callcenterd.services.vip_callers import VipCallers
     from callcenterd.store.db import Database
     from callcenterd.telephony.ami import AmiLink
     from callcenterd.telephony.ari_link import AriLink
@@ -59,6 +60,7 @@ class Services:
     analytics: AnalyticsService
     events_stream: EventStream
     operator_groups: OperatorGroups
+    vip_callers: VipCallers
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -229,6 +229,24 @@ class QueueOut(BaseModel):
     updated_at: datetime
 
 
+# --- VIP callers ---------------------------------------------------------------------------
+# A number in a path: digits, an optional leading +.
+NUMBER_PATTERN = r"^\+?[0-9]{1,32}$"
+
+
+class VipCallerIn(_In):
+    priority: Annotated[int, Field(ge=1, le=100, description="Higher is served first")]
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class VipCallerOut(BaseModel):
+    number: str = Field(description="As entered; callers match on its digits")
+    priority: int
+    note: str
+    created_at: datetime
+    updated_at: datetime
+
+
 # --- operators -----------------------------------------------------------------------------
 class OperatorListQuery(BaseModel):
     group_id: str | None = Field(None, description="Supervisors always see their own group")

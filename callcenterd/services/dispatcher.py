@@ -66,8 +66,10 @@ class Dispatcher:
         controls: Controls,
         *,
         observe_routing: Callable[[float], None] | None = None,
+        priority_of_caller: Callable[[str], int] = lambda _: 0,
     ) -> None:
         self._engine = engine
+        self._priority_of_caller = priority_of_caller  # the VIP list
         self._records = records
         self._operators = operators
         self._bus = bus
@@ -321,6 +323,7 @@ class Dispatcher:
             return
         call_id = str(uuid.uuid4())
         caller_number = entered.caller_number
+        priority = max(entered.priority, self._priority_of_caller(caller_number))
         self._live.add(LiveCall(call_id, channel.id, caller_number, node))
         at = self._clock()
         log.info("call_started", call_id=call_id, channel_id=channel.id, args=entered.args)
@@ -333,14 +336,12 @@ class Dispatcher:
                 caller_number=caller_number,
                 called_number=channel.called_number,
                 routed_by="ari",
-                priority=entered.priority,
+                priority=priority,
             ),
         )
         hint = entered.args[0] if entered.args and entered.args[0] else None
         self._feed(
-            ev.CallArrived(
-                call_id, caller_number, channel.called_number, hint, priority=entered.priority
-            )
+            ev.CallArrived(call_id, caller_number, channel.called_number, hint, priority=priority)
         )
 
     # --- the engine ---------------------------------------------------------------------------

@@ -64,22 +64,31 @@ async def test_greeting_then_place_in_line_cut_short_when_an_operator_answers(
     assert record["operator_id"] == operator_id
 
 
+@pytest.mark.parametrize("how", ["dialplan", "vip list"])
 async def test_a_priority_caller_is_served_before_one_who_came_earlier(
-    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+    daemon: Daemon,
+    asterisk: AsteriskSandbox,
+    operator_phones: OperatorPhones,
+    caller: Callers,
+    how: str,
 ) -> None:
-    # One operator, each call 2.5 s long; 5000 reaches sales, 5001 sales with priority 10
-    # (the shipped extensions.conf sets CALLCENTERD_PRIORITY on that line).
+    # One operator, each call 2.5 s long. 5000 reaches sales; 5001 sales with priority 10
+    # (the shipped extensions.conf sets CALLCENTERD_PRIORITY on that line); or the third
+    # caller's number is on the VIP list.
     phones = await operator_phones.start(
         {"1002": PhoneBehaviour.answer(100, hang_up_after_ms=2500)}
     )
     await daemon.operator("1002")
     await daemon.queue("sales", ["1002"])
+    vip_line = "5001" if how == "dialplan" else "5000"
+    if how == "vip list":
+        await daemon.api("PUT", "/api/vip-callers/+5558003", {"priority": 10})
 
     first = await caller.dial("5000", caller_number="5558001")
     await daemon.wait_for_event("call_answered")
     earlier = await caller.dial("5000", caller_number="5558002")
     earlier_call = await daemon.wait_for_event("call_queued")
-    vip = await caller.dial("5001", caller_number="5558003")
+    vip = await caller.dial(vip_line, caller_number="5558003")
     vip_call = await daemon.wait_for_event("call_queued")
     assert vip_call["position"] == 1 and earlier_call["position"] == 1
 

@@ -7,3 +7,14 @@ ALTER TABLE queues ADD COLUMN announce_wait INTEGER NOT NULL DEFAULT 1;
 
 -- A caller's priority (higher first), kept so a caller re-queued after a restart keeps it.
 ALTER TABLE calls ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+
+-- VIP callers: a caller whose number is listed gets its priority (the higher of it and the
+-- dialplan's). Keyed by the number's digits, so "+7 900 123-45-67" and "79001234567" match.
+CREATE TABLE vip_callers (
+    number_key TEXT PRIMARY KEY,
+    number     TEXT NOT NULL,      -- as entered
+    priority   INTEGER NOT NULL,   -- 1..100, higher first
+    note       TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
