@@ -91,6 +91,8 @@ from callcenterd.telephony.call_control import CallControl
 log = structlog.get_logger(__name__)
 
 DATABASE = web.AppKey("database", Database)
+# Last-operator routing remembers who served a number for this long (across restarts).
+LAST_OPERATOR_DAYS = 30
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 API_AREAS = (
     auth.routes,
@@ -181,6 +183,8 @@ def create_app(
         built = app[keys.SERVICES]
         await built.dispatcher.apply_settings(await built.system_settings.current())
         await built.vip_callers.load()
+        since = clock() - timedelta(days=LAST_OPERATOR_DAYS)
+        built.dispatcher.last_operators.load(await CallWriter(built.db).answered_by(since))
         # The engine starts from the stored queues and operators, before any call arrives.
         built.dispatcher.load(
             await all_queue_configs(built.db), await all_operator_profiles(built.db)

@@ -46,6 +46,7 @@ def queue_out(view: QueueView) -> QueueOut:
         greeting=config.greeting,
         announce_every=round(config.announce_every),
         announce_wait=config.announce_wait,
+        last_operator_wait=round(config.last_operator_wait),
         created_at=queue.created_at,
         updated_at=queue.updated_at,
     )

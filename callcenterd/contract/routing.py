@@ -74,6 +74,15 @@ Sound = Annotated[
     StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"),
     Field(description="An Asterisk sound name, without extension: `queue-periodic-announce`"),
 ]
+LastOperatorWait = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=600,
+        description="Seconds a returning caller waits for the operator who served them last;"
+        " 0: off",
+    ),
+]
 AnnounceEvery = Annotated[
     int, Field(ge=0, le=3600, description="Seconds between position announcements; 0: none")
 ]
@@ -138,6 +147,7 @@ class QueueCreate(_In):
     greeting: Sound | None = Field(None, description="Played once to every caller joining")
     announce_every: AnnounceEvery = 0
     announce_wait: bool = Field(True, description="The estimated wait with the position")
+    last_operator_wait: LastOperatorWait = 0
 
 
 class QueueUpdate(_In):
@@ -163,6 +173,7 @@ class QueueUpdate(_In):
         "music_class",
         "announce_every",
         "announce_wait",
+        "last_operator_wait",
     )
 
     name: Name | None = None
@@ -186,6 +197,7 @@ class QueueUpdate(_In):
     greeting: Sound | None = Field(None, description="null: no greeting")
     announce_every: AnnounceEvery | None = None
     announce_wait: bool | None = None
+    last_operator_wait: LastOperatorWait | None = None
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
@@ -225,6 +237,7 @@ class QueueOut(BaseModel):
     greeting: str | None
     announce_every: int
     announce_wait: bool
+    last_operator_wait: int
     created_at: datetime
     updated_at: datetime
 

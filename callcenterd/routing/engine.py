@@ -79,6 +79,10 @@ class RoutingEngine:
         self._routes: _Routes | None = None  # rebuilt after queue changes
         self._deadlines = Deadlines()
         self._dirty: set[str] = set()  # queues that may have a ready call and a free member
+        # Last-operator routing: operator id -> the calls waiting for them, earliest first;
+        # and the operators among them who may have become free.
+        self._reserved: dict[str, dict[str, None]] = {}
+        self._reserved_check: dict[str, None] = {}
         self._seq = 0
 
     # --- the one entry point ----------------------------------------------------------------
@@ -248,6 +252,8 @@ class RoutingEngine:
         # A re-adopted call (after a restart) heard its greeting the first time.
         call.greeting_due = queue.config.greeting is not None and event.arrived_at is None
         self.calls[call.id] = call
+        if event.last_operator is not None:
+            self._reserve(call, queue, event.last_operator, now)
         self._enqueue(call, queue, now, out, wait_from=arrived)
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
             self._deadlines.add(now + self.settings.auto_answer_delay, Due.ANSWER, call.id)
@@ -296,8 +302,63 @@ class RoutingEngine:
             call.greeting_due = False
             out.append(cmd.GreetCaller(call.id, config.greeting))
 
+    # --- last-operator routing ---------------------------------------------------------------
+    def _reserve(self, call: CallState, queue: QueueState, operator_id: str, now: float) -> None:
+        """Keep a returning caller for the operator who served them last, for a while: only
+        if the queue asks, and that operator serves it and is online (not paused)."""
+        wait = queue.config.last_operator_wait
+        operator = self.operators.get(operator_id)
+        if wait <= 0 or operator is None or operator_id not in queue.members:
+            return
+        if operator.profile.presence is not Presence.ONLINE or not operator.reachable:
+            return
+        call.reserved_for = operator_id
+        self._reserved.setdefault(operator_id, {})[call.id] = None
+        self._reserved_check[operator_id] = None
+        self._deadlines.add(now + wait, Due.RESERVATION_END, call.id, call.seq)
+
+    def _unreserve(self, call: CallState) -> None:
+        """The caller waits for anyone again (the caller is put back in line by the caller)."""
+        operator_id = call.reserved_for
+        if operator_id is None:
+            return
+        call.reserved_for = None
+        waiting = self._reserved.get(operator_id)
+        if waiting is not None:
+            waiting.pop(call.id, None)
+            if not waiting:
+                del self._reserved[operator_id]
+
+    def _release(self, call: CallState) -> None:
+        """Back in line for every member, in their original place."""
+        self._unreserve(call)
+        queue = self.queues[call.queue_id]
+        queue.push_ready(call)
+        self._dirty.add(queue.config.id)
+
+    def _serve_reservations(self, now: float, out: list[Command]) -> None:
+        """Ring operators who became free for the earliest caller waiting for them."""
+        while self._reserved_check:
+            operator_id = next(iter(self._reserved_check))
+            del self._reserved_check[operator_id]
+            operator = self.operators.get(operator_id)
+            waiting = self._reserved.get(operator_id)
+            if operator is None or not waiting:
+                continue
+            if operator.profile.presence is not Presence.ONLINE or not operator.reachable:
+                for call_id in list(waiting):  # nobody to wait for any more
+                    self._release(self.calls[call_id])
+                continue
+            if not operator.is_available(now):
+                continue
+            call = self.calls[next(iter(waiting))]
+            # One ring: unanswered, the caller goes back in line for everyone.
+            self._unreserve(call)
+            self._ring(call, self.queues[call.queue_id], [operator_id], now, out)
+
     def _leave_queue(self, call: CallState, now: float, out: list[Command], outcome: str) -> None:
         """Take a waiting call out of its queue, cancelling whatever rings for it."""
+        self._unreserve(call)
         self.queues[call.queue_id].waiting.pop(call.id, None)
         for leg_id in list(call.legs):
             out.append(cmd.CancelLeg(call.id, leg_id))
@@ -525,6 +586,8 @@ class RoutingEngine:
                 return call.retry_pending and call.retry_at == deadline.at
             case Due.MAX_WAIT | Due.ANNOUNCE:
                 return call.phase is CallPhase.WAITING and call.seq == deadline.token
+            case Due.RESERVATION_END:
+                return call.reserved_for is not None and call.seq == deadline.token
             case Due.MAX_DURATION:
                 return call.phase is CallPhase.CONNECTED and call.connected_at == deadline.token
 
@@ -553,6 +616,8 @@ class RoutingEngine:
                 self._overflow(self.calls[ref], now, out)
             case Due.ANNOUNCE:
                 self._announce(self.calls[ref], now, out)
+            case Due.RESERVATION_END:
+                self._release(self.calls[ref])
             case Due.MAX_DURATION:
                 call = self.calls[ref]
                 assert call.connected_leg is not None
@@ -615,6 +680,10 @@ class RoutingEngine:
         operator_id = operator.profile.id
         queues = self.queues
         available = operator.is_available(now)
+        if operator_id in self._reserved and (
+            available or operator.profile.presence is not Presence.ONLINE or not operator.reachable
+        ):
+            self._reserved_check[operator_id] = None  # free for a caller, or gone for them
         if available != operator.available:
             operator.available = available
             if available:
@@ -827,6 +896,7 @@ class RoutingEngine:
         member that caller has not tried. Only queues touched since ("dirty") can break it,
         so only those are looked at.
         """
+        self._serve_reservations(now, out)
         while self._dirty:
             dirty, self._dirty = self._dirty, set()
             self._assign_round(dirty, now, out)

@@ -211,6 +211,7 @@ class CallState:
     priority: int = 0  # the caller's: higher first within the queue
     greeting_due: bool = False  # a fresh caller hears the queue's greeting once answered
     announced_position: int | None = None  # the place in line the caller was last told
+    reserved_for: str | None = None  # waits for this operator (last-operator routing)
 
     def is_ready(self, queue_id: str) -> bool:
         return (
@@ -218,6 +219,7 @@ class CallState:
             and self.queue_id == queue_id
             and not self.legs
             and not self.retry_pending
+            and self.reserved_for is None
         )
 
     def sort_key(self) -> tuple[int, float, int]:
@@ -238,6 +240,7 @@ class Due(Enum):
     WRAPUP_END = auto()
     MAX_DURATION = auto()
     ANNOUNCE = auto()  # time to tell a waiting caller their place in line
+    RESERVATION_END = auto()  # a caller stops waiting for their last operator
 
 
 class Deadline(NamedTuple):

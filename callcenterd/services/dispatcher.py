@@ -36,6 +36,7 @@ from callcenterd.routing import RoutingEngine
 from callcenterd.services import reconciliation as plan
 from callcenterd.services.call_actions import CallActions, Controls
 from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
+from callcenterd.services.last_operators import LastOperators
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
 from callcenterd.tasks import SerialLanes, retrying
@@ -70,6 +71,7 @@ class Dispatcher:
     ) -> None:
         self._engine = engine
         self._priority_of_caller = priority_of_caller  # the VIP list
+        self.last_operators = LastOperators()  # loaded at start by the app
         self._records = records
         self._operators = operators
         self._bus = bus
@@ -341,7 +343,14 @@ class Dispatcher:
         )
         hint = entered.args[0] if entered.args and entered.args[0] else None
         self._feed(
-            ev.CallArrived(call_id, caller_number, channel.called_number, hint, priority=priority)
+            ev.CallArrived(
+                call_id,
+                caller_number,
+                channel.called_number,
+                hint,
+                priority=priority,
+                last_operator=self.last_operators.of(caller_number),
+            )
         )
 
     # --- the engine ---------------------------------------------------------------------------
@@ -396,7 +405,12 @@ class Dispatcher:
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)
-            case cmd.LegEnded() | cmd.CallAnswered():
+            case cmd.CallAnswered():
+                live = self._live.get(command.call_id)
+                if live is not None:
+                    self.last_operators.served(live.caller_number, command.operator_id)
+                return self._records.record(command, at)
+            case cmd.LegEnded():
                 return self._records.record(command, at)
             case cmd.CallEnded():
                 self._actions.ended(command.call_id)

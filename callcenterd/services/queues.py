@@ -51,6 +51,7 @@ _PLAIN = (
     "greeting",
     "announce_every",
     "announce_wait",
+    "last_operator_wait",
 )
 
 

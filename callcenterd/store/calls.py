@@ -74,6 +74,16 @@ class CallWriter:
             for row in rows
         ]
 
+    async def answered_by(self, since: datetime) -> list[tuple[str, str]]:
+        """(caller number, operator id) of the calls answered that started since then, oldest
+        first (calls_caller_start and calls_start make it an index range)."""
+        rows = await self._db.fetch_all(
+            "SELECT caller_number, operator_id FROM calls WHERE start_time >= ?"
+            " AND answer_time IS NOT NULL AND operator_id IS NOT NULL ORDER BY start_time",
+            (to_iso(since),),
+        )
+        return [(row["caller_number"], row["operator_id"]) for row in rows]
+
     async def started(
         self,
         *,

@@ -93,6 +93,7 @@ async def test_create_answers_the_contract_shape_and_submits_the_config(
         greeting="custom/welcome-vip",
         announce_every=45,
         announce_wait=False,
+        last_operator_wait=30,
     )
     assert status == 201, queue
     assert set(queue) >= CONTRACT_KEYS
@@ -126,6 +127,7 @@ async def test_create_answers_the_contract_shape_and_submits_the_config(
     assert config.max_wait_time == 60 and config.ring_timeout == 20
     assert config.wrapup_seconds == 10 and config.join_empty is False
     assert config.music_class == "vip_moh"
+    assert queue["last_operator_wait"] == 30 and config.last_operator_wait == 30.0
     assert (config.greeting, config.announce_every, config.announce_wait) == (
         "custom/welcome-vip",
         45.0,
@@ -188,6 +190,7 @@ async def test_every_strategy_is_accepted(
         ({"greeting": "sound:hello"}, "greeting"),
         ({"announce_every": -1}, "announce_every"),
         ({"announce_every": 3601}, "announce_every"),
+        ({"last_operator_wait": 601}, "last_operator_wait"),
         ({"name": ""}, "name"),
         ({"colour": "red"}, "colour"),
         ({"overflow_action": "queue"}, "overflow_queue_id"),

@@ -55,6 +55,8 @@ def population(rng: random.Random) -> tuple[list[QueueConfig], list[ev.OperatorU
                 overflow_action=action,
                 overflow_queue_id=f"q{rng.randrange(5)}",
                 is_default=index == 0,
+                last_operator_wait=rng.choice([0.0, 0.0, 8.0]),
+                announce_every=rng.choice([0.0, 0.0, 7.0]),
             )
         )
     operators = [
@@ -97,7 +99,11 @@ class World:
             self.calls += 1
             hint = rng.choice([None, "q1", "q2", "q3", "q4", "nope"])
             priority = rng.choice([0, 0, 0, 1, 5])
-            return now, ev.CallArrived(f"c{self.calls}", "555", queue_hint=hint, priority=priority)
+            last = rng.choice([None, None, *OPERATORS])
+            arrived = ev.CallArrived(
+                f"c{self.calls}", "555", queue_hint=hint, priority=priority, last_operator=last
+            )
+            return now, arrived
         if roll < 0.45 and self.ringing:
             return now, ev.LegAnswered(rng.choice(sorted(self.ringing)))
         if roll < 0.52 and self.ringing:
@@ -209,6 +215,19 @@ def check_invariants(engine: RoutingEngine, world: World, out: list[Command], no
         else:
             assert not call.legs and call.connected_leg in engine._talking
     assert legs_seen == engine._legs
+    # A caller kept for an operator is waiting, in that operator's list, and nowhere else.
+    reserved = {
+        (operator_id, call_id)
+        for operator_id, calls in engine._reserved.items()
+        for call_id in calls
+    }
+    kept = {(c.reserved_for, c.id) for c in engine.calls.values() if c.reserved_for is not None}
+    assert reserved == kept
+    for _, call_id in reserved:
+        assert engine.calls[call_id].phase is CallPhase.WAITING
+    # ...and an operator free for them is never left idle while they wait.
+    for operator_id in engine._reserved:
+        assert not engine.operators[operator_id].available, operator_id
     for queue_state in engine.queues.values():
         config = queue_state.config
         expected_members = {

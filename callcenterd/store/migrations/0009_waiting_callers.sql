@@ -4,6 +4,9 @@
 ALTER TABLE queues ADD COLUMN greeting TEXT;
 ALTER TABLE queues ADD COLUMN announce_every INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE queues ADD COLUMN announce_wait INTEGER NOT NULL DEFAULT 1;
+-- Last-operator routing: a returning caller waits up to this many seconds for the operator
+-- who served their number last (0: off).
+ALTER TABLE queues ADD COLUMN last_operator_wait INTEGER NOT NULL DEFAULT 0;
 
 -- A caller's priority (higher first), kept so a caller re-queued after a restart keeps it.
 ALTER TABLE calls ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
