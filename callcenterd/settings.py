@@ -147,6 +147,9 @@ class EventsSettings(_Section):
 
     queue_stats_seconds: float = Field(5.0, ge=0)  # period of queue_stats events; 0: none
     replay_buffer_size: int = Field(10_000, ge=1, le=1_000_000)  # events kept for resuming
+    # Events published within this many seconds go to each client in one write (0: each at
+    # once). Dashboards see them up to this much later; the loop writes far less often.
+    flush_seconds: float = Field(0.1, ge=0, le=1)
     client_queue_size: int = Field(1_000, ge=1, le=100_000)  # unsent events before 4008
     auth_timeout_seconds: float = Field(10.0, gt=0, le=300)
     heartbeat_seconds: float = Field(30.0, gt=0, le=3600)  # server pings

@@ -11,6 +11,7 @@ calls an operator was rung for or answered".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -281,9 +282,12 @@ class CallQueries:
         so a crowd of big dashboard pages costs the event loop almost nothing (a page of
         1,000 calls built in Python held the interpreter for tens of ms, delaying routing).
         """
-        rows = await self._db.fetch_all(*self.list_sql(scope, where, skip, limit))
-        total = int(await self._db.fetch_value(*self.count_sql(scope, where)))
-        return "[" + ",".join(row[0] for row in rows) + "]", total
+        # Side by side on two readers: one wait for the loop's turn instead of two in a row.
+        rows, total = await asyncio.gather(
+            self._db.fetch_all(*self.list_sql(scope, where, skip, limit)),
+            self._db.fetch_value(*self.count_sql(scope, where)),
+        )
+        return "[" + ",".join(row[0] for row in rows) + "]", int(total)
 
     async def get(self, call_id: str) -> CallRecord | None:
         row = await self._db.fetch_one(
