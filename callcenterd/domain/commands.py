@@ -256,6 +256,7 @@ class TransferFailed:
 
     call_id: str
     mode: str
+    from_operator_id: str
     target: str
     leg_id: str
     reason: str

@@ -788,6 +788,7 @@ class RoutingEngine:
             cmd.TransferFailed(
                 call.id,
                 "attended",
+                transfer.from_operator,
                 transfer.target,
                 transfer.leg_id,
                 reason,
@@ -808,7 +809,14 @@ class RoutingEngine:
         call.transfer = None
         out.append(
             cmd.TransferFailed(
-                call.id, "blind", transfer.target, transfer.leg_id, reason, False, 0.0
+                call.id,
+                "blind",
+                transfer.from_operator,
+                transfer.target,
+                transfer.leg_id,
+                reason,
+                False,
+                0.0,
             )
         )
         queue = self.queues.get(call.queue_id)

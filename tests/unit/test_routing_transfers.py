@@ -217,7 +217,7 @@ def test_blind_to_an_operator_who_does_not_answer_goes_back_to_the_queue() -> No
                 fail("c1-2", ev.LegFailure.BUSY),
                 Sub(
                     cmd.LegEnded("c1", "c1-2", "b", "busy"),
-                    cmd.TransferFailed("c1", "blind", "b", "c1-2", "busy", False, 0.0),
+                    cmd.TransferFailed("c1", "blind", "a", "b", "c1-2", "busy", False, 0.0),
                     queued("c1", "q", 1),
                     ring("c1", 3, "a", 5),  # a is free again (no wrap-up)
                 ),
@@ -351,7 +351,7 @@ def test_attended_cancelled_returns_the_caller_to_the_operator() -> None:
                     cmd.CancelLeg("c1", "c1-2"),
                     status("b", ONLINE),
                     cmd.ResumeCaller("c1"),
-                    cmd.TransferFailed("c1", "attended", "b", "c1-2", "cancelled", True, 5),
+                    cmd.TransferFailed("c1", "attended", "a", "b", "c1-2", "cancelled", True, 5),
                 ],
             ),
             (15.2, leg_hangup("c1-2"), []),
@@ -377,7 +377,7 @@ def test_attended_refused_or_unanswered_returns_the_caller() -> None:
                 Sub(
                     cmd.LegEnded("c1", "c1-2", "b", "busy"),
                     cmd.ResumeCaller("c1"),
-                    cmd.TransferFailed("c1", "attended", "b", "c1-2", "busy", False, 1),
+                    cmd.TransferFailed("c1", "attended", "a", "b", "c1-2", "busy", False, 1),
                 ),
             ),
             (12, transfer("c1", TargetKind.OPERATOR, "c", ATTENDED), Rings("c")),
@@ -388,7 +388,7 @@ def test_attended_refused_or_unanswered_returns_the_caller() -> None:
                 Sub(
                     cmd.CancelLeg("c1", "c1-3"),
                     cmd.ResumeCaller("c1"),
-                    cmd.TransferFailed("c1", "attended", "c", "c1-3", "no_answer", False, 5),
+                    cmd.TransferFailed("c1", "attended", "a", "c", "c1-3", "no_answer", False, 5),
                 ),
             ),
         ],
@@ -401,7 +401,7 @@ def test_attended_target_hanging_up_during_the_consultation() -> None:
     engine = build([queue("q", "a")], [op("a"), op("b")])
     consulting(engine)
     out = engine.handle(leg_hangup("c1-2"), 14)
-    assert cmd.TransferFailed("c1", "attended", "b", "c1-2", "target_hung_up", True, 4) in out
+    assert cmd.TransferFailed("c1", "attended", "a", "b", "c1-2", "target_hung_up", True, 4) in out
     assert cmd.ResumeCaller("c1") in out
     assert engine.calls["c1"].operator_id == "a"
 
