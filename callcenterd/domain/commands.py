@@ -264,8 +264,23 @@ class TransferFailed:
     held_seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class TransferRinging:
+    """A phone transfer's target rings (Asterisk dials it, not the daemon)."""
+
+    call_id: str
+    leg_id: str
+    operator_id: str
+
+
 TransferFact = (
-    CallHeld | CallUnheld | TransferStarted | ConsultAnswered | CallTransferred | TransferFailed
+    CallHeld
+    | CallUnheld
+    | TransferStarted
+    | ConsultAnswered
+    | CallTransferred
+    | TransferFailed
+    | TransferRinging
 )
 
 

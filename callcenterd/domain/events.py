@@ -153,6 +153,18 @@ class TransferRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class LegReplaced:
+    """A transfer made on the operator's phone (SIP REFER): Asterisk put `channel_id` (a
+    Local channel dialing `number`) in the operator leg's place beside the caller.
+    `operator_id`: the operator whose extension `number` is, when it is one."""
+
+    leg_id: str
+    channel_id: str
+    number: str
+    operator_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class TransferCompleteRequested:
     call_id: str
 
@@ -182,6 +194,7 @@ Event = (
     | HoldRequested
     | UnholdRequested
     | TransferRequested
+    | LegReplaced
     | TransferCompleteRequested
     | TransferCancelRequested
 )

@@ -120,6 +120,8 @@ class RoutingEngine:
                 self._unhold(call_id, now, out)
             case ev.TransferRequested():
                 self._transfer(event, now, out)
+            case ev.LegReplaced():
+                self._phone_transferred(event, now, out)
             case ev.TransferCompleteRequested(call_id=call_id):
                 self._complete_transfer(call_id, now, out)
             case ev.TransferCancelRequested(call_id=call_id):
@@ -307,7 +309,6 @@ class RoutingEngine:
         self, call: CallState, reason: EndReason, now: float, out: list[Command]
     ) -> None:
         operator_id = call.operator_id
-        assert operator_id is not None
         held = self._stop_hold(call, now)
         out.append(
             cmd.CallEnded(
@@ -315,14 +316,15 @@ class RoutingEngine:
                 CallOutcome.COMPLETED,
                 reason,
                 call.queue_id,
-                operator_id,
+                operator_id or call.last_operator,
                 call.connected_at - call.arrived_at,
                 call.talked + now - call.segment_at,
                 held,
             )
         )
         self._finish(call)
-        self._release_operator(call, operator_id, now, out)
+        if operator_id is not None:  # None: a phone transfer to a number no operator has
+            self._release_operator(call, operator_id, now, out)
 
     def _release_operator(
         self, call: CallState, operator_id: str, now: float, out: list[Command]
@@ -459,6 +461,7 @@ class RoutingEngine:
         call.operator_id = operator_id
         call.segment_at = now
         again = call.last_operator is not None  # a transferred call's next operator
+        by_phone = call.transfer is not None and call.transfer.mode == "phone"
         call.transfer = None
         if not again:
             call.connected_at = now
@@ -466,7 +469,8 @@ class RoutingEngine:
         operator.ringing.pop(leg_id, None)
         operator.talking.add(call.id)
         operator.misses = 0
-        out.append(cmd.ConnectCall(call.id, leg_id, operator_id))
+        if not by_phone:  # a phone transfer's leg is in the caller's bridge already
+            out.append(cmd.ConnectCall(call.id, leg_id, operator_id))
         out.append(
             cmd.CallAnswered(call.id, leg_id, operator_id, now - call.arrived_at, transferred=again)
         )
@@ -807,10 +811,12 @@ class RoutingEngine:
             self._back_to_operator(call, transfer, reason, now, out)
             return
         call.transfer = None
+        if transfer.mode == "phone":  # the caller was bridged with the leg that failed
+            out.append(cmd.ParkCaller(call.id, self._music(call), keep_talk=False))
         out.append(
             cmd.TransferFailed(
                 call.id,
-                "blind",
+                transfer.mode,
                 transfer.from_operator,
                 transfer.target,
                 transfer.leg_id,
@@ -828,6 +834,36 @@ class RoutingEngine:
         self._seq += 1
         call.seq = self._seq
         self._enqueue(call, queue, now, out, wait_from=now)
+
+    def _phone_transferred(self, event: ev.LegReplaced, now: float, out: list[Command]) -> None:
+        """The operator transferred the call from their phone (blind, SIP REFER): Asterisk
+        bridged the caller with a Local channel dialing the target. An operator's extension
+        is followed like a blind transfer to them (their part starts when they answer; a
+        failure sends the caller back to their queue); another number talks on with the
+        call, no operator's."""
+        call_id = self._talking.get(event.leg_id)
+        call = self.calls.get(call_id) if call_id is not None else None
+        if call is None or call.connected_leg != event.leg_id:
+            return
+        if call.transfer is not None:  # an API transfer was under way: the phone's wins
+            self._drop_consult(call, now, out)
+            call.transfer = None
+        target = self.operators.get(event.operator_id or "")
+        kind, name = ("operator", target.id) if target else ("external", event.number)
+        from_operator = call.operator_id
+        assert from_operator is not None
+        self._hand_over(call, "phone", kind, name, None, now, out)
+        if target is None:
+            call.connected_leg, call.operator_id, call.segment_at = event.channel_id, None, now
+            self._talking[event.channel_id] = call.id
+            return
+        self._leave_conversation(call)
+        call.legs[event.channel_id] = target.id
+        self._legs[event.channel_id] = call.id
+        target.ringing[event.channel_id] = None
+        call.transfer = TransferState("phone", from_operator, target.id, event.channel_id)
+        out.append(cmd.TransferRinging(call.id, event.channel_id, target.id))
+        self._refresh(target, now, out)
 
     def _hung_up_in_transfer(
         self, call: CallState, leg_id: str, now: float, out: list[Command]

@@ -457,6 +457,8 @@ class AnalyticsService:
             self._store.logged_in_seconds([operator_id], start, min(end, self._clock())),
             self._store.unanswered_rings(operator_id, start, end),
         )
+        # Their own part of calls, transfers split (call legs; asyncio.gather types six).
+        parts = await self._store.legs.operator_totals(operator_id, start, end)
         answered = per_operator.get(operator_id, CallCounts())
         offered = offered_by.get(operator_id, 0)
         logged_in = logged_in_by.get(operator_id, 0.0)
@@ -475,4 +477,7 @@ class AnalyticsService:
             customer_satisfaction=kpis.satisfaction(rated.rating_mean),
             occupancy=kpis.occupancy(answered.talk_seconds, logged_in),
             logged_in_time=round(logged_in),
+            parts_answered=parts[0],
+            part_talk_time=round(parts[1]),
+            hold_time=round(parts[2]),
         )

@@ -113,6 +113,11 @@ class CallRecorder:
                         transferred=fact.transferred,
                     ),
                 )
+            case cmd.TransferRinging():
+                return self.later(
+                    call_id,
+                    lambda: self.ringing(call_id, at, fact.leg_id, fact.operator_id, node=node),
+                )
             case cmd.CallEnded():
                 end = CallEnd(
                     fact.outcome.value,

@@ -45,6 +45,7 @@ from callcenterd.telephony.translate import (
     CallerEntered,
     CallerLeft,
     LegInStasis,
+    LegReplacing,
     translate,
 )
 
@@ -103,7 +104,7 @@ class Dispatcher:
         live = self._live.of_channel(channel_id)
         if live is None:
             return set()
-        involved = set(live.legs.values())
+        involved = {operator for operator in live.legs.values() if operator}
         call = self._engine.calls.get(live.call_id)
         if call is not None and call.operator_id is not None:
             involved.add(call.operator_id)
@@ -153,8 +154,20 @@ class Dispatcher:
                     self._endpoint_changed(item)
                 case LegInStasis(leg_id=leg_id):
                     self._actions.leg_in_stasis(leg_id).set()
+                case LegReplacing():
+                    self._phone_transfer(item)
                 case _:
                     self._feed(item)
+
+    def _phone_transfer(self, swap: LegReplacing) -> None:
+        """A transfer made on the operator's phone: the new channel is the call's leg now."""
+        live = self._live.of_channel(swap.leg_id)
+        if live is None:
+            return
+        operator_id = self._extensions.get(swap.number)
+        self._live.add_leg(live.call_id, swap.channel_id, operator_id or "")
+        log.info("phone_transfer", call_id=live.call_id, leg_id=swap.leg_id, to=swap.number)
+        self._feed(ev.LegReplaced(swap.leg_id, swap.channel_id, swap.number, operator_id))
 
     async def on_ari_connected(self, control: CallControl) -> None:
         with contextlib.suppress(TelephonyError):
@@ -414,6 +427,9 @@ class Dispatcher:
                 | cmd.TransferFailed()
             ):
                 return self._records.record(command, at)
+            case cmd.TransferRinging():
+                live = self._live.get(command.call_id)
+                return self._records.record(command, at, live.node if live else None)
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)

@@ -294,6 +294,18 @@ async def test_attended_transfer_completed_splits_the_talk(
     assert answered[ops["second"]]["talk_seconds"] == 56
     assert answered[ops["second"]]["outcome"] == "caller_hangup"
     assert kinds(done).count("transfer_started") == 1 and "consult_answered" in kinds(done)
+    # The operators' own figures split the call the same way.
+    for op_id, talk, hold in ((ops["first"], 20, 10), (ops["second"], 56, 0)):
+        response = await client.get(
+            f"/api/operators/{op_id}/stats?period=today", headers=actors["admin"].headers
+        )
+        figures = await response.json()
+        assert response.status == 200, figures
+        assert (figures["parts_answered"], figures["part_talk_time"], figures["hold_time"]) == (
+            1,
+            talk,
+            hold,
+        )
 
 
 async def test_attended_transfer_cancelled_gives_the_call_back(

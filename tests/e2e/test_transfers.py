@@ -17,7 +17,7 @@ from tests.e2e.daemon import Daemon
 from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
 from tests.sandbox.phones import PhoneCallState
-from tests.sandbox.sipp import Side
+from tests.sandbox.sipp import Side, parse_message_log
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +69,22 @@ async def two_operators(
     first, second = await daemon.operator(one), await daemon.operator(two)
     await daemon.queue("support", [one])
     return phones, first, second
+
+
+async def handed_over(
+    daemon: Daemon, call: Any, started: dict[str, Any], first: str, second: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Hang the caller up after a blind transfer from `first` to `second`; check both SIP ends
+    of the caller and the stored hand-over. Answers the record and its answered legs."""
+    ended = await hang_up_caller(daemon, started)
+    assert ended["status"] == "completed"
+    outcome = await call.outcome(within=20)
+    assert outcome.exit_code == 0 and outcome.answered and outcome.hung_up_by is Side.FAR_END
+    record = await daemon.call_record(started["call_id"], "completed")
+    assert record["operator_id"] == second
+    legs = answered_legs(record)
+    assert (legs[first]["outcome"], legs[second]["outcome"]) == ("transferred", "caller_hangup")
+    return record, legs
 
 
 async def test_hold_and_unhold_play_music_to_the_caller(
@@ -129,15 +145,7 @@ async def test_blind_transfer_to_an_operator(
     assert phones["1001"].calls()[0].hung_up_by is Side.FAR_END
     [rung] = await phones["1002"].wait_for(lambda calls: len(calls) == 1 and calls[0].answered)
     assert rung.caller_number == "5556002" and rung.answered
-    ended = await hang_up_caller(daemon, started)
-
-    assert ended["status"] == "completed"
-    outcome = await call.outcome(within=20)
-    assert outcome.exit_code == 0 and outcome.answered and outcome.hung_up_by is Side.FAR_END
-    record = await daemon.call_record(call_id, "completed")
-    assert record["operator_id"] == second
-    legs = answered_legs(record)
-    assert (legs[first]["outcome"], legs[second]["outcome"]) == ("transferred", "caller_hangup")
+    record, legs = await handed_over(daemon, call, started, first, second)
     assert legs[first]["talk_seconds"] > 0 and legs[second]["talk_seconds"] > 0
     assert "transferred" in kinds(record)
 
@@ -278,3 +286,35 @@ async def test_attended_transfer_refused_by_the_target(
     assert "transfer_failed" in kinds(record)
     outcomes = {leg["operator_id"]: leg["outcome"] for leg in record["legs"]}
     assert outcomes == {first: "caller_hangup", second: "busy"}
+
+
+async def test_blind_transfer_from_the_operators_phone_by_refer(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    refer_to = f"sip:1012@{asterisk.sip_host}:{asterisk.sip_port}"
+    phones = await operator_phones.start(
+        {"1011": PhoneBehaviour.transfer(refer_to, 100, 800), "1012": TALKS_ON}
+    )
+    first, second = await daemon.operator("1011"), await daemon.operator("1012")
+    await daemon.queue("support", ["1011"])
+    call, started = await talking_call(daemon, asterisk, caller, "support", "5556007")
+
+    transferred = await daemon.wait_for_event("call_transferred")
+    assert transferred["mode"] == "phone"
+    assert (transferred["operator_id"], transferred["target_id"]) == (first, second)
+    answered = await daemon.wait_for_event("call_answered")
+    assert answered["operator_id"] == second
+    # The transferring phone sent REFER, got 202 and both NOTIFYs, then hung up its part (sipp's
+    # scenario fails otherwise); the target rang with the caller's number and answered.
+    [sent] = await phones["1011"].wait_for_calls(1)
+    assert sent.answered and sent.state is PhoneCallState.COMPLETED
+    assert sent.hung_up_by is Side.THIS_END
+    trace = parse_message_log(phones["1011"].logs.messages)
+    assert any(m.is_request("REFER", sent=True) for m in trace)
+    assert any(m.is_response(202, "REFER", sent=False) for m in trace)
+    assert sum(m.is_request("NOTIFY", sent=False) for m in trace) >= 2
+    [rung] = await phones["1012"].wait_for(lambda calls: len(calls) == 1 and calls[0].answered)
+    assert rung.caller_number == "5556007"
+    record, legs = await handed_over(daemon, call, started, first, second)
+    assert legs[second]["talk_seconds"] > 0
+    assert record["operators_tried"] == [first, second]

@@ -443,3 +443,45 @@ def test_caller_number_rides_with_the_transfer_ring() -> None:
     [rung] = [c for c in out if isinstance(c, cmd.RingOperator)]
     assert (rung.caller_number, rung.extension) == (CALLER, ext("b"))
     assert greeted("c1")[0] not in out  # the caller is not answered again
+
+
+# --- from the phone (SIP REFER) -----------------------------------------------------------------
+def test_a_transfer_from_the_phone_to_an_operator_is_followed() -> None:
+    engine = build([queue("q", "a")], [op("a"), op("b")])
+    talking(engine)
+    out = engine.handle(ev.LegReplaced("c1-1", "local-1", "ext-b", "b"), 10)
+    assert out == [
+        cmd.CancelLeg("c1", "c1-1"),  # the transferer's leg stays in the app: hang it up
+        cmd.CallTransferred("c1", "phone", "a", "c1-1", "operator", "b", None, 0.0),
+        status("a", ONLINE),
+        cmd.TransferRinging("c1", "local-1", "b"),
+    ]
+    out = engine.handle(answer("local-1"), 14)
+    assert cmd.CallAnswered("c1", "local-1", "b", 13, transferred=True) in out
+    assert not [c for c in out if isinstance(c, cmd.ConnectCall)]  # Asterisk bridged it
+    out = engine.handle(caller_hangup("c1"), 30)
+    assert completed("c1", EndReason.CALLER_HANGUP, "q", "b", 1, 24) in out
+
+
+def test_a_phone_transfer_nobody_answers_goes_back_to_the_queue() -> None:
+    engine = build([queue("q", "a")], [op("a"), op("b")])
+    talking(engine)
+    engine.handle(ev.LegReplaced("c1-1", "local-1", "ext-b", "b"), 10)
+    out = engine.handle(fail("local-1", ev.LegFailure.NO_ANSWER), 40)
+    assert Sub(
+        cmd.ParkCaller("c1", "default", keep_talk=False),
+        cmd.TransferFailed("c1", "phone", "a", "b", "local-1", "no_answer", False, 0.0),
+        queued("c1", "q", 1),
+        ring("c1", 2, "a"),
+    ).commands == tuple(
+        c for c in out if not isinstance(c, cmd.LegEnded | cmd.OperatorStatusChanged)
+    )
+
+
+def test_a_phone_transfer_to_another_number_talks_on_without_an_operator() -> None:
+    engine = build([queue("q", "a")], [op("a")])
+    talking(engine)
+    engine.handle(ev.LegReplaced("c1-1", "local-1", "5559", None), 10)
+    assert engine.operators["a"].talking == set()
+    out = engine.handle(leg_hangup("local-1"), 20)
+    assert completed("c1", EndReason.OPERATOR_HANGUP, "q", "a", 1, 18) in out
