@@ -311,7 +311,9 @@ def build_services(
         operator_of_user,
         queue_stats_source(dispatcher.engine, clock),
     )
-    operator_service = OperatorService(db, directory, call_queries, dispatcher, clock, settings)
+    operator_service = OperatorService(
+        db, directory, call_queries, dispatcher, clock, settings, system_settings.pause_reasons
+    )
     call_service = CallService(db, call_queries, directory, queue_store, clock, settings, ari)
     built = keys.Services(
         settings=settings,

@@ -10,6 +10,8 @@ recorder, which publishes the events (`call_held`, `call_transferred`...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from callcenterd.contract.transfers import ExternalTarget, OperatorTarget, TransferRequest
@@ -78,14 +80,20 @@ class CallTransfers:
         self._settings = settings
 
     async def hold(self, call_id: str, actor: Principal) -> CallWithTimeline:
-        return await self._ask(call_id, actor, ev.HoldRequested(call_id), "hold")
+        return await self._ask(call_id, actor, lambda: ev.HoldRequested(call_id), "hold")
 
     async def unhold(self, call_id: str, actor: Principal) -> CallWithTimeline:
-        return await self._ask(call_id, actor, ev.UnholdRequested(call_id), "unhold")
+        return await self._ask(call_id, actor, lambda: ev.UnholdRequested(call_id), "unhold")
 
     async def transfer(
         self, call_id: str, body: TransferRequest, actor: Principal
     ) -> CallWithTimeline:
+        return await self._ask(
+            call_id, actor, lambda: self._transfer_event(call_id, body), f"transfer_{body.mode}"
+        )
+
+    def _transfer_event(self, call_id: str, body: TransferRequest) -> ev.TransferRequested:
+        """What is asked, checked against the settings (after the call was found)."""
         target = body.target
         mode = ev.TransferMode(body.mode)
         if isinstance(target, ExternalTarget):
@@ -96,39 +104,36 @@ class CallTransfers:
                 )
             if mode is ev.TransferMode.ATTENDED:
                 raise TransferNotSupported("An external transfer is blind only", field="mode")
-            event = ev.TransferRequested(
+            return ev.TransferRequested(
                 call_id,
                 mode,
                 ev.TargetKind.EXTERNAL,
                 target.number,
                 self._settings.external_context,
             )
-        else:
-            if mode is ev.TransferMode.ATTENDED and not isinstance(target, OperatorTarget):
-                raise TransferNotSupported(
-                    "An attended transfer consults an operator: target.type operator",
-                    field="mode",
-                )
-            event = ev.TransferRequested(call_id, mode, ev.TargetKind(target.type), target.id)
-        return await self._ask(call_id, actor, event, f"transfer_{body.mode}")
+        if mode is ev.TransferMode.ATTENDED and not isinstance(target, OperatorTarget):
+            raise TransferNotSupported(
+                "An attended transfer consults an operator: target.type operator", field="mode"
+            )
+        return ev.TransferRequested(call_id, mode, ev.TargetKind(target.type), target.id)
 
     async def complete(self, call_id: str, actor: Principal) -> CallWithTimeline:
         return await self._ask(
-            call_id, actor, ev.TransferCompleteRequested(call_id), "transfer_complete"
+            call_id, actor, lambda: ev.TransferCompleteRequested(call_id), "transfer_complete"
         )
 
     async def cancel(self, call_id: str, actor: Principal) -> CallWithTimeline:
         return await self._ask(
-            call_id, actor, ev.TransferCancelRequested(call_id), "transfer_cancel"
+            call_id, actor, lambda: ev.TransferCancelRequested(call_id), "transfer_cancel"
         )
 
     # --- the one path of every request ------------------------------------------------------
     async def _ask(
-        self, call_id: str, actor: Principal, event: ev.Event, what: str
+        self, call_id: str, actor: Principal, request: Callable[[], ev.Event], what: str
     ) -> CallWithTimeline:
-        await self._calls.get(call_id, actor)  # 404 outside the actor's scope
+        await self._calls.get(call_id, actor)  # 404 outside the actor's scope, first
         await self._may_act(call_id, actor)
-        refused = await self._dispatcher.request(event)
+        refused = await self._dispatcher.request(request())
         if refused is not None:
             error = _ERRORS[refused.refusal]
             field = "target.id" if refused.refusal in _TARGET_REFUSALS else None
