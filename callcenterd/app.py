@@ -17,7 +17,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from callcenterd import keys
-from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
+from callcenterd.api import (
+    admin,
+    asterisk,
+    auth,
+    calls,
+    dashboard,
+    operators,
+    queues,
+    transfers,
+)
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
 from callcenterd.api.headers import Cors, security_headers
@@ -56,6 +65,7 @@ from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
+from callcenterd.services.transfers import CallTransfers
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
@@ -87,6 +97,7 @@ API_AREAS = (
     queues.routes,
     operators.routes,
     calls.routes,
+    transfers.routes,
     asterisk.routes,
     dashboard.routes,
 )
@@ -303,6 +314,7 @@ def build_services(
     operator_service = OperatorService(
         db, directory, call_queries, dispatcher, clock, settings, system_settings.pause_reasons
     )
+    call_service = CallService(db, call_queries, directory, queue_store, clock, settings, ari)
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -335,7 +347,8 @@ def build_services(
         dispatcher=dispatcher,
         queues=QueueService(db, queue_store, dispatcher, clock),
         operators=operator_service,
-        calls=CallService(db, call_queries, directory, queue_store, clock, settings, ari),
+        calls=call_service,
+        transfers=CallTransfers(call_service, dispatcher, directory, settings.transfers),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
         analytics=AnalyticsService(
             AnalyticsStore(db),

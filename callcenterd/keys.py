@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from callcenterd.services.queues import QueueService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
+    from callcenterd.services.transfers import CallTransfers
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.store.db import Database
     from callcenterd.telephony.ami import AmiLink
@@ -59,6 +60,7 @@ class Services:
     analytics: AnalyticsService
     events_stream: EventStream
     operator_groups: OperatorGroups
+    transfers: CallTransfers  # hold and transfers (issue 11)
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -189,6 +189,13 @@ class MetricsSettings(_Section):
         return value
 
 
+class TransferSettings(_Section):
+    # Blind transfers to an external number send the caller to `<number>@external_context` in
+    # the dialplan (the context that dials out through the trunk). Empty: external transfers
+    # are refused (422).
+    external_context: str = Field("", max_length=80, pattern=r"^[A-Za-z0-9_.-]*$")
+
+
 class Settings(_Section):
     http: HttpSettings = HttpSettings()
     state_dir: Path = Path("state")
@@ -202,6 +209,7 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     events: EventsSettings = EventsSettings()
+    transfers: TransferSettings = TransferSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"

@@ -20,7 +20,19 @@ from dataclasses import dataclass
 from callcenterd.domain.users import Role
 
 CALL_EVENTS = frozenset(
-    {"call_started", "call_queued", "call_ringing", "call_answered", "call_ended"}
+    {
+        "call_started",
+        "call_queued",
+        "call_ringing",
+        "call_answered",
+        "call_ended",
+        # hold and transfers (issue 11)
+        "call_held",
+        "call_unheld",
+        "call_transfer_started",
+        "call_transferred",
+        "call_transfer_failed",
+    }
 )
 OPERATOR_EVENTS = frozenset({"operator_status_changed", "operator_logged_in"})
 QUEUE_STATS = "queue_stats"

@@ -16,7 +16,7 @@ import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +34,7 @@ from callcenterd.services.context import audit
 from callcenterd.settings import Settings
 from callcenterd.store.call_counts import CallCounts
 from callcenterd.store.call_csv import CSV_HEADER
+from callcenterd.store.call_legs import CallLeg, CallLegs
 from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallScope
 from callcenterd.store.call_queries import CallRecord as CallRecord  # re-exported for api/
 from callcenterd.store.db import Database
@@ -102,6 +103,7 @@ class CallPageResult:
 class CallWithTimeline:
     call: CallRecord
     events: list[CallEvent]
+    legs: list[CallLeg] = field(default_factory=list)
 
 
 def recording_url(call: CallRecord) -> str | None:
@@ -122,6 +124,7 @@ class CallService:
         self._db = db
         self._calls = calls
         self._counts = CallCounts(db)
+        self._legs = CallLegs(db)
         self._ari = ari
         self._directory = directory
         self._queues = queues
@@ -209,7 +212,9 @@ class CallService:
 
     async def get(self, call_id: str, viewer: Principal) -> CallWithTimeline:
         call = await self._visible(call_id, viewer)
-        return CallWithTimeline(call, await self._calls.events(call_id))
+        return CallWithTimeline(
+            call, await self._calls.events(call_id), await self._legs.of_call(call_id)
+        )
 
     @asynccontextmanager
     async def recording(

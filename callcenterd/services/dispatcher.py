@@ -46,6 +46,7 @@ from callcenterd.telephony.translate import (
     CallerEntered,
     CallerLeft,
     LegInStasis,
+    LegReplacing,
     translate,
 )
 
@@ -104,16 +105,28 @@ class Dispatcher:
         live = self._live.of_channel(channel_id)
         if live is None:
             return set()
-        involved = set(live.legs.values())
+        involved = {operator for operator in live.legs.values() if operator}
         call = self._engine.calls.get(live.call_id)
         if call is not None and call.operator_id is not None:
             involved.add(call.operator_id)
         return involved
 
+    def operator_talking_on(self, call_id: str) -> str | None:
+        """The operator who has the call now (None: nobody is talking with its caller)."""
+        call = self._engine.calls.get(call_id)
+        return call.operator_id if call is not None else None
+
     # --- inputs -------------------------------------------------------------------------------
     async def submit(self, event: ev.Event) -> None:
         """From services: returns once the resulting facts are stored."""
         await asyncio.gather(*self._feed(event))
+
+    async def request(self, event: ev.Event) -> cmd.Refused | None:
+        """A request about a live call (hold, transfer): the engine's refusal, or None once
+        what it decided is stored (its telephony actions are under way)."""
+        commands, tasks = self._decide(event)
+        await asyncio.gather(*tasks)
+        return next((c for c in commands if isinstance(c, cmd.Refused)), None)
 
     async def apply_settings(self, settings: SystemSettings) -> None:
         self._actions.record_calls = settings.call_recording
@@ -142,8 +155,20 @@ class Dispatcher:
                     self._endpoint_changed(item)
                 case LegInStasis(leg_id=leg_id):
                     self._actions.leg_in_stasis(leg_id).set()
+                case LegReplacing():
+                    self._phone_transfer(item)
                 case _:
                     self._feed(item)
+
+    def _phone_transfer(self, swap: LegReplacing) -> None:
+        """A transfer made on the operator's phone: the new channel is the call's leg now."""
+        live = self._live.of_channel(swap.leg_id)
+        if live is None:
+            return
+        operator_id = self._extensions.get(swap.number)
+        self._live.add_leg(live.call_id, swap.channel_id, operator_id or "")
+        log.info("phone_transfer", call_id=live.call_id, leg_id=swap.leg_id, to=swap.number)
+        self._feed(ev.LegReplaced(swap.leg_id, swap.channel_id, swap.number, operator_id))
 
     async def on_ari_connected(self, control: CallControl) -> None:
         with contextlib.suppress(TelephonyError):
@@ -339,6 +364,9 @@ class Dispatcher:
 
     # --- the engine ---------------------------------------------------------------------------
     def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
+        return self._decide(event)[1]
+
+    def _decide(self, event: ev.Event) -> tuple[list[Command], list[asyncio.Task[None]]]:
         at = self._clock()
         if isinstance(event, ev.OperatorUpserted):
             operator = event.operator
@@ -352,7 +380,7 @@ class Dispatcher:
         commands = self._engine.handle(event, at.timestamp())
         tasks = [task for command in commands if (task := self._execute(command, at))]
         self._arm_timer()
-        return tasks
+        return commands, tasks
 
     def _arm_timer(self) -> None:
         due = self._engine.next_deadline()
@@ -373,7 +401,8 @@ class Dispatcher:
         match command:
             case cmd.RingOperator():
                 self._actions.carry_out(command)
-                return self._records.record(command, at)
+                live = self._live.get(command.call_id)
+                return self._records.record(command, at, live.node if live else None)
             case (
                 cmd.AnswerCaller()
                 | cmd.HoldCaller()
@@ -381,9 +410,27 @@ class Dispatcher:
                 | cmd.ConnectCall()
                 | cmd.HangupCaller()
                 | cmd.ContinueInDialplan()
+                | cmd.ParkCaller()
+                | cmd.ResumeCaller()
+                | cmd.JoinLeg()
+                | cmd.SendToDialplan()
             ):
                 self._actions.carry_out(command)
                 return None
+            case cmd.Refused():
+                return None  # the requester reads it (request())
+            case (
+                cmd.CallHeld()
+                | cmd.CallUnheld()
+                | cmd.TransferStarted()
+                | cmd.ConsultAnswered()
+                | cmd.CallTransferred()
+                | cmd.TransferFailed()
+            ):
+                return self._records.record(command, at)
+            case cmd.TransferRinging():
+                live = self._live.get(command.call_id)
+                return self._records.record(command, at, live.node if live else None)
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)

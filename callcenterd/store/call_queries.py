@@ -29,7 +29,7 @@ _CALL_COLUMNS = (
     "c.id, c.channel_id, c.caller_number, c.called_number, c.operator_id, c.queue_id, c.status,"
     " c.reason, c.start_time, c.answer_time, c.end_time, c.duration, c.wait_seconds,"
     " c.recording, c.notes, c.rating, c.routed_by, c.operators_tried, c.created_at,"
-    " c.updated_at, u.name AS operator_name, q.name AS queue_name"
+    " c.updated_at, c.hold_seconds, u.name AS operator_name, q.name AS queue_name"
 )
 
 
@@ -88,6 +88,7 @@ class CallRecord:
     operators_tried: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    hold_seconds: float = 0.0  # time on hold, counted apart from the talk (duration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,7 @@ def _call(row: sqlite3.Row) -> CallRecord:
         operators_tried=_tried(row["operators_tried"]),
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
+        hold_seconds=round(float(row["hold_seconds"]), 3),
     )
 
 

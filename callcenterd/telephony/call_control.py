@@ -94,7 +94,12 @@ class CallControl(Protocol):
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
 
-    async def continue_in_dialplan(self, channel_id: str) -> None: ...
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str | None = None, extension: str | None = None
+    ) -> None:
+        """Leave the application: on in the dialplan where it entered, or at priority 1 of
+        ``extension@context`` (a blind transfer to an external number)."""
+        ...
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
         """Send a channel elsewhere (a blind transfer to ``PJSIP/1002``, a trunk)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,19 @@ class CallerLeft:
     channel_id: str
 
 
-Translated = CallerEntered | CallerLeft | LegInStasis | EndpointState | ev.Event
+@dataclass(frozen=True, slots=True)
+class LegReplacing:
+    """A transfer from an operator's phone (SIP REFER): Asterisk swapped a Local channel
+    dialing `number` into the bridge in place of our leg `leg_id`."""
+
+    channel_id: str
+    leg_id: str
+    number: str
+
+
+Translated = CallerEntered | CallerLeft | LegInStasis | LegReplacing | EndpointState | ev.Event
+# A Local channel's name: Local/<exten>@<context>-<id>;<half>
+_LOCAL_NAME = re.compile(r"^Local/([^@]+)@")
 
 
 def _failure_for_cause(cause: int) -> LegFailure:
@@ -81,6 +94,9 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
     channel_id = str(channel.get("id", ""))
     match kind:
         case "StasisStart":
+            replaced = str((frame.get("replace_channel") or {}).get("id", ""))
+            if replaced and is_leg(replaced):
+                return [LegReplacing(channel_id, replaced, _dialed(channel))]
             args = tuple(str(a) for a in frame.get("args", []))
             if (args and args[0] == LEG_MARK) or is_leg(channel_id):
                 return [LegInStasis(channel_id)]
@@ -119,6 +135,14 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]
     return []
+
+
+def _dialed(channel: dict[str, Any]) -> str:
+    """What a transfer's Local channel dials: its name's extension, else its dialplan's."""
+    named = _LOCAL_NAME.match(str(channel.get("name", "")))
+    if named:
+        return named[1]
+    return str((channel.get("dialplan") or {}).get("exten") or "")
 
 
 # --- REST answers -----------------------------------------------------------------------------
