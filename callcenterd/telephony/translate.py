@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from callcenterd.domain import events as ev
 from callcenterd.domain.events import LegFailure
+from callcenterd.domain.supervision import is_supervision_channel
 from callcenterd.telephony.call_control import Bridge, Channel, EndpointState
 
 # Appended as the first application argument of every operator leg we create.
@@ -61,7 +62,18 @@ class CallerLeft:
     channel_id: str
 
 
-Translated = CallerEntered | CallerLeft | LegInStasis | EndpointState | ev.Event
+@dataclass(frozen=True, slots=True)
+class SupervisionSignal:
+    """A supervisor's phone or a snoop channel (services/supervision.py): in the app, answered,
+    or gone. Never a caller, never an operator leg."""
+
+    channel_id: str
+    kind: Literal["in_stasis", "answered", "gone"]
+
+
+Translated = (
+    CallerEntered | CallerLeft | LegInStasis | SupervisionSignal | EndpointState | ev.Event
+)
 
 
 def _failure_for_cause(cause: int) -> LegFailure:
@@ -79,6 +91,9 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
         return []
     channel = frame.get("channel") or {}
     channel_id = str(channel.get("id", ""))
+    supervision = _supervision(kind, frame, channel_id)
+    if supervision is not None:
+        return supervision
     match kind:
         case "StasisStart":
             args = tuple(str(a) for a in frame.get("args", []))
@@ -119,6 +134,29 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]
     return []
+
+
+_GONE = frozenset({"StasisEnd", "ChannelDestroyed"})
+
+
+def _supervision(
+    kind: str, frame: dict[str, Any], channel_id: str
+) -> list[Translated] | None:
+    """The events of supervision channels, told apart by their ids (domain/supervision.py);
+    None for any other channel's."""
+    if kind == "Dial":
+        peer_id = str((frame.get("peer") or {}).get("id", ""))
+        if not is_supervision_channel(peer_id):
+            return None
+        status = str(frame.get("dialstatus", ""))
+        if status == "ANSWER":
+            return [SupervisionSignal(peer_id, "answered")]
+        return [SupervisionSignal(peer_id, "gone")] if status in _DIAL_STATUS else []
+    if not is_supervision_channel(channel_id):
+        return None
+    if kind == "StasisStart":
+        return [SupervisionSignal(channel_id, "in_stasis")]
+    return [SupervisionSignal(channel_id, "gone")] if kind in _GONE else []
 
 
 # --- REST answers -----------------------------------------------------------------------------
