@@ -17,7 +17,16 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from callcenterd import keys
-from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
+from callcenterd.api import (
+    admin,
+    asterisk,
+    auth,
+    calls,
+    dashboard,
+    operators,
+    queues,
+    supervision,
+)
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
 from callcenterd.api.headers import Cors, security_headers
@@ -54,6 +63,7 @@ from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.users import GroupService, UserService
@@ -64,6 +74,7 @@ from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
 from callcenterd.store.queues import QueueRepository, all_queue_configs
+from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
     GroupRepository,
@@ -87,6 +98,7 @@ API_AREAS = (
     queues.routes,
     operators.routes,
     calls.routes,
+    supervision.routes,
     asterisk.routes,
     dashboard.routes,
 )
@@ -301,6 +313,21 @@ def build_services(
         queue_stats_source(dispatcher.engine, clock),
     )
     operator_service = OperatorService(db, directory, call_queries, dispatcher, clock, settings)
+
+    async def phone_of(user_id: str) -> str | None:
+        user = await UserRepository(db).get(user_id)
+        return user.extension if user else None
+
+    supervision_service = SupervisionService(
+        SupervisionRepository(db),
+        call_queries,
+        dispatcher.talking,
+        control_of,
+        phone_of,
+        bus,
+        clock,
+    )
+    dispatcher.watch_supervision(supervision_service)
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -346,6 +373,7 @@ def build_services(
         ),
         events_stream=events_stream,
         operator_groups=operator_groups,
+        supervision=supervision_service,
     )
     _wire_changes(built)
     return built

@@ -72,6 +72,47 @@ class OperatorLoggedIn:
     timestamp: str
 
 
+# --- supervision (issue 11, part 3) ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SupervisionStarted:
+    """A supervisor asked to join a call: their phone is rung (state `ringing`)."""
+
+    TYPE: ClassVar[str] = "supervision_started"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    state: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionChanged:
+    """The supervisor's phone answered and was joined (state `active`), or the mode changed."""
+
+    TYPE: ClassVar[str] = "supervision_changed"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    state: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionEnded:
+    TYPE: ClassVar[str] = "supervision_ended"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    reason: str
+    timestamp: str
+
+
 Payload = (
     CallStarted
     | CallQueued
@@ -80,6 +121,9 @@ Payload = (
     | CallEnded
     | OperatorStatusChanged
     | OperatorLoggedIn
+    | SupervisionStarted
+    | SupervisionChanged
+    | SupervisionEnded
 )
 
 

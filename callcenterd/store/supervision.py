@@ -98,8 +98,7 @@ class SupervisionRepository:
             if joined:
                 await self._close_mode(conn, session_id, stamp)
                 await conn.execute(
-                    "INSERT INTO supervision_modes (session_id, mode, started_at)"
-                    " VALUES (?, ?, ?)",
+                    "INSERT INTO supervision_modes (session_id, mode, started_at) VALUES (?, ?, ?)",
                     (session_id, mode.value, stamp),
                 )
 
@@ -133,8 +132,7 @@ class SupervisionRepository:
 
     async def _read(self, where: str, params: tuple[str, ...]) -> list[SupervisionSession]:
         rows = await self._db.fetch_all(
-            f"SELECT {_COLUMNS} FROM supervision_sessions WHERE {where}"  # noqa: S608 - fixed text
-            " ORDER BY started_at, id",
+            f"SELECT {_COLUMNS} FROM supervision_sessions WHERE {where} ORDER BY started_at, id",
             params,
         )
         if not rows:
@@ -143,7 +141,7 @@ class SupervisionRepository:
         spans: dict[str, list[ModeSpan]] = defaultdict(list)
         for span in await self._db.fetch_all(
             "SELECT session_id, mode, started_at, ended_at FROM supervision_modes"
-            f" WHERE session_id IN ({marks(ids)}) ORDER BY started_at, rowid",  # noqa: S608
+            f" WHERE session_id IN ({marks(ids)}) ORDER BY started_at, rowid",
             ids,
         ):
             spans[span["session_id"]].append(

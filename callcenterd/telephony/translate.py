@@ -71,9 +71,7 @@ class SupervisionSignal:
     kind: Literal["in_stasis", "answered", "gone"]
 
 
-Translated = (
-    CallerEntered | CallerLeft | LegInStasis | SupervisionSignal | EndpointState | ev.Event
-)
+Translated = CallerEntered | CallerLeft | LegInStasis | SupervisionSignal | EndpointState | ev.Event
 
 
 def _failure_for_cause(cause: int) -> LegFailure:
@@ -139,9 +137,7 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
 _GONE = frozenset({"StasisEnd", "ChannelDestroyed"})
 
 
-def _supervision(
-    kind: str, frame: dict[str, Any], channel_id: str
-) -> list[Translated] | None:
+def _supervision(kind: str, frame: dict[str, Any], channel_id: str) -> list[Translated] | None:
     """The events of supervision channels, told apart by their ids (domain/supervision.py);
     None for any other channel's."""
     if kind == "Dial":

@@ -162,7 +162,9 @@ async def test_valid_extensions(client: TestClient[Any, Any], admin: Actor) -> N
         assert (await _operator(client, admin, created["id"]))["extension"] == extension
 
 
-async def test_every_role_may_have_its_own_phone(client: TestClient[Any, Any], admin: Actor) -> None:
+async def test_every_role_may_have_its_own_phone(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
     """Admins, managers and supervisors are rung on their own extension to supervise calls."""
     await _create(client, admin, user_body("oper", "operator", extension="1001"))
     for role, extension in (("admin", "2001"), ("manager", "2002"), ("supervisor", "2003")):
@@ -317,7 +319,9 @@ async def test_operator_to_manager_and_back(
     assert (await response.json())["extension"] is None
     other = await _create(client, admin, user_body("taker", "operator", extension="1500"))
     # ...and a manager may have a phone of their own (rung to supervise), a free one.
-    await expect_error(await _put(client, admin, user["id"], {"extension": "1500"}), 409, "USER_003")
+    await expect_error(
+        await _put(client, admin, user["id"], {"extension": "1500"}), 409, "USER_003"
+    )
     response = await _put(client, admin, user["id"], {"extension": "1600"})
     assert (await response.json())["extension"] == "1600"
     cleared = await _put(client, admin, user["id"], {"extension": None})
