@@ -85,6 +85,9 @@ class LiveSession:
     snoops: int = 0  # snoop channels made so far (they are numbered)
     snoop_channel_id: str | None = None  # the one in the bridge now
     bridge_id: str | None = None
+    # Asterisk may say ANSWER more than once (the Dial event reaches the app through the
+    # caller's channel and the dialed one): the session is joined once.
+    answered: bool = False
 
     @property
     def id(self) -> str:
@@ -212,7 +215,9 @@ class SupervisionService:
         session = self._live.get(session_id) if session_id else None
         if session is None:
             return
-        if signal.kind == "answered" and signal.channel_id == session.stored.supervisor_channel_id:
+        is_phone = signal.channel_id == session.stored.supervisor_channel_id
+        if signal.kind == "answered" and is_phone and not session.answered:
+            session.answered = True
             self._lanes.run(session.id, lambda: self._join(session))
         elif signal.kind == "gone":
             self._gone(session, signal.channel_id)

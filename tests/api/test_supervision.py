@@ -108,7 +108,9 @@ class Scene:
         return body
 
     async def answered(self, session: dict[str, Any]) -> None:
-        self.service.signal(SupervisionSignal(f"sup-{session['id']}", "answered"))
+        # Twice, as Asterisk says it (through the caller's channel and the dialed one).
+        for _ in range(2):
+            self.service.signal(SupervisionSignal(f"sup-{session['id']}", "answered"))
         await self.service.settled()
 
     def published(self) -> list[BusEvent]:
