@@ -7,11 +7,18 @@ supervisor's phone is rung with the caller's number and hung up at the end), wha
 has (the session's bridge holds the supervisor's channel and one snoop channel, snooping the
 operator's channel; the old snoop is gone after a mode change), the stored audit and the
 WebSocket events.
+
+And what each party hears: the test plays every party's RTP itself (tests/sandbox/media.py):
+the caller and the operator send silence, the supervisor's phone a 1 kHz tone, and the audio
+Asterisk sends to the caller and to the operator shows who hears the supervisor (listen:
+neither; whisper: the operator alone; barge: both). Asterisk reports no snoop's direction
+anywhere (not in `core show channel`, the ARI channel or AMI's ChanSpyStart), so what the
+phones are sent is the proof that the mode's directions are the right ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +31,32 @@ from tests.e2e.daemon import Daemon
 from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones
 from tests.sandbox.callers import CallerCall
-from tests.sandbox.media import silence, streaming_phone, tone
+from tests.sandbox.media import (
+    MediaEndpoint,
+    asterisk_audio_port,
+    caller_with_media,
+    phone_with_media,
+    rms,
+    silence,
+    tone,
+)
 from tests.sandbox.phones import OperatorPhone, PhoneCallState
 
 pytestmark = pytest.mark.e2e
 
 OPERATOR, SUPERVISOR_PHONE, CALLER = "1001", "1010", "5557100"
+# Who hears the supervisor in each mode: (the operator, the caller).
+HEARS = {"listen": (False, False), "whisper": (True, False), "barge": (True, True)}
+# The tone's RMS is about 5600, silence's 0: anything between is neither.
+LOUD, QUIET = 1000.0, 100.0
+Media = Callable[[bytes], Awaitable[MediaEndpoint]]
+
+
+@dataclass
+class Voices:
+    operator: MediaEndpoint
+    caller: MediaEndpoint
+    supervisor: MediaEndpoint
 
 
 @dataclass
@@ -44,6 +71,7 @@ class Supervised:
     supervisor_id: str
     phones: dict[str, OperatorPhone]
     call: CallerCall
+    voices: Voices
     events: list[tuple[str, dict[str, Any]]]
 
     async def request(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
@@ -86,6 +114,28 @@ class Supervised:
             ),
         )
 
+    async def supervisor_answers(self) -> None:
+        """The supervisor's phone is rung (with the caller's number) and answers; it talks."""
+        phone = self.phones[SUPERVISOR_PHONE]
+        [rung] = await phone.wait_for(
+            lambda calls: len(calls) == 1 and calls[0].state is PhoneCallState.TALKING
+        )
+        assert rung.caller_number == CALLER
+        await _talking_to(self.voices.supervisor, phone.logs.messages)
+
+    async def who_hears_the_supervisor(self) -> tuple[bool, bool]:
+        """(the operator, the caller), from the next second of audio Asterisk sends each."""
+        # Skip what was on its way before the step that changed who hears whom.
+        heard = []
+        for party in (self.voices.operator, self.voices.caller):
+            await party.next_heard(10)
+            level = rms(await party.next_heard(50))
+            assert level > LOUD or level < QUIET, f"neither the tone nor silence: {level}"
+            heard.append(level > LOUD)
+        # The supervisor hears the call in every mode (spy both): Asterisk sends them audio.
+        assert len(await self.voices.supervisor.next_heard(25)) == 25
+        return heard[0], heard[1]
+
     async def bridged(self, session_id: str, snoop_number: int) -> dict[str, Any]:
         """Asterisk's view: the session's bridge holds the phone and that snoop."""
         snoop = f"snoop-{session_id}-{snoop_number}"
@@ -102,21 +152,48 @@ class Supervised:
         return dict(channel)
 
 
+@pytest.fixture
+async def media() -> AsyncIterator[Media]:
+    """`await media(audio)`: an RTP endpoint for one party, closed after the test."""
+    opened: list[MediaEndpoint] = []
+
+    async def open_one(audio: bytes) -> MediaEndpoint:
+        opened.append(await MediaEndpoint.open(audio))
+        return opened[-1]
+
+    yield open_one
+    for endpoint in opened:
+        await endpoint.close()
+
+
+async def _talking_to(endpoint: MediaEndpoint, messages_log: Path) -> None:
+    """Start the party's audio once its SIP log has Asterisk's SDP."""
+
+    def port() -> int:
+        found = asterisk_audio_port(messages_log)
+        assert found is not None, messages_log
+        return found
+
+    endpoint.send_to(await eventually(port, within=10))
+
+
 async def _supervised(
     daemon: Daemon,
     asterisk: AsteriskSandbox,
     operator_phones: OperatorPhones,
     caller: Callers,
     folder: Path,
+    media: Media,
     supervisor_hangs_up_after_ms: int | None = None,
 ) -> Supervised:
-    """The operator's phone sends silence and the supervisor's a tone, the whole call (as real
-    phones send RTP: see tests/sandbox/media.py)."""
+    """The caller and the operator send silence, the supervisor's phone a tone, the whole call
+    (real phones send RTP all along: see tests/sandbox/media.py)."""
+    voices = Voices(await media(silence()), await media(silence()), await media(tone()))
     phones = await operator_phones.start(
         {
-            OPERATOR: streaming_phone(folder, "operator", silence(), 200),
-            SUPERVISOR_PHONE: streaming_phone(
-                folder, "supervisor", tone(), 300, supervisor_hangs_up_after_ms
+            OPERATOR: phone_with_media(folder, "operator", voices.operator, 200),
+            SUPERVISOR_PHONE: phone_with_media(
+                folder, "supervisor", voices.supervisor, 300, supervisor_hangs_up_after_ms
             ),
         }
     )
@@ -157,10 +234,16 @@ async def _supervised(
     )
     token = (await login.json())["access_token"]
 
-    call = await caller.dial(asterisk.queue_number("support"), caller_number=CALLER)
+    call = await caller.dial(
+        asterisk.queue_number("support"),
+        caller_number=CALLER,
+        scenario=caller_with_media(folder, "caller", voices.caller),
+    )
     answered = await daemon.wait_for_event("call_answered", within=20)
     call_id = answered["call_id"]
     await phones[OPERATOR].wait_for(lambda calls: calls[0].state is PhoneCallState.TALKING)
+    await _talking_to(voices.operator, phones[OPERATOR].logs.messages)
+    await _talking_to(voices.caller, call.logs.messages)
     talking = daemon.client.app[keys.SERVICES].dispatcher.talking(call_id)
     assert talking is not None
     return Supervised(
@@ -172,6 +255,7 @@ async def _supervised(
         coach["id"],
         phones,
         call,
+        voices,
         [],
     )
 
@@ -190,23 +274,22 @@ async def test_each_mode_rings_the_supervisor_and_snoops_the_operator(
     operator_phones: OperatorPhones,
     caller: Callers,
     sandbox_test_dir: Path,
+    media: Media,
     mode: str,
 ) -> None:
-    scene = await _supervised(daemon, asterisk, operator_phones, caller, sandbox_test_dir)
+    scene = await _supervised(daemon, asterisk, operator_phones, caller, sandbox_test_dir, media)
     url = f"/api/calls/{scene.call_id}/supervise"
     session = await scene.request("POST", url, {"mode": mode}, status=202)
     sid = session["id"]
     assert (session["state"], session["mode"], session["extension"]) == ("ringing", mode, "1010")
 
     # The supervisor's own phone rings, showing the caller, and answers.
-    [rung] = await scene.phones[SUPERVISOR_PHONE].wait_for(
-        lambda calls: len(calls) == 1 and calls[0].state is PhoneCallState.TALKING
-    )
-    assert rung.caller_number == CALLER
+    await scene.supervisor_answers()
     await scene.joined(sid, mode)
     snoop = await scene.bridged(sid, 1)
     # A snoop channel is named after the channel it snoops: the operator's leg.
     assert snoop["name"].startswith(f"Snoop/{scene.operator_leg}-")
+    assert await scene.who_hears_the_supervisor() == HEARS[mode]
     _both_sides_still_talking(scene)
 
     ended = await scene.request("DELETE", f"{url}/{sid}")
@@ -235,12 +318,15 @@ async def test_mode_changes_on_a_live_session_then_the_call_ends_it(
     operator_phones: OperatorPhones,
     caller: Callers,
     sandbox_test_dir: Path,
+    media: Media,
 ) -> None:
-    scene = await _supervised(daemon, asterisk, operator_phones, caller, sandbox_test_dir)
+    scene = await _supervised(daemon, asterisk, operator_phones, caller, sandbox_test_dir, media)
     url = f"/api/calls/{scene.call_id}/supervise"
     sid = (await scene.request("POST", url, {"mode": "listen"}, status=202))["id"]
+    await scene.supervisor_answers()
     await scene.joined(sid, "listen")
     await scene.bridged(sid, 1)
+    assert await scene.who_hears_the_supervisor() == HEARS["listen"]
 
     for number, mode in ((2, "whisper"), (3, "barge"), (4, "listen")):
         changed = await scene.request("PUT", f"{url}/{sid}", {"mode": mode})
@@ -249,6 +335,7 @@ async def test_mode_changes_on_a_live_session_then_the_call_ends_it(
         # The snoop before is gone; the supervisor's phone never left.
         await scene.gone(f"/channels/snoop-{sid}-{number - 1}")
         await scene.joined(sid, mode)
+        assert await scene.who_hears_the_supervisor() == HEARS[mode], mode
     [rung] = scene.phones[SUPERVISOR_PHONE].calls()
     assert rung.state is PhoneCallState.TALKING  # one call all along
     _both_sides_still_talking(scene)
@@ -282,6 +369,7 @@ async def test_the_supervisor_hanging_up_ends_the_session_not_the_call(
     operator_phones: OperatorPhones,
     caller: Callers,
     sandbox_test_dir: Path,
+    media: Media,
 ) -> None:
     scene = await _supervised(
         daemon,
@@ -289,10 +377,12 @@ async def test_the_supervisor_hanging_up_ends_the_session_not_the_call(
         operator_phones,
         caller,
         sandbox_test_dir,
+        media,
         supervisor_hangs_up_after_ms=1500,
     )
     url = f"/api/calls/{scene.call_id}/supervise"
     sid = (await scene.request("POST", url, {"mode": "whisper"}, status=202))["id"]
+    await scene.supervisor_answers()
     await scene.joined(sid, "whisper")
     ended = await scene.event("supervision_ended", lambda e: e["session_id"] == sid)
     assert ended["reason"] == "supervisor_hung_up"
