@@ -187,6 +187,7 @@ def create_app(
         yield
         # Its own step, after the links have stopped: queued call records are always written.
         await built.dispatcher.stop()
+        await built.supervision.stop()
 
     async def event_stream(app: web.Application) -> AsyncIterator[None]:
         stream = app[keys.SERVICES].events_stream

@@ -133,6 +133,14 @@ class SupervisionService:
         """Until every queued Asterisk action and record of the sessions is done (tests)."""
         await self._lanes.drain()
 
+    async def stop(self, within: float = 5.0) -> None:
+        """Before the database closes: let the sessions' queued records be written. Live
+        sessions stay in Asterisk; the next start closes them as `lost` and hangs them up."""
+        try:
+            await asyncio.wait_for(self._lanes.drain(), within)
+        except TimeoutError:
+            log.error("supervision_stop_timed_out", pending_lanes=self._lanes.pending())
+
     # --- requests ---------------------------------------------------------------------------
     async def start(
         self, call_id: str, mode: SupervisionMode, user: Principal
