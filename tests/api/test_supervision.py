@@ -460,3 +460,67 @@ async def test_a_bad_mode_is_a_422(scene: Scene) -> None:
     )
     error = await expect_error(response, 422, "DB_003")
     assert error["field"] == "mode"
+
+
+class ReconnectingControl(RecordingControl):
+    """What the dispatcher reads from Asterisk when its link comes (back) up."""
+
+    def __init__(self, in_app: set[str], bridges: list[Bridge]) -> None:
+        super().__init__()
+        self._in_app, self._bridges = in_app, bridges
+
+    async def drop_event_types(self, types: list[str]) -> None:
+        return None
+
+    async def subscribe(self, event_source: str) -> None:
+        return None
+
+    async def endpoints(self, technology: str) -> list[Any]:
+        return []
+
+    async def app_channel_ids(self) -> set[str]:
+        return set(self._in_app)
+
+    async def bridges(self) -> list[Bridge]:
+        return list(self._bridges)
+
+    async def channel(self, channel_id: str) -> Any:
+        # Only a channel taken for a caller (a stray) is read: never a supervision one.
+        self.actions.append(("read_channel", channel_id))
+        raise AssertionError(f"{channel_id} was taken for a caller")
+
+
+async def test_reconciliation_never_takes_supervision_channels_for_callers(
+    scene: Scene,
+) -> None:
+    """After a restart Asterisk still has a session's phone, snoop and bridge: the
+    dispatcher hands them to supervision, which closes the stored session and cleans up."""
+    services = scene.client.app[keys.SERVICES]
+    session = await scene.started("supervisor")
+    await scene.answered(session)
+    sid = session["id"]
+    restarted = SupervisionService(  # a new process: nothing live, the row still open
+        SupervisionRepository(services.db),
+        CallQueries(services.db),
+        lambda call: None,
+        lambda node: None,
+        lambda user: _none(),
+        services.bus,
+        services.clock,
+    )
+    services.dispatcher.watch_supervision(restarted)
+    left = {f"sup-{sid}", f"snoop-{sid}-1"}
+    control = ReconnectingControl(left, [Bridge(f"supervise-{sid}", "mixing", frozenset(left))])
+    await services.dispatcher.on_ari_connected(control)  # type: ignore[arg-type]
+    await services.dispatcher.settled()
+
+    assert sorted(control.taken()) == [
+        ("destroy_bridge", f"supervise-{sid}"),
+        ("hangup", f"snoop-{sid}-1"),
+        ("hangup", f"sup-{sid}"),
+    ]
+    rows = query_db(scene.client, "SELECT COUNT(*) FROM calls")
+    assert rows[0][0] == 1  # no call was made of them
+    (audit,) = await scene.audit()
+    assert (audit["state"], audit["end_reason"]) == ("ended", "lost")
+    assert scene.published()[-1].type == "supervision_ended"
