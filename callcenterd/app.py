@@ -313,7 +313,9 @@ def build_services(
         operator_of_user,
         queue_stats_source(dispatcher.engine, clock),
     )
-    operator_service = OperatorService(db, directory, call_queries, dispatcher, clock, settings)
+    operator_service = OperatorService(
+        db, directory, call_queries, dispatcher, clock, settings, system_settings.pause_reasons
+    )
 
     async def phone_of(user_id: str) -> str | None:
         user = await UserRepository(db).get(user_id)

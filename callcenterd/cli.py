@@ -204,6 +204,18 @@ def cmd_user_set_password(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_user_unlock(settings: Settings, args: argparse.Namespace) -> int:
+    """Lift a lockout after failed logins: the way back in for a locked-out sole admin."""
+
+    async def work(db: Database) -> int:
+        users = _user_service(db, settings)
+        await users.unlock((await users.by_username(args.username)).id, actor=None)
+        print(f"{args.username} unlocked")
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def cmd_check_config(settings: Settings, args: argparse.Namespace) -> int:
     print("configuration is valid")
     print(f"  http:     {settings.http.host}:{settings.http.port}")
@@ -263,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     set_password.add_argument("username")
     set_password.add_argument("--password-stdin", action="store_true")
     set_password.set_defaults(func=cmd_user_set_password)
+    unlock = user.add_parser("unlock", help="lift a user's lockout after failed logins")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=cmd_user_unlock)
 
     asterisk = commands.add_parser("asterisk", help="the Asterisk side").add_subparsers(
         dest="asterisk_command", required=True

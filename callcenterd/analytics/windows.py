@@ -44,6 +44,13 @@ def _instant(value: date | datetime, tz: tzinfo, *, end: bool) -> datetime:
     return local_midnight(value + timedelta(days=1) if end else value, tz)
 
 
+def _days_before(date_to: date | datetime, end: datetime, tz: tzinfo, days: int) -> datetime:
+    """The start of the `days` days ending at `end` (`date_to` read as in `_instant`)."""
+    if isinstance(date_to, datetime):
+        return end - timedelta(days=days)
+    return local_midnight(date_to - timedelta(days=days - 1), tz)
+
+
 def resolve_window(
     period: Period,
     date_from: date | datetime | None,
@@ -54,17 +61,19 @@ def resolve_window(
 ) -> Window:
     """The interval a report covers; explicit dates win over `period`.
 
-    `date_from` alone runs to the end of today (local); `date_to` alone is refused, as is
-    a range ending before it starts or longer than `max_days`.
+    `date_from` alone runs to the end of today (local); `date_to` alone covers the
+    `max_days` days that end with it (a date: those whole local days). A range ending
+    before it starts or longer than `max_days` is refused.
     """
     if date_from is None and date_to is None:
         start, end = period_bounds(period, now, tz)
         return Window(period, start, end)
-    if date_from is None:
-        raise WindowInvalid("date_from", "date_from is required with date_to")
-    start = _instant(date_from, tz, end=False)
     today_ends = period_bounds("today", now, tz)[1]
     end = today_ends if date_to is None else _instant(date_to, tz, end=True)
+    if date_from is None:
+        assert date_to is not None  # both None is the named period, above
+        return Window(CUSTOM, _days_before(date_to, end, tz, max_days), end)
+    start = _instant(date_from, tz, end=False)
     if end <= start:
         raise WindowInvalid("date_to", "date_to must not be before date_from")
     if end - start > timedelta(days=max_days, hours=1):  # an hour's slack for DST

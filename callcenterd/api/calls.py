@@ -161,9 +161,10 @@ async def get_call(request: web.Request, user: Principal, call_id: str) -> CallD
     response=CallDetail,
     notes=(
         "operator: calls they answered (403 AUTH_003 otherwise), notes and rating only."
-        " `status` (admin): `completed` (needs an answer time) or `missed`, for an open call."
+        " `status` (admin): `completed` (needs an answer time) or `missed`, for an open call;"
+        " 409 DB_004 for a closed call, or `completed` for one never answered."
     ),
-    errors=(NotFound,),
+    errors=(NotFound, Conflict),
 )
 async def update_call(
     request: web.Request, body: CallUpdate, user: Principal, call_id: str

@@ -7,7 +7,13 @@ from aiohttp import web
 from callcenterd import keys
 from callcenterd.api.endpoints import ApiRoutes
 from callcenterd.contract.analytics import OperatorStats, PeriodQuery
-from callcenterd.contract.routing import OperatorListItem, OperatorListQuery, OperatorStatusIn
+from callcenterd.contract.routing import (
+    OperatorListItem,
+    OperatorListQuery,
+    OperatorStatusIn,
+    PauseReasonsOut,
+)
+from callcenterd.domain.pauses import SYSTEM_PAUSE_REASONS
 from callcenterd.domain.users import Role
 from callcenterd.errors import NotFound
 from callcenterd.security import Principal
@@ -57,6 +63,19 @@ async def list_operators(
 
 
 @routes.route(
+    "GET",
+    "/operators/pause-reasons",
+    summary="The reasons an operator may pause with",
+    roles=EVERYONE,
+    response=PauseReasonsOut,
+    notes="Admins edit the list as `pause_reasons` in /api/admin/settings.",
+)
+async def pause_reasons(request: web.Request, user: Principal) -> PauseReasonsOut:
+    reasons = await request.app[keys.SERVICES].operators.pause_reasons()
+    return PauseReasonsOut(reasons=reasons, system_reasons=sorted(SYSTEM_PAUSE_REASONS))
+
+
+@routes.route(
     "PUT",
     "/operators/{operator_id}/status",
     summary="Choose an operator's status (busy = paused: not rung)",
@@ -65,7 +84,8 @@ async def list_operators(
     response=OperatorListItem,
     notes=(
         "supervisor: operators of their group; operator: themselves (else 403 AUTH_003)."
-        " The answer shows the status as the routing engine now displays it."
+        " 'busy' pauses with `reason`, one of GET /api/operators/pause-reasons (else 422 on"
+        " `reason`). The answer shows the status as the routing engine now displays it."
     ),
     errors=(NotFound,),
 )

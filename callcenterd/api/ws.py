@@ -54,6 +54,10 @@ _MAX_REASON_BYTES = 120  # a close frame's reason is at most 123 bytes
 DIRECT_WRITE_LIMIT = 256 * 1024
 
 
+# Event ids count from 1 per run of the daemon; anything past a 64-bit id is not one of ours.
+MAX_EVENT_ID = 2**63 - 1
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,7 +65,7 @@ class _Message(BaseModel):
 class AuthMessage(_Message):
     type: Literal["auth"]
     token: str = Field(min_length=1, max_length=4096)
-    last_event_id: int | None = Field(None, ge=0)
+    last_event_id: int | None = Field(None, ge=0, le=MAX_EVENT_ID)
     events: list[str] | None = Field(None, max_length=64)
 
 
@@ -84,7 +88,7 @@ MAX_FRAME_DEPTH = 8
 class QueryParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
     token: str | None = Field(None, min_length=1, max_length=4096)
-    last_event_id: int | None = Field(None, ge=0)
+    last_event_id: int | None = Field(None, ge=0, le=MAX_EVENT_ID)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ class PeriodQuery(BaseModel):
     date_to: DateOrTime | None = Field(
         None,
         description="Until, inclusive (a date: that whole local day); default: end of today."
-        " Needs date_from; at most analytics.max_range_days (366) after it",
+        " At most analytics.max_range_days (366) after date_from, which must not be after it;"
+        " alone: the max_range_days days ending with it",
     )
 
 
@@ -145,6 +146,12 @@ class OperatorActivity(BaseModel):
     )
     calls_today: int = Field(description="Calls answered that started today (local)")
     last_activity: datetime
+    pause_reason: str | None = Field(
+        description="extra: why the operator is paused now; null when not paused"
+    )
+    pause_seconds_today: dict[str, int] = Field(
+        description="extra: seconds paused today (local), by pause reason"
+    )
 
 
 # --- /calls/stats --------------------------------------------------------------------------
@@ -233,3 +240,8 @@ class OperatorStats(_Window):
         description="extra: talk / logged-in time x 100; null without presence history"
     )
     logged_in_time: int = Field(description="extra: seconds online or paused in the period")
+    pause_time: int = Field(description="extra: seconds paused (status busy) in the period")
+    pause_seconds_by_reason: dict[str, int] = Field(
+        description="extra: seconds paused in the period, by pause reason ('paused': no"
+        " reason given, 'no_answer': autopause); reasons without time are left out"
+    )

@@ -220,7 +220,19 @@ class OperatorStatusIn(_In):
     status: OperatorStatus = Field(
         description="'busy' pauses the operator (not rung)", strict=False
     )
-    reason: Reason | None = Field(None, description="Why paused; kept with 'busy'")
+    reason: Reason | None = Field(
+        None,
+        description="With 'busy': one of the configured pause reasons (GET"
+        " /api/operators/pause-reasons), else 422; left out: paused without a reason (shown"
+        " and counted as 'paused'). Ignored with 'online' and 'offline'",
+    )
+
+
+class PauseReasonsOut(BaseModel):
+    reasons: list[str] = Field(description="What an operator may pause with (admin-configured)")
+    system_reasons: list[str] = Field(
+        description="Set by the daemon only: 'no_answer' (autopause), 'paused' (no reason)"
+    )
 
 
 class OperatorListItem(BaseModel):

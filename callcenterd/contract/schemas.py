@@ -21,6 +21,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from callcenterd.contract.validation import without_null
+from callcenterd.domain.pauses import DEFAULT_PAUSE_REASONS, SYSTEM_PAUSE_REASONS
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.security import BCRYPT_MAX_BYTES
 
@@ -276,6 +277,32 @@ class AsteriskConfig(BaseModel):
         return f"{scheme}://{host}:{self.port}"
 
 
+PauseReasonName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$"),
+    # The schema says what the validator below refuses, so clients (and fuzzers) know.
+    Field(json_schema_extra={"not": {"enum": sorted(SYSTEM_PAUSE_REASONS)}}),
+]
+MAX_PAUSE_REASONS = 50
+
+
+def _choosable_pause_reasons(reasons: list[str]) -> list[str]:
+    """Each reason once, none of the daemon's own (they are set by it, not chosen)."""
+    if SYSTEM_PAUSE_REASONS.intersection(reasons):
+        system = ", ".join(sorted(SYSTEM_PAUSE_REASONS))
+        raise ValueError(f"the system pause reasons ({system}) cannot be configured")
+    if len(set(reasons)) != len(reasons):
+        raise ValueError("each pause reason may be listed once")
+    return reasons
+
+
+PauseReasons = Annotated[
+    list[PauseReasonName],
+    Field(max_length=MAX_PAUSE_REASONS, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_choosable_pause_reasons),
+]
+
+
 class SystemSettings(BaseModel):
     call_recording: bool = False
     auto_answer_delay: float = Field(0, ge=0, le=30, description="Seconds")
@@ -285,6 +312,11 @@ class SystemSettings(BaseModel):
     sms_notifications: bool = False
     email_notifications: bool = False
     asterisk_config: AsteriskConfig = AsteriskConfig()
+    pause_reasons: PauseReasons = Field(
+        default_factory=lambda: list(DEFAULT_PAUSE_REASONS),
+        description="extra: the reasons an operator may pause with (status busy); the"
+        " system's own ('no_answer': autopause, 'paused': no reason) are always known",
+    )
     updated_by: str | None = None
     updated_at: datetime | None = None
 
@@ -314,6 +346,7 @@ class SystemSettingsUpdate(_In):
         "sms_notifications",
         "email_notifications",
         "asterisk_config",
+        "pause_reasons",
     )
     call_recording: bool | None = None
     auto_answer_delay: float | None = Field(None, ge=0, le=30)
@@ -323,6 +356,7 @@ class SystemSettingsUpdate(_In):
     sms_notifications: bool | None = None
     email_notifications: bool | None = None
     asterisk_config: AsteriskConfigUpdate | None = None
+    pause_reasons: PauseReasons | None = Field(None, description="Replaces the whole list")
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 

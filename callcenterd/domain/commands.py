@@ -120,11 +120,16 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class OperatorStatusChanged:
-    """Published when the status or its reason changes (busy on_call -> busy wrapup too)."""
+    """Published when the status or its reason changes (busy on_call -> busy wrapup too).
+
+    `reason` is the shown status's detail (on_call, wrapup, unreachable, or the pause
+    reason); `pause_reason` is set only while the operator is paused, whatever is shown.
+    """
 
     operator_id: str
     status: OperatorStatus
     reason: str | None
+    pause_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

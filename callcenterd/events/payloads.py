@@ -60,7 +60,8 @@ class OperatorStatusChanged:
     TYPE: ClassVar[str] = "operator_status_changed"
     operator_id: str
     status: str
-    reason: str | None
+    reason: str | None  # the pause reason; None when the operator is not paused
+    status_reason: str | None  # the shown status's detail: on_call, wrapup, unreachable...
     timestamp: str
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from callcenterd.domain import commands as cmd
 from callcenterd.domain import events as ev
 from callcenterd.domain.commands import CallOutcome, Command, EndReason
+from callcenterd.domain.pauses import AUTOPAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, OverflowAction, Presence, QueueConfig
 from callcenterd.routing.state import (
     CallPhase,
@@ -355,7 +356,7 @@ class RoutingEngine:
             limit = self.settings.autopause_after
             if limit and operator.misses >= limit and operator.profile.presence is Presence.ONLINE:
                 operator.misses = 0
-                self._set_presence(operator_id, Presence.PAUSED, "no_answer", now, out)
+                self._set_presence(operator_id, Presence.PAUSED, AUTOPAUSE_REASON, now, out)
                 return
         self._refresh(operator, now, out)
 
@@ -558,10 +559,10 @@ class RoutingEngine:
                     queues[queue_id].logged_in.add(operator_id)
                 else:
                     queues[queue_id].logged_in.discard(operator_id)
-        shown = operator.status(now)
+        shown = (*operator.status(now), operator.pause_reason())
         if shown != operator.shown:
             operator.shown = shown
-            out.append(cmd.OperatorStatusChanged(operator_id, shown[0], shown[1]))
+            out.append(cmd.OperatorStatusChanged(operator_id, *shown))
         if login:
             out.append(cmd.OperatorLoggedIn(operator_id, operator.profile.extension))
 

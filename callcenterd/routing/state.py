@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from typing import NamedTuple
 
+from callcenterd.domain.pauses import UNSPECIFIED_PAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, Presence, QueueConfig
 from callcenterd.domain.users import OperatorStatus
 
@@ -32,7 +33,8 @@ class OperatorState:
     misses: int = 0  # consecutive unanswered rings (autopause)
     available: bool = False  # as last published to the queues' indexes
     logged_in: bool = False  # as last published to the queues' indexes
-    shown: tuple[OperatorStatus, str | None] = (OperatorStatus.OFFLINE, None)
+    # (status, its detail, the pause reason) as last published
+    shown: tuple[OperatorStatus, str | None, str | None] = (OperatorStatus.OFFLINE, None, None)
     queues: dict[str, int] = field(default_factory=dict)  # queue id -> penalty
 
     @property
@@ -50,13 +52,19 @@ class OperatorState:
     def is_logged_in(self) -> bool:
         return self.profile.presence is not Presence.OFFLINE and self.reachable
 
+    def pause_reason(self) -> str | None:
+        """Why the operator is paused (None when not paused)."""
+        if self.profile.presence is not Presence.PAUSED:
+            return None
+        return self.profile.pause_reason or UNSPECIFIED_PAUSE_REASON
+
     def status(self, now: float) -> tuple[OperatorStatus, str | None]:
         if not self.reachable:
             return OperatorStatus.OFFLINE, "unreachable"
         if self.profile.presence is Presence.OFFLINE:
             return OperatorStatus.OFFLINE, None
         if self.profile.presence is Presence.PAUSED:
-            return OperatorStatus.BUSY, self.profile.pause_reason or "paused"
+            return OperatorStatus.BUSY, self.pause_reason()
         if self.talking:
             return OperatorStatus.BUSY, "on_call"
         if now < self.wrapup_until:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
 from callcenterd.analytics import kpis
 from callcenterd.analytics.forecast import sample_window, staffing_forecast
 from callcenterd.analytics.kpis import CallCounts
+from callcenterd.analytics.pauses import pause_seconds_by_reason
 from callcenterd.analytics.periods import period_bounds
 from callcenterd.analytics.windows import (
     Window,
@@ -57,7 +59,7 @@ from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
 from callcenterd.routing import RoutingEngine
 from callcenterd.security import Clock, Principal
-from callcenterd.services.operators import OperatorService
+from callcenterd.services.operators import OperatorService, current_pause_reason
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore, StatsScope
 from callcenterd.store.call_stats import Thresholds
@@ -313,6 +315,12 @@ class AnalyticsService:
         start, end = period_bounds("today", now, self._settings.tz)
         today = await self._store.by_operator(start, end, StatsScope(), self.thresholds)
         talking = await self._store.answered_now(StatsScope())
+        paused_today = pause_seconds_by_reason(
+            await self._store.pause_spells([op.id for op in operators], start, end),
+            start,
+            end,
+            now,
+        )
         return [
             OperatorActivity(
                 operator_id=op.id,
@@ -326,6 +334,8 @@ class AnalyticsService:
                 ),
                 calls_today=today.get(op.id, CallCounts()).answered,
                 last_activity=op.last_activity,
+                pause_reason=current_pause_reason(op),
+                pause_seconds_today=paused_today.get(op.id, {}),
             )
             for op in operators
         ]
@@ -457,6 +467,7 @@ class AnalyticsService:
             self._store.logged_in_seconds([operator_id], start, min(end, self._clock())),
             self._store.unanswered_rings(operator_id, start, end),
         )
+        paused = await self._pause_seconds(operator_id, start, end)
         answered = per_operator.get(operator_id, CallCounts())
         offered = offered_by.get(operator_id, 0)
         logged_in = logged_in_by.get(operator_id, 0.0)
@@ -475,4 +486,13 @@ class AnalyticsService:
             customer_satisfaction=kpis.satisfaction(rated.rating_mean),
             occupancy=kpis.occupancy(answered.talk_seconds, logged_in),
             logged_in_time=round(logged_in),
+            pause_time=sum(paused.values()),
+            pause_seconds_by_reason=paused,
         )
+
+    async def _pause_seconds(
+        self, operator_id: str, start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Seconds the operator spent paused in [start, end), by reason."""
+        spells = await self._store.pause_spells([operator_id], start, end)
+        return pause_seconds_by_reason(spells, start, end, self._clock()).get(operator_id, {})

@@ -147,8 +147,9 @@ class AsteriskService:
                 raise PermissionDenied("Operators may act only on channels of their own calls")
 
     async def answer(self, channel_id: str, actor: Principal) -> None:
-        control = self._control()
+        # Whose channel it is first: an operator learns nothing of the link from a refusal.
         await self._check_channel(channel_id, actor)
+        control = self._control()
         with as_api_errors(not_found=lambda _: ChannelNotFound(f"Channel {channel_id} not found")):
             await control.answer(channel_id)
         log.info("channel_answered", channel_id=channel_id, by=actor.id)
@@ -161,8 +162,8 @@ class AsteriskService:
                 await self._ami_hangup(ami, channel_id)
             log.info("channel_hung_up", channel_id=channel_id, by=actor.id, via="ami")
             return
-        control = self._control()
         await self._check_channel(channel_id, actor)
+        control = self._control()
         with as_api_errors(not_found=lambda _: ChannelNotFound(f"Channel {channel_id} not found")):
             await control.hangup(channel_id)
         log.info("channel_hung_up", channel_id=channel_id, by=actor.id)

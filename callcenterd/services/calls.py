@@ -265,15 +265,14 @@ class CallService:
 
     @staticmethod
     def _closing(call: CallRecord, status: str, now: datetime) -> dict[str, Any]:
-        """The row changes that close `call` as `status` (completed or missed)."""
+        """The row changes that close `call` as `status` (completed or missed).
+
+        What the stored call already is decides what it may become: a 409, not a 422.
+        """
         if call.status in ("completed", "missed"):
-            raise field_error(
-                "body", "status", f"the call is already closed as {call.status}", "value_error"
-            )
+            raise Conflict(f"The call is already closed as {call.status}", field="status")
         if status == "completed" and call.answer_time is None:
-            raise field_error(
-                "body", "status", "a call never answered can only be closed as missed"
-            )
+            raise Conflict("A call never answered can only be closed as missed", field="status")
         end = call.end_time or now
         changes: dict[str, Any] = {"status": status, "end_time": to_iso(end)}
         if status == "completed":

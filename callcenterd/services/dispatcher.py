@@ -28,6 +28,7 @@ from callcenterd.domain import commands as cmd
 from callcenterd.domain import events as ev
 from callcenterd.domain.clock import to_iso
 from callcenterd.domain.commands import Command
+from callcenterd.domain.pauses import AUTOPAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, QueueConfig
 from callcenterd.domain.supervision import is_supervision_channel
 from callcenterd.errors import CallcenterError, DatabaseUnavailable
@@ -473,10 +474,12 @@ class Dispatcher:
             self._bus.emit(out.OperatorLoggedIn(fact.operator_id, fact.extension, stamp))
             return
         await self._operators.status(fact.operator_id, fact.status.value, fact.reason, at)
-        if fact.reason == "no_answer":
-            await self._operators.presence(fact.operator_id, "paused", "no_answer", at)
+        if fact.reason == AUTOPAUSE_REASON:
+            await self._operators.presence(fact.operator_id, "paused", AUTOPAUSE_REASON, at)
         self._bus.emit(
-            out.OperatorStatusChanged(fact.operator_id, fact.status.value, fact.reason, stamp)
+            out.OperatorStatusChanged(
+                fact.operator_id, fact.status.value, fact.pause_reason, fact.reason, stamp
+            )
         )
 
 

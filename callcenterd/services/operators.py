@@ -8,13 +8,16 @@ engine re-derives it, which `RoutingPort.submit` waits for.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
 
 from callcenterd.analytics.periods import period_bounds
 from callcenterd.contract.routing import OperatorStatusIn
+from callcenterd.contract.validation import field_error
 from callcenterd.domain.events import OperatorPresenceSet, OperatorRemoved, OperatorUpserted
+from callcenterd.domain.pauses import UNSPECIFIED_PAUSE_REASON
 from callcenterd.domain.queues import Presence
 from callcenterd.domain.users import OperatorStatus, Role
 from callcenterd.errors import NotFound, PermissionDenied
@@ -36,6 +39,17 @@ PRESENCE_OF = {
 }
 
 
+# The pause reasons operators may choose now (SystemSettings.pause_reasons).
+PauseReasonSource = Callable[[], Awaitable[Sequence[str]]]
+
+
+def current_pause_reason(operator: OperatorRecord) -> str | None:
+    """Why the operator is paused now, as stored; None when they are not paused."""
+    if operator.presence is not Presence.PAUSED:
+        return None
+    return operator.presence_reason or UNSPECIFIED_PAUSE_REASON
+
+
 @dataclass(frozen=True, slots=True)
 class OperatorView:
     operator: OperatorRecord
@@ -52,8 +66,10 @@ class OperatorService:
         routing: RoutingPort,
         clock: Clock,
         settings: Settings,
+        pause_reasons: PauseReasonSource,
     ) -> None:
         self._db = db
+        self._pause_reasons = pause_reasons
         self._directory = directory
         self._calls = calls
         self.routing = routing  # public so tests (and the app) can swap the port
@@ -112,7 +128,10 @@ class OperatorService:
         operator = await self._get(operator_id)
         self._check_access(operator, actor, "set the status of")
         presence = PRESENCE_OF[body.status]
+        # A reason given with online or offline means nothing and is not kept.
         reason = body.reason if presence is Presence.PAUSED else None
+        if reason is not None:
+            await self._check_pause_reason(reason)
         now = self._clock()
         async with self._db.transaction() as conn:
             await self._directory.set_presence(conn, operator_id, presence, reason, now)
@@ -138,6 +157,16 @@ class OperatorService:
             await self.routing.submit(OperatorUpserted(profile))
         await self.routing.submit(OperatorPresenceSet(operator_id, presence, reason))
         return await self.view(operator_id)
+
+    async def pause_reasons(self) -> list[str]:
+        return list(await self._pause_reasons())
+
+    async def _check_pause_reason(self, reason: str) -> None:
+        """People pause with a configured reason; the system reasons are the daemon's."""
+        allowed = await self._pause_reasons()
+        if reason not in allowed:
+            choices = ", ".join(allowed) or "none is configured"
+            raise field_error("body", "reason", f"not a configured pause reason ({choices})")
 
     async def sync_user(self, user_id: str) -> None:
         """After a user changed (role, skills, extension, deactivation, deletion): tell the

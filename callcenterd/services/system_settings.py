@@ -102,6 +102,10 @@ class SystemSettingsService:
             asterisk.pop("password", None)  # none (the model's default) rather than garbage
         return SystemSettings.model_validate({**stored, "asterisk_config": asterisk})
 
+    async def pause_reasons(self) -> list[str]:
+        """The pause reasons operators may choose now (as configured by admins)."""
+        return (await self.current()).pause_reasons
+
     async def masked(self) -> SystemSettings:
         return self.mask(await self.current())
 

@@ -252,7 +252,7 @@ class UserService:
         elif "extension" in sent:
             changes["extension"] = extension
 
-    async def unlock(self, user_id: str, actor: Principal) -> User:
+    async def unlock(self, user_id: str, actor: Principal | None) -> User:
         """Lift the lock after failed logins (and forget the failures) of the user's name."""
         user = await self.get(user_id)
         async with self._db.transaction() as conn:
@@ -359,11 +359,16 @@ class UserService:
         await self.create(body, actor=None)
         return generated
 
-    async def set_password(self, username: str, password: str) -> None:
-        """For the CLI: reset a password (and so revoke the user's tokens)."""
+    async def by_username(self, username: str) -> User:
+        """For the CLI, which names users by their login."""
         user = await self._users.get_by_username(username)
         if user is None:
             raise UserNotFound(f"No user named {username!r}")
+        return user
+
+    async def set_password(self, username: str, password: str) -> None:
+        """For the CLI: reset a password (and so revoke the user's tokens)."""
+        user = await self.by_username(username)
         password_hash = await self._hasher.hash(password)
         now = to_iso(self._clock())
         async with self._db.transaction() as conn:

@@ -7,7 +7,9 @@ does) and the scope is all calls, some queues or some operators; otherwise (a wi
 generated from one definition, `store/call_stats.py`, which follows `analytics/kpis.py`.
 
 An operator's own figures read `calls_operator_start`, `call_operators` (who was rung) and
-`call_events_operator_at`; presence history reads `operator_presence_log` (0004).
+`call_events_operator_at`; presence history reads `operator_presence_log` (0004). Pauses
+are the exception to "aggregates only": their spells (`operator_pause_intervals`, 0008, a
+few a day per operator) are read as rows and clipped to the window by analytics/pauses.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 
 from callcenterd.analytics import kpis
 from callcenterd.analytics.kpis import CallCounts
+from callcenterd.analytics.pauses import PauseSpell
 from callcenterd.analytics.windows import HOURS, offset_stretches
 from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.store.call_stats import (
@@ -296,6 +299,28 @@ class AnalyticsStore:
             (*operator_ids, hi, lo, hi, hi, lo),
         )
         return {row["operator_id"]: float(row["seconds"]) for row in rows}
+
+    async def pause_spells(
+        self, operator_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[PauseSpell]:
+        """The operators' pause spells (0008) that overlap [start, end), open ones too."""
+        if not operator_ids:
+            return []
+        rows = await self._db.fetch_all(
+            "SELECT operator_id, reason, started_at, ended_at FROM operator_pause_intervals"
+            f" WHERE operator_id IN ({marks(operator_ids)}) AND started_at < ?"
+            " AND (ended_at IS NULL OR ended_at > ?) ORDER BY operator_id, started_at, id",
+            (*operator_ids, to_iso(end), to_iso(start)),
+        )
+        return [
+            PauseSpell(
+                operator_id=row["operator_id"],
+                reason=row["reason"],
+                started_at=from_iso(row["started_at"]),
+                ended_at=from_iso(row["ended_at"]) if row["ended_at"] else None,
+            )
+            for row in rows
+        ]
 
     # --- live state -------------------------------------------------------------------------
     async def answered_now(self, scope: StatsScope) -> dict[str, datetime]:

@@ -226,9 +226,12 @@ class OperatorStatusWriter:
     async def presence(
         self, operator_id: str, presence: str, reason: str | None, at: datetime
     ) -> None:
-        """The engine paused someone (autopause): keep the chosen presence in step."""
+        """The engine paused someone (autopause): keep the chosen presence in step.
+
+        The reason is the presence's too, so the pause's interval (0008) is kept under it."""
         async with self._db.transaction() as conn:
             await conn.execute(
-                "UPDATE operators SET presence = ?, status_reason = ?, updated_at = ? WHERE id = ?",
-                (presence, reason, to_iso(at), operator_id),
+                "UPDATE operators SET presence = ?, presence_reason = ?, status_reason = ?,"
+                " updated_at = ? WHERE id = ?",
+                (presence, reason, reason, to_iso(at), operator_id),
             )

@@ -68,10 +68,9 @@ def _operator(row: sqlite3.Row) -> OperatorRecord:
 
 def _profile(row: sqlite3.Row) -> OperatorProfile:
     presence = Presence(row["presence"])
-    reason = None
-    if presence is Presence.PAUSED:
-        # The API writes presence_reason; an autopause by the engine may only set status_reason.
-        reason = row["presence_reason"] or row["status_reason"]
+    # The presence's own reason (the API's and, since 0008, the autopause's): status_reason
+    # is what is shown, which may be "unreachable" while paused.
+    reason = row["presence_reason"] if presence is Presence.PAUSED else None
     return OperatorProfile(
         id=row["id"],
         extension=row["extension"],

@@ -29,6 +29,11 @@ class Row:
     # Path parameters by symbolic name: "manager"/"operator" (their user id), "group", "missing".
     params: dict[str, str] = field(default_factory=dict)
     fresh_token: bool = False  # the call spends the token (logout): use a new one
+    # An allowed role whose answer differs from (status, code) above.
+    by_role: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+
+    def answer(self, role: str | None) -> tuple[int, str | None]:
+        return self.by_role.get(role or "", (self.status, self.code))
 
 
 TABLE: dict[tuple[str, str], Row] = {
@@ -86,6 +91,7 @@ TABLE: dict[tuple[str, str], Row] = {
         READERS, 404, "DB_002", params={"queue_id": "missing"}
     ),
     ("GET", "/operators/"): Row(READERS, 200),
+    ("GET", "/operators/pause-reasons"): Row(EVERYONE, 200),
     ("PUT", "/operators/{operator_id}/status"): Row(
         EVERYONE, 404, "DB_002", body={"status": "online"}, params={"operator_id": "missing"}
     ),
@@ -124,10 +130,20 @@ TABLE: dict[tuple[str, str], Row] = {
     # No AMI secret in these tests: the AMI link is disabled.
     ("GET", "/asterisk/queues"): Row(frozenset({"admin", "manager"}), 503, "AST_004"),
     ("POST", "/asterisk/channels/{channel_id}/answer"): Row(
-        frozenset({"admin", "operator"}), 503, "AST_004", params={"channel_id": "missing"}
+        frozenset({"admin", "operator"}),
+        503,
+        "AST_004",
+        params={"channel_id": "missing"},
+        # Not a channel of the operator's calls: refused before Asterisk is asked.
+        by_role={"operator": (403, "AUTH_003")},
     ),
     ("POST", "/asterisk/channels/{channel_id}/hangup"): Row(
-        frozenset({"admin", "operator"}), 503, "AST_004", params={"channel_id": "missing"}
+        frozenset({"admin", "operator"}),
+        503,
+        "AST_004",
+        params={"channel_id": "missing"},
+        # Not a channel of the operator's calls: refused before Asterisk is asked.
+        by_role={"operator": (403, "AUTH_003")},
     ),
     ("POST", "/asterisk/originate"): Row(
         frozenset({"admin", "operator"}),

@@ -59,6 +59,22 @@ async def make_operator(
     return operator_of(client, user["id"])
 
 
+async def three_operators(
+    client: TestClient[Any, Any],
+    actors: dict[str, Actor],
+    group: dict[str, Any],
+    other_group: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Operator records: A = the operator actor (1001, `group`), B = 1002 (`group`),
+    C = 1003 (`other_group`)."""
+    admin = actors["admin"]
+    return {
+        "A": operator_of(client, actors["operator"].user["id"]),
+        "B": await make_operator(client, admin, "op_b", "1002", group["id"]),
+        "C": await make_operator(client, admin, "op_c", "1003", other_group["id"]),
+    }
+
+
 def operator_of(client: TestClient[Any, Any], user_id: str) -> dict[str, Any]:
     rows = query_db(client, "SELECT * FROM operators WHERE user_id = ?", (user_id,))
     assert rows, f"user {user_id} has no operator row"

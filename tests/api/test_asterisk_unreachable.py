@@ -32,8 +32,6 @@ LEAKS = re.compile(
 ENDPOINTS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("manager", "GET", "/api/asterisk/extensions", None),
     ("manager", "GET", "/api/asterisk/queues", None),
-    ("operator", "POST", "/api/asterisk/channels/some-channel/answer", None),
-    ("operator", "POST", "/api/asterisk/channels/some-channel/hangup", None),
     ("operator", "POST", "/api/asterisk/originate", {"endpoint": "PJSIP/1001", "extension": "1"}),
 ]
 
@@ -70,6 +68,17 @@ async def test_a_non_admin_gets_no_address_or_socket_error(
     error = await expect_error(response, 503, "AST_004")
     assert not LEAKS.search(error["detail"]), error
     assert error["type"] == "asterisk_error"
+
+
+@pytest.mark.parametrize("action", ["answer", "hangup"])
+async def test_an_operator_is_refused_another_channel_before_the_link_is_looked_at(
+    make_client: ClientFactory, action: str
+) -> None:
+    # 403 whether or not Asterisk is up: the refusal says nothing of the link.
+    client = await _unreachable(make_client)
+    headers = await _user(client, "operator")
+    response = await client.post(f"/api/asterisk/channels/some-channel/{action}", headers=headers)
+    await expect_error(response, 403, "AUTH_003")
 
 
 async def test_the_admin_connection_test_still_names_the_cause(

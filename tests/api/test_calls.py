@@ -390,14 +390,14 @@ async def test_admin_closes_calls_left_open(
         "to": "completed",
         "by": admin.user["id"],
     }
-    # Already closed; never answered cannot be completed.
+    # Already closed; never answered cannot be completed: the stored call decides (409).
     for call_id, status in ((talking, "missed"), (waiting, "completed")):
         error = await expect_error(
             await client.put(
                 f"/api/calls/{call_id}", json={"status": status}, headers=admin.headers
             ),
-            422,
-            "DB_003",
+            409,
+            "DB_004",
         )
         assert error["field"] == "status"
     call = await (

@@ -23,8 +23,8 @@ from tests.api.routing_helpers import (
     insert_call,
     insert_event,
     make_operator,
-    operator_of,
     record_submissions,
+    three_operators,
 )
 from tests.conftest import FakeClock
 
@@ -60,12 +60,7 @@ async def ops(
     other_group: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
     """A = the operator actor (1001, group Sales); B = 1002 (Sales); C = 1003 (Support)."""
-    admin = actors["admin"]
-    return {
-        "A": operator_of(client, actors["operator"].user["id"]),
-        "B": await make_operator(client, admin, "op_b", "1002", group["id"]),
-        "C": await make_operator(client, admin, "op_c", "1003", other_group["id"]),
-    }
+    return await three_operators(client, actors, group, other_group)
 
 
 # --- list ----------------------------------------------------------------------------------

@@ -107,8 +107,12 @@ async def test_first_message_must_be_auth(client: TestClient[Any, Any]) -> None:
     assert await events.close_code() == 4001
 
 
-async def test_bad_query_parameter_closes_4001(client: TestClient[Any, Any]) -> None:
-    events = await connect(client, f"{WS}?token=x&last_event_id=minus-one")
+@pytest.mark.parametrize("last_event_id", ["minus-one", "-1", str(2**63), "1e3"])
+async def test_bad_query_parameter_closes_4001(
+    client: TestClient[Any, Any], admin: Actor, last_event_id: str
+) -> None:
+    # A good token, so the id alone is what is refused.
+    events = await connect(client, f"{WS}?token={admin.token}&last_event_id={last_event_id}")
     assert await events.close_code() == 4001
 
 

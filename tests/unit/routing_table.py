@@ -141,8 +141,20 @@ def connected(call_id: str, leg_no: int, operator_id: str, waited: float) -> lis
     ]
 
 
-def status(operator_id: str, value: OperatorStatus, reason: str | None = None) -> Command:
-    return cmd.OperatorStatusChanged(operator_id, value, reason)
+# Shown details of a busy operator who is not paused; any other busy detail is a pause reason.
+NOT_PAUSED_DETAILS = frozenset({"on_call", "wrapup"})
+
+
+def status(
+    operator_id: str,
+    value: OperatorStatus,
+    reason: str | None = None,
+    pause_reason: str | None = None,
+) -> Command:
+    """A status change; a busy one whose detail is not a call's is a pause with that reason."""
+    if pause_reason is None and value is OperatorStatus.BUSY and reason not in NOT_PAUSED_DETAILS:
+        pause_reason = reason
+    return cmd.OperatorStatusChanged(operator_id, value, reason, pause_reason)
 
 
 def completed(

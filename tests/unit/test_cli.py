@@ -356,3 +356,26 @@ def test_check_config_with_a_bad_file_in_a_subprocess(tmp_path: Path) -> None:
     assert "http.port" in result.stderr
     assert "Traceback" not in result.stderr
     assert "configuration is valid" not in result.stdout
+
+
+# --- user unlock ---------------------------------------------------------------------------
+async def test_unlock_lets_a_locked_out_admin_back_in(
+    state: Path, make_client: ClientFactory
+) -> None:
+    client: TestClient[Any, Any] = await make_client(
+        auth={"bcrypt_rounds": 4, "lockout_attempts": 3, "lockout_minutes": 15}
+    )
+    wrong = {"username": "admin", "password": "not-the-password"}
+    for _ in range(3):
+        assert (await client.post("/api/auth/login", json=wrong)).status == 401
+    right = {"username": "admin", "password": ADMIN_PASSWORD}
+    locked = await client.post("/api/auth/login", json=right)
+    assert (locked.status, (await locked.json())["code"]) == (403, "AUTH_005")
+
+    assert await asyncio.to_thread(cli.main, ["user", "unlock", "admin"]) == 0
+    assert (await client.post("/api/auth/login", json=right)).status == 200
+
+
+def test_unlock_of_an_unknown_user_fails(state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["user", "unlock", "ghost"]) == 1
+    assert "ghost" in capsys.readouterr().err

@@ -108,13 +108,23 @@ def test_named_period_and_explicit_dates() -> None:
     assert window.end == datetime(2025, 3, 12, 23, 0, tzinfo=UTC)
 
 
+def test_date_to_alone_covers_the_longest_range_ending_with_it() -> None:
+    # A date: the 7 whole local days ending with it (Berlin, across the DST change of 30 March).
+    window = resolve_window("today", None, date(2025, 4, 2), NOW, BERLIN, 7)
+    assert window.period == "custom"
+    assert (window.start, window.end) == (
+        datetime(2025, 3, 26, 23, 0, tzinfo=UTC),
+        datetime(2025, 4, 2, 22, 0, tzinfo=UTC),
+    )
+    # An instant: exactly that many days before it.
+    window = resolve_window("today", None, datetime(2025, 3, 1, 9, 0, tzinfo=UTC), NOW, BERLIN, 2)
+    assert window.end - window.start == timedelta(days=2)
+
+
 def test_bad_ranges() -> None:
     with pytest.raises(WindowInvalid) as err:
         resolve_window("today", date(2025, 3, 2), date(2025, 3, 1), NOW, BERLIN, 366)
     assert err.value.field == "date_to"
-    with pytest.raises(WindowInvalid) as err:
-        resolve_window("today", None, date(2025, 3, 1), NOW, BERLIN, 366)
-    assert err.value.field == "date_from"
     # 366 days is allowed (a leap year), 367 not.
     resolve_window("today", date(2024, 1, 1), date(2024, 12, 31), NOW, BERLIN, 366)
     with pytest.raises(WindowInvalid):
