@@ -25,6 +25,7 @@ from callcenterd.api import (
     dashboard,
     operators,
     queues,
+    supervision,
     transfers,
 )
 from callcenterd.api.docs import add_docs_routes
@@ -63,6 +64,7 @@ from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.transfers import CallTransfers
@@ -74,6 +76,7 @@ from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
 from callcenterd.store.queues import QueueRepository, all_queue_configs
+from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
     GroupRepository,
@@ -98,6 +101,7 @@ API_AREAS = (
     operators.routes,
     calls.routes,
     transfers.routes,
+    supervision.routes,
     asterisk.routes,
     dashboard.routes,
 )
@@ -186,6 +190,7 @@ def create_app(
         yield
         # Its own step, after the links have stopped: queued call records are always written.
         await built.dispatcher.stop()
+        await built.supervision.stop()
 
     async def event_stream(app: web.Application) -> AsyncIterator[None]:
         stream = app[keys.SERVICES].events_stream
@@ -315,6 +320,21 @@ def build_services(
         db, directory, call_queries, dispatcher, clock, settings, system_settings.pause_reasons
     )
     call_service = CallService(db, call_queries, directory, queue_store, clock, settings, ari)
+
+    async def phone_of(user_id: str) -> str | None:
+        user = await UserRepository(db).get(user_id)
+        return user.extension if user else None
+
+    supervision_service = SupervisionService(
+        SupervisionRepository(db),
+        call_queries,
+        dispatcher.talking,
+        control_of,
+        phone_of,
+        bus,
+        clock,
+    )
+    dispatcher.watch_supervision(supervision_service)
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -361,6 +381,7 @@ def build_services(
         ),
         events_stream=events_stream,
         operator_groups=operator_groups,
+        supervision=supervision_service,
     )
     _wire_changes(built)
     return built

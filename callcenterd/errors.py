@@ -202,3 +202,29 @@ class TransferTargetUnknown(CallcenterError):
 class TransferNotSupported(CallcenterError):
     status, code, type = 422, "CALL_011", "validation_error"
     default_detail = "This kind of transfer is not available"
+
+
+# --- supervision (issue 11, part 3) ------------------------------------------------------------
+class CallNotLive(CallcenterError):
+    status, code, type = 409, "SUP_001", "conflict"
+    default_detail = (
+        "The call is not answered or no longer live: only a talking call can be supervised"
+    )
+
+
+class NoOwnPhone(CallcenterError):
+    status, code, type = 422, "SUP_002", "validation_error"
+    default_detail = (
+        "You have no extension of your own to be rung on: an administrator sets it on your user"
+        " (extension)"
+    )
+
+
+class SupervisionOver(CallcenterError):
+    status, code, type = 409, "SUP_003", "conflict"
+    default_detail = "The supervision session has ended"
+
+
+class AlreadySupervising(CallcenterError):
+    status, code, type = 409, "SUP_004", "conflict"
+    default_detail = "You are supervising a call already: end that session or change its mode"

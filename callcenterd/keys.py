@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.transfers import CallTransfers
@@ -61,6 +62,7 @@ class Services:
     events_stream: EventStream
     operator_groups: OperatorGroups
     transfers: CallTransfers  # hold and transfers (issue 11)
+    supervision: SupervisionService
 
 
 SETTINGS = web.AppKey("settings", Settings)

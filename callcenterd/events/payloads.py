@@ -106,6 +106,22 @@ class CallTransferStarted:
 
 
 @dataclass(frozen=True, slots=True)
+# --- supervision (issue 11, part 3) ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SupervisionStarted:
+    """A supervisor asked to join a call: their phone is rung (state `ringing`)."""
+
+    TYPE: ClassVar[str] = "supervision_started"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    state: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallTransferred:
     TYPE: ClassVar[str] = "call_transferred"
     call_id: str
@@ -117,6 +133,20 @@ class CallTransferred:
 
 
 @dataclass(frozen=True, slots=True)
+class SupervisionChanged:
+    """The supervisor's phone answered and was joined (state `active`), or the mode changed."""
+
+    TYPE: ClassVar[str] = "supervision_changed"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    state: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallTransferFailed:
     TYPE: ClassVar[str] = "call_transfer_failed"
     call_id: str
@@ -124,6 +154,18 @@ class CallTransferFailed:
     mode: str
     target_id: str
     reason: str  # busy | no_answer | unreachable | cancelled | target_hung_up
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionEnded:
+    TYPE: ClassVar[str] = "supervision_ended"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    reason: str
     timestamp: str
 
 
@@ -140,6 +182,9 @@ Payload = (
     | CallTransferStarted
     | CallTransferred
     | CallTransferFailed
+    | SupervisionStarted
+    | SupervisionChanged
+    | SupervisionEnded
 )
 
 

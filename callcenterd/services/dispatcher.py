@@ -17,8 +17,9 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -29,17 +30,19 @@ from callcenterd.domain.clock import to_iso
 from callcenterd.domain.commands import Command
 from callcenterd.domain.pauses import AUTOPAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, QueueConfig
+from callcenterd.domain.supervision import is_supervision_channel
 from callcenterd.errors import CallcenterError, DatabaseUnavailable
 from callcenterd.events import payloads as out
 from callcenterd.events.bus import EventBus
 from callcenterd.routing import RoutingEngine
+from callcenterd.routing.state import CallPhase
 from callcenterd.services import reconciliation as plan
 from callcenterd.services.call_actions import CallActions, Controls
 from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
 from callcenterd.tasks import SerialLanes, retrying
-from callcenterd.telephony.call_control import CallControl, EndpointState
+from callcenterd.telephony.call_control import Bridge, CallControl, EndpointState
 from callcenterd.telephony.errors import AriNotFound, AriRequestFailed, TelephonyError
 from callcenterd.telephony.translate import (
     NOISE,
@@ -47,6 +50,7 @@ from callcenterd.telephony.translate import (
     CallerLeft,
     LegInStasis,
     LegReplacing,
+    SupervisionSignal,
     translate,
 )
 
@@ -54,6 +58,33 @@ log = structlog.get_logger(__name__)
 
 # Operator phones' reachability comes from their PJSIP endpoints' state.
 ENDPOINT_SOURCE = "endpoint:PJSIP"
+
+
+@dataclass(frozen=True, slots=True)
+class TalkingCall:
+    """A call whose caller talks to an operator now: what supervision joins."""
+
+    call_id: str
+    node: str
+    caller_channel_id: str
+    operator_channel_id: str  # the operator's leg
+    operator_id: str
+    queue_id: str
+
+
+class SupervisionHooks(Protocol):
+    """What supervision (services/supervision.py) is told: its channels' events, calls
+    ending, and each reconciliation; and what it owns, which reconciliation leaves alone."""
+
+    def signal(self, signal: SupervisionSignal) -> None: ...
+
+    def call_ended(self, call_id: str) -> None: ...
+
+    def owns(self, channel_id: str) -> bool: ...
+
+    async def reconciled(
+        self, control: CallControl, in_app: set[str], bridges: list[Bridge]
+    ) -> None: ...
 
 
 class Dispatcher:
@@ -86,6 +117,26 @@ class Dispatcher:
         self._operator_lanes = SerialLanes(expected=(CallcenterError,))
         self._extensions: dict[str, str] = {}  # extension -> operator id
         self._timer: asyncio.TimerHandle | None = None
+        self._supervision: SupervisionHooks | None = None
+
+    def watch_supervision(self, hooks: SupervisionHooks) -> None:
+        self._supervision = hooks
+
+    def talking(self, call_id: str) -> TalkingCall | None:
+        """The call, if its caller is connected to an operator now."""
+        call = self._engine.calls.get(call_id)
+        live = self._live.get(call_id)
+        if (
+            call is None
+            or live is None
+            or call.phase is not CallPhase.CONNECTED
+            or call.connected_leg is None
+            or call.operator_id is None
+        ):
+            return None
+        return TalkingCall(
+            call_id, live.node, live.channel_id, call.connected_leg, call.operator_id, call.queue_id
+        )
 
     @property
     def engine(self) -> RoutingEngine:
@@ -157,6 +208,9 @@ class Dispatcher:
                     self._actions.leg_in_stasis(leg_id).set()
                 case LegReplacing():
                     self._phone_transfer(item)
+                case SupervisionSignal():
+                    if self._supervision is not None:
+                        self._supervision.signal(item)
                 case _:
                     self._feed(item)
 
@@ -219,10 +273,13 @@ class Dispatcher:
     async def _reconcile(self, control: CallControl) -> None:
         """Make the store, the engine and Asterisk agree again (services/reconciliation.py)."""
         in_app = await control.app_channel_ids()
-        bridges = {bridge.id: bridge.channel_ids for bridge in await control.bridges()}
+        all_bridges = await control.bridges()
+        bridges = {bridge.id: bridge.channel_ids for bridge in all_bridges}
         records = await self._records.open_calls()
         live = {call.call_id: call for call in self._live if call.node == control.node}
-        snapshot = plan.AsteriskSnapshot(frozenset(in_app), bridges)
+        # Supervision's channels are never callers: it looks after them itself, below.
+        calls_in_app = {c for c in in_app if not is_supervision_channel(c)}
+        snapshot = plan.AsteriskSnapshot(frozenset(calls_in_app), bridges)
         actions = plan.reconcile(snapshot, records, live, self._live.known_channels())
         now = self._clock()
         replays: list[ev.Event] = []
@@ -245,6 +302,8 @@ class Dispatcher:
                     await self._stray(control, channel_id)
         for event in replays:
             self._feed(event)
+        if self._supervision is not None:
+            await self._supervision.reconciled(control, in_app, all_bridges)
         # Adoption used a snapshot: a channel that hung up since then is ended now.
         for channel_id, call_id in self._live.callers():
             with contextlib.suppress(AriNotFound):
@@ -438,6 +497,8 @@ class Dispatcher:
                 return self._records.record(command, at)
             case cmd.CallEnded():
                 self._actions.ended(command.call_id)
+                if self._supervision is not None:
+                    self._supervision.call_ended(command.call_id)
                 return self._records.record(command, at)
             case cmd.OperatorStatusChanged() | cmd.OperatorLoggedIn():
                 fact = command

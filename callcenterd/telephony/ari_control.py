@@ -136,12 +136,18 @@ class AriCallControl:
         await self._client.request("POST", f"/channels/{leg_id}/dial", params=params)
 
     async def snoop(
-        self, channel_id: str, snoop_id: str, spy: SnoopDirection, whisper: SnoopDirection
+        self,
+        channel_id: str,
+        snoop_id: str,
+        spy: SnoopDirection,
+        whisper: SnoopDirection,
+        app_args: str = "",
     ) -> None:
+        params = {"app": self._client.app, "spy": spy, "whisper": whisper}
+        if app_args:
+            params["appArgs"] = app_args
         await self._client.request(
-            "POST",
-            f"/channels/{channel_id}/snoop/{snoop_id}",
-            params={"app": self._client.app, "spy": spy, "whisper": whisper},
+            "POST", f"/channels/{channel_id}/snoop/{snoop_id}", params=params
         )
 
     async def originate(self, call: Originate) -> str:

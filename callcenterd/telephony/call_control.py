@@ -126,10 +126,16 @@ class CallControl(Protocol):
         ...
 
     async def snoop(
-        self, channel_id: str, snoop_id: str, spy: SnoopDirection, whisper: SnoopDirection
+        self,
+        channel_id: str,
+        snoop_id: str,
+        spy: SnoopDirection,
+        whisper: SnoopDirection,
+        app_args: str = "",
     ) -> None:
         """A channel into this application hearing (``spy``) and speaking into
-        (``whisper``) another: listen, whisper and barge for supervisors."""
+        (``whisper``) another: listen, whisper and barge for supervisors. ``in`` is the
+        audio Asterisk reads from the snooped channel, ``out`` what it writes to it."""
         ...
 
     async def originate(self, call: Originate) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from callcenterd.domain import events as ev
 from callcenterd.domain.events import LegFailure
+from callcenterd.domain.supervision import is_supervision_channel
 from callcenterd.telephony.call_control import Bridge, Channel, EndpointState
 
 # Appended as the first application argument of every operator leg we create.
@@ -72,9 +73,28 @@ class LegReplacing:
     number: str
 
 
-Translated = CallerEntered | CallerLeft | LegInStasis | LegReplacing | EndpointState | ev.Event
 # A Local channel's name: Local/<exten>@<context>-<id>;<half>
 _LOCAL_NAME = re.compile(r"^Local/([^@]+)@")
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionSignal:
+    """A supervisor's phone or a snoop channel (services/supervision.py): in the app, answered,
+    or gone. Never a caller, never an operator leg."""
+
+    channel_id: str
+    kind: Literal["in_stasis", "answered", "gone"]
+
+
+Translated = (
+    CallerEntered
+    | CallerLeft
+    | LegInStasis
+    | LegReplacing
+    | SupervisionSignal
+    | EndpointState
+    | ev.Event
+)
 
 
 def _failure_for_cause(cause: int) -> LegFailure:
@@ -92,6 +112,9 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
         return []
     channel = frame.get("channel") or {}
     channel_id = str(channel.get("id", ""))
+    supervision = _supervision(kind, frame, channel_id)
+    if supervision is not None:
+        return supervision
     match kind:
         case "StasisStart":
             replaced = str((frame.get("replace_channel") or {}).get("id", ""))
@@ -143,6 +166,27 @@ def _dialed(channel: dict[str, Any]) -> str:
     if named:
         return named[1]
     return str((channel.get("dialplan") or {}).get("exten") or "")
+
+
+_GONE = frozenset({"StasisEnd", "ChannelDestroyed"})
+
+
+def _supervision(kind: str, frame: dict[str, Any], channel_id: str) -> list[Translated] | None:
+    """The events of supervision channels, told apart by their ids (domain/supervision.py);
+    None for any other channel's."""
+    if kind == "Dial":
+        peer_id = str((frame.get("peer") or {}).get("id", ""))
+        if not is_supervision_channel(peer_id):
+            return None
+        status = str(frame.get("dialstatus", ""))
+        if status == "ANSWER":
+            return [SupervisionSignal(peer_id, "answered")]
+        return [SupervisionSignal(peer_id, "gone")] if status in _DIAL_STATUS else []
+    if not is_supervision_channel(channel_id):
+        return None
+    if kind == "StasisStart":
+        return [SupervisionSignal(channel_id, "in_stasis")]
+    return [SupervisionSignal(channel_id, "gone")] if kind in _GONE else []
 
 
 # --- REST answers -----------------------------------------------------------------------------

@@ -125,6 +125,23 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/calls/{call_id}/transfer/cancel"): Row(
         EVERYONE, 404, "DB_002", params={"call_id": "missing"}
     ),
+    # Supervision (issue 11, part 3): never for operators; an unknown call is a 404.
+    ("POST", "/calls/{call_id}/supervise"): Row(
+        READERS, 404, "DB_002", body={"mode": "listen"}, params={"call_id": "missing"}
+    ),
+    ("PUT", "/calls/{call_id}/supervise/{session_id}"): Row(
+        READERS,
+        404,
+        "DB_002",
+        body={"mode": "whisper"},
+        params={"call_id": "missing", "session_id": "missing"},
+    ),
+    ("DELETE", "/calls/{call_id}/supervise/{session_id}"): Row(
+        READERS, 404, "DB_002", params={"call_id": "missing", "session_id": "missing"}
+    ),
+    ("GET", "/calls/{call_id}/supervisions"): Row(
+        READERS, 404, "DB_002", params={"call_id": "missing"}
+    ),
     # ARI is on a closed port in these tests: allowed calls reach the handler and get AST_004.
     ("GET", "/asterisk/extensions"): Row(frozenset({"admin", "manager"}), 503, "AST_004"),
     ("GET", "/asterisk/realtime-data"): Row(READERS, 200),
