@@ -105,7 +105,6 @@ class CallTransferStarted:
     timestamp: str
 
 
-@dataclass(frozen=True, slots=True)
 # --- supervision (issue 11, part 3) ----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class SupervisionStarted:
