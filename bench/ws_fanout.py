@@ -19,6 +19,7 @@ serialising its events) versus the stream's single fan-out (filter once per clie
 once per event).
 
     python bench/ws_fanout.py [--clients 1000] [--rate 50] [--seconds 20] [--compare-designs]
+        [--flush-seconds 0.1]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from callcenterd.events.bus import EventBus
 from callcenterd.events.filters import AudienceTracker, Viewer, may_see
 from callcenterd.events.stream import EventStream, StreamSettings, frame_of
 from callcenterd.logs import configure_logging
-from callcenterd.settings import Settings
+from callcenterd.settings import EventsSettings, Settings
 
 ADMIN_PASSWORD = "bench-admin-pw"
 LAG_TICK = 0.010
@@ -216,7 +217,7 @@ async def _lag_probe(stop: asyncio.Event, lags: list[float]) -> None:
         lags.append(time.perf_counter() - started - LAG_TICK)
 
 
-async def run(clients: int, rate: float, seconds: float) -> RunResult:
+async def run(clients: int, rate: float, seconds: float, flush_seconds: float) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="ws-bench-") as state:
         settings = Settings.model_validate(
             {
@@ -226,7 +227,7 @@ async def run(clients: int, rate: float, seconds: float) -> RunResult:
                 "rate_limits": {"enabled": False},
                 "ari": {"url": f"http://127.0.0.1:{free_port()}"},
                 "log": {"level": "warning"},
-                "events": {"queue_stats_seconds": 0},
+                "events": {"queue_stats_seconds": 0, "flush_seconds": flush_seconds},
             }
         )
         port = free_port()
@@ -369,7 +370,9 @@ async def compare_designs(clients: int, events: int) -> None:
     async def none(user_id: str) -> str | None:
         return None
 
-    stream = EventStream(bus, tracker(), StreamSettings(client_queue_size=events + 10), none)
+    # No flush window: this times the CPU per event, and the loop below waits 50 ms at most.
+    settings = StreamSettings(client_queue_size=events + 10, flush_seconds=0)
+    stream = EventStream(bus, tracker(), settings, none)
     attached = [stream.attach(viewer) for _ in range(clients)]
 
     async def writer(client: Any) -> None:
@@ -400,14 +403,21 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--compare-designs", action="store_true")
+    parser.add_argument(
+        "--flush-seconds",
+        type=float,
+        default=EventsSettings().flush_seconds,
+        help="events.flush_seconds: events this close together go out in one write",
+    )
     args = parser.parse_args()
     configure_logging("console", "warning")
     print(f"cpus {os.cpu_count()}, python {sys.version.split()[0]}, clients in a child process")
     if args.compare_designs:
         await compare_designs(args.clients, 200)
-    baseline = await run(1, args.rate, args.seconds)
+    print(f"events.flush_seconds {args.flush_seconds:g} (delivery waits up to that long)")
+    baseline = await run(1, args.rate, args.seconds, args.flush_seconds)
     report(baseline)
-    loaded = await run(args.clients, args.rate, args.seconds)
+    loaded = await run(args.clients, args.rate, args.seconds, args.flush_seconds)
     report(loaded)
     base_p99 = pct(baseline.latencies, 99)
     print(

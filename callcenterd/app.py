@@ -25,6 +25,8 @@ from callcenterd.api import (
     dashboard,
     operators,
     queues,
+    supervision,
+    transfers,
     vip_callers,
 )
 from callcenterd.api.docs import add_docs_routes
@@ -63,8 +65,10 @@ from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
+from callcenterd.services.transfers import CallTransfers
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.services.vip_callers import VipCallers
 from callcenterd.settings import Settings
@@ -74,6 +78,7 @@ from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
 from callcenterd.store.queues import QueueRepository, all_queue_configs
+from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
     GroupRepository,
@@ -100,6 +105,8 @@ API_AREAS = (
     queues.routes,
     operators.routes,
     calls.routes,
+    transfers.routes,
+    supervision.routes,
     asterisk.routes,
     dashboard.routes,
     vip_callers.routes,
@@ -192,6 +199,7 @@ def create_app(
         yield
         # Its own step, after the links have stopped: queued call records are always written.
         await built.dispatcher.stop()
+        await built.supervision.stop()
 
     async def event_stream(app: web.Application) -> AsyncIterator[None]:
         stream = app[keys.SERVICES].events_stream
@@ -322,6 +330,22 @@ def build_services(
     operator_service = OperatorService(
         db, directory, call_queries, dispatcher, clock, settings, system_settings.pause_reasons
     )
+    call_service = CallService(db, call_queries, directory, queue_store, clock, settings, ari)
+
+    async def phone_of(user_id: str) -> str | None:
+        user = await UserRepository(db).get(user_id)
+        return user.extension if user else None
+
+    supervision_service = SupervisionService(
+        SupervisionRepository(db),
+        call_queries,
+        dispatcher.talking,
+        control_of,
+        phone_of,
+        bus,
+        clock,
+    )
+    dispatcher.watch_supervision(supervision_service)
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -354,7 +378,8 @@ def build_services(
         dispatcher=dispatcher,
         queues=QueueService(db, queue_store, dispatcher, clock),
         operators=operator_service,
-        calls=CallService(db, call_queries, directory, queue_store, clock, settings, ari),
+        calls=call_service,
+        transfers=CallTransfers(call_service, dispatcher, directory, settings.transfers),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
         analytics=AnalyticsService(
             AnalyticsStore(db),
@@ -367,6 +392,7 @@ def build_services(
         ),
         events_stream=events_stream,
         operator_groups=operator_groups,
+        supervision=supervision_service,
         vip_callers=vips,
     )
     _wire_changes(built)

@@ -144,3 +144,87 @@ class RateLimited(CallcenterError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"Too many requests; retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+# --- hold and transfers (issue 11, parts 1-2) ----------------------------------------------
+class CallNotAnswered(CallcenterError):
+    status, code, type = 409, "CALL_001", "conflict"
+    default_detail = "The call is not answered by an operator (waiting, ringing or over)"
+
+
+class CallAlreadyHeld(CallcenterError):
+    status, code, type = 409, "CALL_002", "conflict"
+    default_detail = "The call is already on hold"
+
+
+class CallNotHeld(CallcenterError):
+    status, code, type = 409, "CALL_003", "conflict"
+    default_detail = "The call is not on hold"
+
+
+class TransferInProgress(CallcenterError):
+    status, code, type = 409, "CALL_004", "conflict"
+    default_detail = "A transfer of this call is under way: complete or cancel it first"
+
+
+class NoTransferInProgress(CallcenterError):
+    status, code, type = 409, "CALL_005", "conflict"
+    default_detail = "The call has no attended transfer under way"
+
+
+class TransferTargetNotAnswered(CallcenterError):
+    status, code, type = 409, "CALL_006", "conflict"
+    default_detail = "The transfer target has not answered yet: cancel, or wait"
+
+
+class TransferTargetOffline(CallcenterError):
+    status, code, type = 409, "CALL_007", "conflict"
+    default_detail = "The target operator is offline"
+
+
+class TransferTargetBusy(CallcenterError):
+    status, code, type = 409, "CALL_008", "conflict"
+    default_detail = (
+        "The target operator is not available (on a call, ringing, paused or in wrap-up)"
+    )
+
+
+class TransferToSelf(CallcenterError):
+    status, code, type = 422, "CALL_009", "validation_error"
+    default_detail = "A call cannot be transferred to the operator who has it"
+
+
+class TransferTargetUnknown(CallcenterError):
+    status, code, type = 422, "CALL_010", "validation_error"
+    default_detail = "No such transfer target"
+
+
+class TransferNotSupported(CallcenterError):
+    status, code, type = 422, "CALL_011", "validation_error"
+    default_detail = "This kind of transfer is not available"
+
+
+# --- supervision (issue 11, part 3) ------------------------------------------------------------
+class CallNotLive(CallcenterError):
+    status, code, type = 409, "SUP_001", "conflict"
+    default_detail = (
+        "The call is not answered or no longer live: only a talking call can be supervised"
+    )
+
+
+class NoOwnPhone(CallcenterError):
+    status, code, type = 422, "SUP_002", "validation_error"
+    default_detail = (
+        "You have no extension of your own to be rung on: an administrator sets it on your user"
+        " (extension)"
+    )
+
+
+class SupervisionOver(CallcenterError):
+    status, code, type = 409, "SUP_003", "conflict"
+    default_detail = "The supervision session has ended"
+
+
+class AlreadySupervising(CallcenterError):
+    status, code, type = 409, "SUP_004", "conflict"
+    default_detail = "You are supervising a call already: end that session or change its mode"

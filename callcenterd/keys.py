@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
+    from callcenterd.services.transfers import CallTransfers
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.services.vip_callers import VipCallers
     from callcenterd.store.db import Database
@@ -60,6 +62,8 @@ class Services:
     analytics: AnalyticsService
     events_stream: EventStream
     operator_groups: OperatorGroups
+    transfers: CallTransfers  # hold and transfers (issue 11)
+    supervision: SupervisionService
     vip_callers: VipCallers
 
 

@@ -147,6 +147,9 @@ class EventsSettings(_Section):
 
     queue_stats_seconds: float = Field(5.0, ge=0)  # period of queue_stats events; 0: none
     replay_buffer_size: int = Field(10_000, ge=1, le=1_000_000)  # events kept for resuming
+    # Events published within this many seconds go to each client in one write (0: each at
+    # once). Dashboards see them up to this much later; the loop writes far less often.
+    flush_seconds: float = Field(0.1, ge=0, le=1)
     client_queue_size: int = Field(1_000, ge=1, le=100_000)  # unsent events before 4008
     auth_timeout_seconds: float = Field(10.0, gt=0, le=300)
     heartbeat_seconds: float = Field(30.0, gt=0, le=3600)  # server pings
@@ -186,6 +189,13 @@ class MetricsSettings(_Section):
         return value
 
 
+class TransferSettings(_Section):
+    # Blind transfers to an external number send the caller to `<number>@external_context` in
+    # the dialplan (the context that dials out through the trunk). Empty: external transfers
+    # are refused (422).
+    external_context: str = Field("", max_length=80, pattern=r"^[A-Za-z0-9_.-]*$")
+
+
 class Settings(_Section):
     http: HttpSettings = HttpSettings()
     state_dir: Path = Path("state")
@@ -199,6 +209,7 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     events: EventsSettings = EventsSettings()
+    transfers: TransferSettings = TransferSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"

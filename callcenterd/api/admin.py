@@ -48,7 +48,9 @@ def _now(request: web.Request) -> datetime:
 
 def admin_user_out(user: User, now: datetime) -> AdminUserOut:
     """The user with the lock still running at `now` (a past one is shown as null)."""
-    return AdminUserOut(**user_out(user).model_dump(), locked_until=user.locked_at(now))
+    return AdminUserOut(
+        **user_out(user).model_dump(), locked_until=user.locked_at(now), extension=user.extension
+    )
 
 
 def operator_out(operator: Operator, current_calls: int = 0) -> OperatorOut:

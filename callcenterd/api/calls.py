@@ -13,6 +13,7 @@ from callcenterd.contract.routing import (
     CallDetail,
     CallEventOut,
     CallExportQuery,
+    CallLegOut,
     CallListQuery,
     CallPage,
     CallUpdate,
@@ -63,6 +64,21 @@ def call_detail(found: CallWithTimeline) -> CallDetail:
             **_fields(call),
             "operators_tried": list(call.operators_tried),
             "updated_at": call.updated_at,
+            "hold_seconds": call.hold_seconds,
+            "legs": [
+                CallLegOut(
+                    leg_id=leg.leg_id,
+                    operator_id=leg.operator_id,
+                    node=leg.node,
+                    rung_at=leg.rung_at,
+                    answered_at=leg.answered_at,
+                    ended_at=leg.ended_at,
+                    outcome=leg.outcome,
+                    talk_seconds=leg.talk_seconds,
+                    hold_seconds=leg.hold_seconds,
+                )
+                for leg in found.legs
+            ],
             "events": [
                 CallEventOut(
                     at=event.at, kind=event.kind, operator_id=event.operator_id, data=event.data

@@ -125,10 +125,14 @@ def _large(result: Any) -> bool:
     return isinstance(items, list) and len(items) > LARGE_RESPONSE_ITEMS
 
 
-def _encode(adapter: TypeAdapter[Any], result: Any) -> str:
-    return json.dumps(
-        adapter.dump_python(result, mode="json"), ensure_ascii=False, separators=(",", ":")
-    )
+def _encode(adapter: TypeAdapter[Any], result: Any) -> bytes:
+    """The answer as compact UTF-8 JSON, encoded once (pydantic-core writes the bytes
+    itself: no Python objects built first for json.dumps to walk again)."""
+    return adapter.dump_json(result)
+
+
+def encoded_response(body: bytes, status: int) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -247,9 +251,9 @@ def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
         if isinstance(result, list | BaseModel) and _large(result):
             # Serialising a big page holds the loop for tens of ms; in a thread the loop keeps
             # getting turns (the GIL switches every few ms), so routing is not held up.
-            text = await asyncio.to_thread(_encode, adapter, result)
-            return web.Response(text=text, status=endpoint.status, content_type="application/json")
-        return json_response(adapter.dump_python(result, mode="json"), endpoint.status)
+            encoded = await asyncio.to_thread(_encode, adapter, result)
+            return encoded_response(encoded, endpoint.status)
+        return encoded_response(_encode(adapter, result), endpoint.status)
 
     handle.__name__ = endpoint.handler.__name__
     return handle

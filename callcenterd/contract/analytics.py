@@ -245,3 +245,12 @@ class OperatorStats(_Window):
         description="extra: seconds paused in the period, by pause reason ('paused': no"
         " reason given, 'no_answer': autopause); reasons without time are left out"
     )
+    # Each operator's own part of calls (call legs, issue 11): a transferred call's talk is
+    # split between the operators who had it, and time on hold is counted apart.
+    parts_answered: int = Field(
+        0, description="extra: legs they answered in the period (a transfer counts for each)"
+    )
+    part_talk_time: int = Field(
+        0, description="extra: seconds talking in those legs (transfers split, hold excluded)"
+    )
+    hold_time: int = Field(0, description="extra: seconds their callers were on hold")

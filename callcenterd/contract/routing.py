@@ -415,9 +415,28 @@ class CallEventOut(BaseModel):
     data: dict[str, Any]
 
 
+class CallLegOut(BaseModel):
+    """One operator leg of the call: rung, maybe answered, ended (transfers split the talk)."""
+
+    leg_id: str
+    operator_id: str | None
+    node: str | None = Field(description="The Asterisk node the leg's channel was on")
+    rung_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    outcome: str | None = Field(
+        description="busy, no_answer, unreachable, cancelled, transferred, target_hung_up,"
+        " or the call's end reason; null while the leg lasts"
+    )
+    talk_seconds: float = Field(description="Answered time less hold, this operator's part")
+    hold_seconds: float = Field(description="Time the caller was held during this part")
+
+
 class CallDetail(CallItem):
     operators_tried: list[str] = Field(description="Operator ids rung for this call, in order")
     updated_at: datetime
+    hold_seconds: float = Field(0.0, description="Time on hold, counted apart from the talk")
+    legs: list[CallLegOut] = Field(default_factory=list, description="Operator legs, in order")
     events: list[CallEventOut]
 
 

@@ -150,6 +150,11 @@ class AdminUserOut(UserOut):
     locked_until: datetime | None = Field(
         description="When the lock after too many failed logins ends; null when not locked",
     )
+    extension: str | None = Field(
+        None,
+        description="The user's own phone: an operator's extension, or the phone another"
+        " role is rung on to supervise calls; null when none",
+    )
 
 
 class TokenResponse(BaseModel):
@@ -175,7 +180,12 @@ class UserCreate(_In):
     group_id: str | None = None
     # validate_default: an omitted extension is checked against the role too.
     extension: Extension | None = Field(
-        None, validate_default=True, description="Required for operators: 3-5 digits"
+        None,
+        validate_default=True,
+        description=(
+            "3-5 digits. Required for operators; for other roles optional: their own phone,"
+            " rung when they supervise a call"
+        ),
     )
     skills: list[Skill] = Field(default_factory=list, description="Operators only")
     max_concurrent_calls: int = Field(1, ge=1, le=20, description="Operators only")
@@ -189,8 +199,6 @@ class UserCreate(_In):
             return value
         if role is Role.OPERATOR and value is None:
             raise ValueError("extension is required for role 'operator'")
-        if role is not Role.OPERATOR and value is not None:
-            raise ValueError("extension is only for role 'operator'")
         return value
 
 

@@ -17,6 +17,7 @@ class EndReason(StrEnum):
     CALLER_HANGUP = "caller_hangup"
     OPERATOR_HANGUP = "operator_hangup"
     MAX_DURATION = "max_duration"
+    TRANSFERRED = "transferred"  # blind transfer out to an external number
     # missed
     ABANDONED = "abandoned"
     TIMEOUT = "timeout"
@@ -123,6 +124,7 @@ class CallAnswered:
     leg_id: str
     operator_id: str
     wait_seconds: float
+    transferred: bool = False  # a later operator after a transfer: not the call's first answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ class CallEnded:
     operator_id: str | None
     wait_seconds: float
     talk_seconds: float
+    held_seconds: float = 0.0  # a hold still running when the call ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,152 @@ class OperatorLoggedIn:
     extension: str
 
 
+# --- hold and transfers (issue 11, parts 1-2) ------------------------------------------------
+class Refusal(StrEnum):
+    """Why the engine refused a hold or transfer request (the service makes it an error)."""
+
+    NOT_ANSWERED = "not_answered"
+    ALREADY_HELD = "already_held"
+    NOT_HELD = "not_held"
+    TRANSFER_IN_PROGRESS = "transfer_in_progress"
+    NO_TRANSFER = "no_transfer"
+    CONSULT_NOT_ANSWERED = "consult_not_answered"
+    TARGET_UNKNOWN = "target_unknown"
+    TARGET_SELF = "target_self"
+    TARGET_OFFLINE = "target_offline"
+    TARGET_BUSY = "target_busy"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Not an action: the answer to a request the call's state does not allow."""
+
+    call_id: str
+    refusal: Refusal
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParkCaller:
+    """Take the caller out of the conversation into music on hold. `keep_talk`: the operator
+    stays in the talk bridge (hold, consultation); else the talk bridge is torn down (blind
+    transfer: a new conversation will be bridged)."""
+
+    call_id: str
+    music_class: str
+    keep_talk: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeCaller:
+    """Music off, the caller back into the talk bridge (with whoever is in it now)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinLeg:
+    """Bridge a consulted operator's leg with the operator (the caller stays on hold)."""
+
+    call_id: str
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendToDialplan:
+    """The caller leaves the application for `extension@context` (an external number)."""
+
+    call_id: str
+    context: str
+    extension: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallHeld:
+    call_id: str
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallUnheld:
+    call_id: str
+    operator_id: str
+    held_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStarted:
+    """A consultation (attended) or a ring to the target (blind to an operator) began."""
+
+    call_id: str
+    mode: str
+    from_operator_id: str
+    target_kind: str
+    target: str
+    leg_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultAnswered:
+    call_id: str
+    leg_id: str
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """The operator's part of the call is over: `from_leg_id` ends as transferred.
+
+    `held_seconds`: the hold still running at that moment (counted to the leaving operator);
+    `to_leg_id`: the target's leg when it is already talking (attended)."""
+
+    call_id: str
+    mode: str
+    from_operator_id: str
+    from_leg_id: str
+    target_kind: str
+    target: str
+    to_leg_id: str | None
+    held_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    """The target did not take the call (busy, no answer, declined, cancelled, hung up): the
+    caller is back with the operator (attended) or in their queue (blind to an operator).
+    `leg_id` was talking (an answered consultation) when `answered`."""
+
+    call_id: str
+    mode: str
+    from_operator_id: str
+    target: str
+    leg_id: str
+    reason: str
+    answered: bool
+    held_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRinging:
+    """A phone transfer's target rings (Asterisk dials it, not the daemon)."""
+
+    call_id: str
+    leg_id: str
+    operator_id: str
+
+
+TransferFact = (
+    CallHeld
+    | CallUnheld
+    | TransferStarted
+    | ConsultAnswered
+    | CallTransferred
+    | TransferFailed
+    | TransferRinging
+)
+
+
 Action = (
     AnswerCaller
     | HoldCaller
@@ -168,6 +317,18 @@ Action = (
     | ConnectCall
     | HangupCaller
     | ContinueInDialplan
+    | ParkCaller
+    | ResumeCaller
+    | JoinLeg
+    | SendToDialplan
 )
-Fact = CallQueued | LegEnded | CallAnswered | CallEnded | OperatorStatusChanged | OperatorLoggedIn
-Command = Action | Fact
+Fact = (
+    CallQueued
+    | LegEnded
+    | CallAnswered
+    | CallEnded
+    | OperatorStatusChanged
+    | OperatorLoggedIn
+    | TransferFact
+)
+Command = Action | Fact | Refused

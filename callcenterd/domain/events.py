@@ -120,6 +120,62 @@ class Tick:
     """Time passed: deadlines (ring timeouts, max wait, wrap-up...) up to `now` fire."""
 
 
+# --- hold and transfers (issue 11, parts 1-2): asked through the API or seen on the phones ---
+class TransferMode(StrEnum):
+    BLIND = "blind"
+    ATTENDED = "attended"
+
+
+class TargetKind(StrEnum):
+    OPERATOR = "operator"
+    QUEUE = "queue"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequested:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnholdRequested:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequested:
+    """`target` is an operator or queue id, or for `external` the number to dial in
+    `context` (the configured dialplan context that reaches the trunk)."""
+
+    call_id: str
+    mode: TransferMode
+    kind: TargetKind
+    target: str
+    context: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegReplaced:
+    """A transfer made on the operator's phone (SIP REFER): Asterisk put `channel_id` (a
+    Local channel dialing `number`) in the operator leg's place beside the caller.
+    `operator_id`: the operator whose extension `number` is, when it is one."""
+
+    leg_id: str
+    channel_id: str
+    number: str
+    operator_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCompleteRequested:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCancelRequested:
+    call_id: str
+
+
 Event = (
     CallArrived
     | CallResumed
@@ -137,4 +193,10 @@ Event = (
     | QueueRemoved
     | SettingsChanged
     | Tick
+    | HoldRequested
+    | UnholdRequested
+    | TransferRequested
+    | LegReplaced
+    | TransferCompleteRequested
+    | TransferCancelRequested
 )

@@ -35,6 +35,8 @@ class User:
     updated_at: datetime
     # When the lock after too many failed logins ends (as stored: it may be past).
     locked_until: datetime | None = None
+    # The user's own phone (an operator's extension, or another role's, rung to supervise).
+    extension: str | None = None
 
     def locked_at(self, now: datetime) -> datetime | None:
         """The end of the lock still running at `now`, else None."""

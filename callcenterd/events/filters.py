@@ -9,7 +9,9 @@ The rules follow the REST call scopes (`services/calls.py`, `CallScope`):
 - a supervisor sees events of operators in their group, of calls rung for or answered by
   those operators or queued in a queue one of them is a member of, and `queue_stats`;
   a supervisor without a group sees only `queue_stats`;
-- an operator sees their own status and the calls they were rung for or answered.
+- an operator sees their own status and the calls they were rung for or answered;
+- supervision events are seen as their call's events are, except by operators: a supervisor
+  listening in is not announced to the operator listened to.
 """
 
 from __future__ import annotations
@@ -20,11 +22,24 @@ from dataclasses import dataclass
 from callcenterd.domain.users import Role
 
 CALL_EVENTS = frozenset(
-    {"call_started", "call_queued", "call_ringing", "call_answered", "call_ended"}
+    {
+        "call_started",
+        "call_queued",
+        "call_ringing",
+        "call_answered",
+        "call_ended",
+        # hold and transfers (issue 11)
+        "call_held",
+        "call_unheld",
+        "call_transfer_started",
+        "call_transferred",
+        "call_transfer_failed",
+    }
 )
 OPERATOR_EVENTS = frozenset({"operator_status_changed", "operator_logged_in"})
+SUPERVISION_EVENTS = frozenset({"supervision_started", "supervision_changed", "supervision_ended"})
 QUEUE_STATS = "queue_stats"
-EVENT_TYPES = CALL_EVENTS | OPERATOR_EVENTS | {QUEUE_STATS}
+EVENT_TYPES = CALL_EVENTS | OPERATOR_EVENTS | SUPERVISION_EVENTS | {QUEUE_STATS}
 # Calls followed at once; a call whose end was never published is forgotten after this many.
 CALLS_TRACKED = 100_000
 
@@ -104,6 +119,8 @@ class AudienceTracker:
             operator_id = _text(data.get("operator_id"))
             return self._of(set() if operator_id is None else {operator_id}, None)
         call_id = _text(data.get("call_id"))
+        if event_type in SUPERVISION_EVENTS and call_id is not None:
+            return self._supervision(call_id)
         if event_type not in CALL_EVENTS or call_id is None:
             return Audience()
         call = self._follow(call_id, data)
@@ -111,6 +128,11 @@ class AudienceTracker:
         if event_type == "call_ended":
             self._calls.pop(call_id, None)
         return audience
+
+    def _supervision(self, call_id: str) -> Audience:
+        """The groups of the call's operators and queue; no operator."""
+        call = self._calls.get(call_id) or _TrackedCall(queue_id=self._queue_of_call(call_id))
+        return Audience(group_ids=self._of(call.operator_ids or set(), call.queue_id).group_ids)
 
     def _follow(self, call_id: str, data: dict[str, object]) -> _TrackedCall:
         call = self._calls.get(call_id)

@@ -73,6 +73,101 @@ class OperatorLoggedIn:
     timestamp: str
 
 
+# --- hold and transfers (issue 11) ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CallHeld:
+    TYPE: ClassVar[str] = "call_held"
+    call_id: str
+    operator_id: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallUnheld:
+    TYPE: ClassVar[str] = "call_unheld"
+    call_id: str
+    operator_id: str
+    hold_seconds: float  # this hold's length
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferStarted:
+    """Attended: the target's phone rings for a consultation; blind to an operator: rings for
+    the caller."""
+
+    TYPE: ClassVar[str] = "call_transfer_started"
+    call_id: str
+    operator_id: str  # who transfers
+    mode: str
+    target_type: str
+    target_id: str
+    timestamp: str
+
+
+# --- supervision (issue 11, part 3) ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SupervisionStarted:
+    """A supervisor asked to join a call: their phone is rung (state `ringing`)."""
+
+    TYPE: ClassVar[str] = "supervision_started"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    state: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    TYPE: ClassVar[str] = "call_transferred"
+    call_id: str
+    operator_id: str  # who transferred (their part of the call is over)
+    mode: str
+    target_type: str  # operator | queue | external
+    target_id: str  # operator or queue id, or the external number
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionChanged:
+    """The supervisor's phone answered and was joined (state `active`), or the mode changed."""
+
+    TYPE: ClassVar[str] = "supervision_changed"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    state: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferFailed:
+    TYPE: ClassVar[str] = "call_transfer_failed"
+    call_id: str
+    operator_id: str  # who transferred
+    mode: str
+    target_id: str
+    reason: str  # busy | no_answer | unreachable | cancelled | target_hung_up
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionEnded:
+    TYPE: ClassVar[str] = "supervision_ended"
+    session_id: str
+    call_id: str
+    supervisor_id: str
+    operator_id: str | None
+    mode: str
+    reason: str
+    timestamp: str
+
+
 Payload = (
     CallStarted
     | CallQueued
@@ -81,6 +176,14 @@ Payload = (
     | CallEnded
     | OperatorStatusChanged
     | OperatorLoggedIn
+    | CallHeld
+    | CallUnheld
+    | CallTransferStarted
+    | CallTransferred
+    | CallTransferFailed
+    | SupervisionStarted
+    | SupervisionChanged
+    | SupervisionEnded
 )
 
 

@@ -34,6 +34,7 @@ from callcenterd.routing.state import (
     Due,
     OperatorState,
     QueueState,
+    TransferState,
 )
 from callcenterd.routing.strategies import has_untried, pick, sort_key
 from callcenterd.routing.wait_estimate import estimate_wait, remaining_handle
@@ -42,6 +43,8 @@ from callcenterd.routing.wait_estimate import estimate_wait, remaining_handle
 # legs) so that an answer crossing the cancel is hung up again rather than ignored.
 ENDED_LEGS_KEPT = 65_536
 _PASSES = 4  # timer/assignment passes per event (see `handle`)
+# How long a transfer target's phone rings when the call's queue rings forever (timeout 0).
+TRANSFER_RING_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,18 @@ class RoutingEngine:
                 self._upsert_queue(queue, now, out)
             case ev.QueueRemoved(queue_id=queue_id):
                 self._remove_queue(queue_id, now, out)
+            case ev.HoldRequested(call_id=call_id):
+                self._hold(call_id, now, out)
+            case ev.UnholdRequested(call_id=call_id):
+                self._unhold(call_id, now, out)
+            case ev.TransferRequested():
+                self._transfer(event, now, out)
+            case ev.LegReplaced():
+                self._phone_transferred(event, now, out)
+            case ev.TransferCompleteRequested(call_id=call_id):
+                self._complete_transfer(call_id, now, out)
+            case ev.TransferCancelRequested(call_id=call_id):
+                self._cancel_transfer(call_id, now, out)
             case ev.SettingsChanged():
                 self.settings = EngineSettings(
                     event.auto_answer_delay,
@@ -378,31 +393,59 @@ class RoutingEngine:
             return
         if call.phase is CallPhase.WAITING:
             self._leave_queue(call, now, out, "cancelled")
+            call.transfer = None
             reason = EndReason.LOST if lost else EndReason.ABANDONED
-            out.append(_ended(call.id, reason, call.queue_id, now - call.arrived_at))
+            out.append(self._unanswered_end(call, reason, now))
             self._finish(call)
             return
         assert call.connected_leg is not None
         out.append(cmd.CancelLeg(call.id, call.connected_leg))
+        self._drop_consult(call, now, out)
         self._end_connected(call, EndReason.LOST if lost else EndReason.CALLER_HANGUP, now, out)
+
+    def _unanswered_end(self, call: CallState, reason: EndReason, now: float) -> cmd.CallEnded:
+        """A call ending while it waits: missed, unless an operator talked with it before
+        (a transferred caller): then completed by the caller, to the last operator."""
+        if call.last_operator is None:
+            return _ended(call.id, reason, call.queue_id, now - call.arrived_at)
+        if reason is EndReason.ABANDONED:
+            reason = EndReason.CALLER_HANGUP
+        wait = call.connected_at - call.arrived_at
+        return cmd.CallEnded(
+            call.id,
+            CallOutcome.COMPLETED,
+            reason,
+            call.queue_id,
+            call.last_operator,
+            wait,
+            call.talked,
+        )
 
     def _end_connected(
         self, call: CallState, reason: EndReason, now: float, out: list[Command]
     ) -> None:
         operator_id = call.operator_id
-        assert operator_id is not None
+        held = self._stop_hold(call, now)
         out.append(
             cmd.CallEnded(
                 call.id,
                 CallOutcome.COMPLETED,
                 reason,
                 call.queue_id,
-                operator_id,
+                operator_id or call.last_operator,
                 call.connected_at - call.arrived_at,
-                now - call.connected_at,
+                call.talked + now - call.segment_at,
+                held,
             )
         )
         self._finish(call)
+        if operator_id is not None:  # None: a phone transfer to a number no operator has
+            self._release_operator(call, operator_id, now, out)
+
+    def _release_operator(
+        self, call: CallState, operator_id: str, now: float, out: list[Command]
+    ) -> None:
+        """The operator's part of the call is over: their stats, wrap-up, availability."""
         operator = self.operators.get(operator_id)
         if operator is None:
             return
@@ -432,26 +475,36 @@ class RoutingEngine:
     ) -> None:
         timeout = queue.config.ring_timeout
         for operator_id in operator_ids:
-            operator = self.operators[operator_id]
-            leg_id = call.next_leg_id()
-            call.legs[leg_id] = operator_id
             call.tried.add(operator_id)
-            self._legs[leg_id] = call.id
-            operator.ringing[leg_id] = None
             queue.rr_last = operator_id
-            out.append(
-                cmd.RingOperator(
-                    call.id,
-                    leg_id,
-                    operator_id,
-                    operator.profile.extension,
-                    call.caller_number,
-                    timeout,
-                )
+            self._ring_one(call, self.operators[operator_id], timeout, now, out)
+
+    def _ring_one(
+        self,
+        call: CallState,
+        operator: OperatorState,
+        timeout: float,
+        now: float,
+        out: list[Command],
+    ) -> str:
+        leg_id = call.next_leg_id()
+        call.legs[leg_id] = operator.id
+        self._legs[leg_id] = call.id
+        operator.ringing[leg_id] = None
+        out.append(
+            cmd.RingOperator(
+                call.id,
+                leg_id,
+                operator.id,
+                operator.profile.extension,
+                call.caller_number,
+                timeout,
             )
-            if timeout > 0:  # 0: ring until answered, failed, or the caller's max wait
-                self._deadlines.add(now + timeout, Due.RING_TIMEOUT, leg_id)
-            self._refresh(operator, now, out)
+        )
+        if timeout > 0:  # 0: ring until answered, failed, or the caller's max wait
+            self._deadlines.add(now + timeout, Due.RING_TIMEOUT, leg_id)
+        self._refresh(operator, now, out)
+        return leg_id
 
     def _drop_leg(
         self, call: CallState, leg_id: str, now: float, out: list[Command], outcome: str
@@ -467,7 +520,8 @@ class RoutingEngine:
         if operator is None:
             return
         operator.ringing.pop(leg_id, None)
-        if outcome == "no_answer":
+        transfer = call.transfer
+        if outcome == "no_answer" and (transfer is None or transfer.leg_id != leg_id):
             operator.misses += 1
             limit = self.settings.autopause_after
             if limit and operator.misses >= limit and operator.profile.presence is Presence.ONLINE:
@@ -483,6 +537,9 @@ class RoutingEngine:
             return  # unknown, already ended, or talking (its hang-up is LegHungUp)
         call = self.calls[call_id]
         self._drop_leg(call, leg_id, now, out, outcome)
+        if call.transfer is not None and call.transfer.leg_id == leg_id:
+            self._transfer_failed(call, outcome, now, out)
+            return
         if call.legs:
             return  # others still ring (ringall)
         queue = self.queues[call.queue_id]
@@ -502,6 +559,9 @@ class RoutingEngine:
                 out.append(cmd.CancelLeg(ended_call, leg_id))
             return
         call = self.calls[call_id]
+        if call.phase is CallPhase.CONNECTED:
+            self._consult_answered(call, leg_id, now, out)
+            return
         queue = self.queues[call.queue_id]
         operator_id = call.legs.pop(leg_id)
         self._legs.pop(leg_id)
@@ -516,14 +576,22 @@ class RoutingEngine:
         call.connected_leg = leg_id
         self._talking[leg_id] = call.id
         call.operator_id = operator_id
-        call.connected_at = now
+        call.segment_at = now
+        again = call.last_operator is not None  # a transferred call's next operator
+        by_phone = call.transfer is not None and call.transfer.mode == "phone"
+        call.transfer = None
+        if not again:
+            call.connected_at = now
         operator = self.operators[operator_id]
         operator.ringing.pop(leg_id, None)
         operator.talking.add(call.id)
         operator.misses = 0
-        out.append(cmd.ConnectCall(call.id, leg_id, operator_id))
-        out.append(cmd.CallAnswered(call.id, leg_id, operator_id, now - call.arrived_at))
-        if self.settings.max_call_duration > 0:
+        if not by_phone:  # a phone transfer's leg is in the caller's bridge already
+            out.append(cmd.ConnectCall(call.id, leg_id, operator_id))
+        out.append(
+            cmd.CallAnswered(call.id, leg_id, operator_id, now - call.arrived_at, transferred=again)
+        )
+        if self.settings.max_call_duration > 0 and not again:
             self._deadlines.add(
                 now + self.settings.max_call_duration, Due.MAX_DURATION, call.id, now
             )
@@ -543,7 +611,7 @@ class RoutingEngine:
         call.answered = True
         call.connected_leg = event.leg_id
         call.operator_id = event.operator_id
-        call.connected_at = event.connected_at
+        call.connected_at = call.segment_at = event.connected_at
         self.calls[call.id] = call
         self._talking[event.leg_id] = call.id
         operator.talking.add(call.id)
@@ -560,11 +628,377 @@ class RoutingEngine:
         call_id = self._talking.get(leg_id)
         if call_id is not None:
             call = self.calls[call_id]
+            if call.transfer is not None:
+                self._hung_up_in_transfer(call, leg_id, now, out)
+                return
             out.append(cmd.HangupCaller(call.id, EndReason.OPERATOR_HANGUP))
             self._end_connected(call, EndReason.OPERATOR_HANGUP, now, out)
             return
         # A ringing leg that went away before answering (the operator declined it).
         self._leg_ended(leg_id, "no_answer", now, out)
+
+    # --- hold and transfers -------------------------------------------------------------------
+    def _talking_call(self, call_id: str, out: list[Command]) -> CallState | None:
+        """The call, when an operator is talking with it; else a refusal is answered."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase is not CallPhase.CONNECTED:
+            state = "not in progress" if call is None else "not answered by an operator"
+            out.append(cmd.Refused(call_id, cmd.Refusal.NOT_ANSWERED, f"The call is {state}"))
+            return None
+        return call
+
+    def _music(self, call: CallState) -> str:
+        queue = self.queues.get(call.queue_id)
+        return queue.config.music_class if queue is not None else "default"
+
+    def _stop_hold(self, call: CallState, now: float) -> float:
+        """End a running hold; answer its seconds (0 when the caller was not held)."""
+        if call.held_since is None:
+            return 0.0
+        held, call.held_since = now - call.held_since, None
+        return held
+
+    def _hold(self, call_id: str, now: float, out: list[Command]) -> None:
+        call = self._talking_call(call_id, out)
+        if call is None:
+            return
+        assert call.operator_id is not None
+        if call.transfer is not None:
+            out.append(_refused(call, cmd.Refusal.TRANSFER_IN_PROGRESS))
+        elif call.held_since is not None:
+            out.append(cmd.Refused(call_id, cmd.Refusal.ALREADY_HELD, "The call is already held"))
+        else:
+            call.held_since = now
+            out.append(cmd.ParkCaller(call_id, self._music(call), keep_talk=True))
+            out.append(cmd.CallHeld(call_id, call.operator_id))
+
+    def _unhold(self, call_id: str, now: float, out: list[Command]) -> None:
+        call = self._talking_call(call_id, out)
+        if call is None:
+            return
+        assert call.operator_id is not None
+        if call.transfer is not None:
+            out.append(_refused(call, cmd.Refusal.TRANSFER_IN_PROGRESS))
+        elif call.held_since is None:
+            out.append(cmd.Refused(call_id, cmd.Refusal.NOT_HELD, "The call is not on hold"))
+        else:
+            out.append(cmd.ResumeCaller(call_id))
+            out.append(cmd.CallUnheld(call_id, call.operator_id, self._stop_hold(call, now)))
+
+    def _target_problem(self, call: CallState, event: ev.TransferRequested, now: float) -> str:
+        """Why the transfer cannot go to its target ('' when it can)."""
+        if event.kind is ev.TargetKind.QUEUE:
+            queue = self.queues.get(event.target)
+            if queue is None or not queue.config.is_active:
+                return cmd.Refusal.TARGET_UNKNOWN
+            return ""
+        if event.kind is ev.TargetKind.EXTERNAL:
+            unsupported = event.mode is ev.TransferMode.ATTENDED or not event.context
+            return cmd.Refusal.UNSUPPORTED if unsupported else ""
+        operator = self.operators.get(event.target)
+        if operator is None:
+            return cmd.Refusal.TARGET_UNKNOWN
+        if operator.id == call.operator_id:
+            return cmd.Refusal.TARGET_SELF
+        if not operator.is_logged_in():
+            return cmd.Refusal.TARGET_OFFLINE
+        if not operator.is_available(now):
+            return cmd.Refusal.TARGET_BUSY
+        return ""
+
+    def _transfer(self, event: ev.TransferRequested, now: float, out: list[Command]) -> None:
+        call = self._talking_call(event.call_id, out)
+        if call is None:
+            return
+        if call.transfer is not None:
+            out.append(_refused(call, cmd.Refusal.TRANSFER_IN_PROGRESS))
+            return
+        problem = self._target_problem(call, event, now)
+        if problem:
+            refusal = cmd.Refusal(problem)
+            detail = _TARGET_PROBLEMS[refusal].format(kind=event.kind.value, target=event.target)
+            out.append(cmd.Refused(call.id, refusal, detail))
+            return
+        if event.mode is ev.TransferMode.ATTENDED:
+            self._consult(call, self.operators[event.target], now, out)
+            return
+        self._hand_over(call, event.mode.value, event.kind.value, event.target, None, now, out)
+        match event.kind:
+            case ev.TargetKind.QUEUE:
+                self._requeue(call, self.queues[event.target], now, out)
+            case ev.TargetKind.OPERATOR:
+                self._ring_target(call, self.operators[event.target], now, out)
+            case ev.TargetKind.EXTERNAL:
+                assert event.context is not None
+                out.append(cmd.SendToDialplan(call.id, event.context, event.target))
+                out.append(
+                    cmd.CallEnded(
+                        call.id,
+                        CallOutcome.COMPLETED,
+                        EndReason.TRANSFERRED,
+                        call.queue_id,
+                        call.last_operator,
+                        call.connected_at - call.arrived_at,
+                        call.talked,
+                    )
+                )
+                self._finish(call)
+
+    def _hand_over(
+        self,
+        call: CallState,
+        mode: str,
+        kind: str,
+        target: str,
+        to_leg: str | None,
+        now: float,
+        out: list[Command],
+    ) -> None:
+        """The operator leaves the call: their leg is hung up, their part recorded, and they
+        become free (after the queue's wrap-up)."""
+        operator_id, leg_id = call.operator_id, call.connected_leg
+        assert operator_id is not None and leg_id is not None
+        held = self._stop_hold(call, now)
+        call.talked += now - call.segment_at
+        call.last_operator = operator_id
+        self._talking.pop(leg_id, None)
+        out.append(cmd.CancelLeg(call.id, leg_id))
+        out.append(
+            cmd.CallTransferred(call.id, mode, operator_id, leg_id, kind, target, to_leg, held)
+        )
+        self._release_operator(call, operator_id, now, out)
+
+    def _leave_conversation(self, call: CallState) -> None:
+        call.phase = CallPhase.WAITING
+        call.connected_leg = None
+        call.operator_id = None
+        call.tried.clear()
+        call.retry_pending = False
+
+    def _requeue(self, call: CallState, queue: QueueState, now: float, out: list[Command]) -> None:
+        """Back in line in `queue`, at the place its first arrival gives it (the wait limit
+        starts again: the caller was talking meanwhile)."""
+        self._leave_conversation(call)
+        out.append(cmd.ParkCaller(call.id, queue.config.music_class, keep_talk=False))
+        moved_from = call.queue_id
+        self._seq += 1
+        call.seq = self._seq
+        self._enqueue(call, queue, now, out, wait_from=now, moved_from=moved_from)
+
+    def _ring_target(
+        self, call: CallState, operator: OperatorState, now: float, out: list[Command]
+    ) -> None:
+        """Blind to an operator: the caller waits with music, out of every queue, while only
+        that operator's phone rings."""
+        self._leave_conversation(call)
+        out.append(cmd.ParkCaller(call.id, self._music(call), keep_talk=False))
+        from_operator = call.last_operator
+        assert from_operator is not None
+        leg_id = self._ring_one(call, operator, self._transfer_ring_timeout(call), now, out)
+        call.transfer = TransferState("blind", from_operator, operator.id, leg_id)
+        out.append(
+            cmd.TransferStarted(call.id, "blind", from_operator, "operator", operator.id, leg_id)
+        )
+
+    def _transfer_ring_timeout(self, call: CallState) -> float:
+        queue = self.queues.get(call.queue_id)
+        timeout = queue.config.ring_timeout if queue is not None else 0.0
+        return timeout if timeout > 0 else TRANSFER_RING_TIMEOUT
+
+    def _consult(
+        self, call: CallState, operator: OperatorState, now: float, out: list[Command]
+    ) -> None:
+        """Attended: the caller is held, the target's phone rings for the operator."""
+        assert call.operator_id is not None
+        held_before = call.held_since is not None
+        if not held_before:
+            call.held_since = now
+            out.append(cmd.ParkCaller(call.id, self._music(call), keep_talk=True))
+        leg_id = self._ring_one(call, operator, self._transfer_ring_timeout(call), now, out)
+        call.transfer = TransferState(
+            "attended", call.operator_id, operator.id, leg_id, held_before=held_before
+        )
+        out.append(
+            cmd.TransferStarted(
+                call.id, "attended", call.operator_id, "operator", operator.id, leg_id
+            )
+        )
+
+    def _consult_answered(
+        self, call: CallState, leg_id: str, now: float, out: list[Command]
+    ) -> None:
+        transfer = call.transfer
+        assert transfer is not None and transfer.leg_id == leg_id
+        call.legs.pop(leg_id, None)
+        self._legs.pop(leg_id, None)
+        self._talking[leg_id] = call.id
+        transfer.answered = True
+        target = self.operators[transfer.target]
+        target.ringing.pop(leg_id, None)
+        target.talking.add(call.id)
+        target.misses = 0
+        out.append(cmd.JoinLeg(call.id, leg_id))
+        out.append(cmd.ConsultAnswered(call.id, leg_id, target.id))
+        self._refresh(target, now, out)
+
+    def _complete_transfer(self, call_id: str, now: float, out: list[Command]) -> None:
+        call = self._talking_call(call_id, out)
+        if call is None:
+            return
+        transfer = call.transfer
+        if transfer is None or transfer.mode != "attended":
+            out.append(_refused(call, cmd.Refusal.NO_TRANSFER))
+        elif not transfer.answered:
+            out.append(_refused(call, cmd.Refusal.CONSULT_NOT_ANSWERED))
+        else:
+            self._join_target(call, transfer, now, out)
+
+    def _join_target(
+        self, call: CallState, transfer: TransferState, now: float, out: list[Command]
+    ) -> None:
+        """The consulted operator takes the call over; the consulting one leaves."""
+        self._hand_over(call, "attended", "operator", transfer.target, transfer.leg_id, now, out)
+        call.transfer = None
+        call.connected_leg = transfer.leg_id
+        call.operator_id = transfer.target
+        call.segment_at = now
+        out.append(cmd.ResumeCaller(call.id))
+
+    def _cancel_transfer(self, call_id: str, now: float, out: list[Command]) -> None:
+        call = self._talking_call(call_id, out)
+        if call is None:
+            return
+        transfer = call.transfer
+        if transfer is None or transfer.mode != "attended":
+            out.append(_refused(call, cmd.Refusal.NO_TRANSFER))
+            return
+        self._drop_consult(call, now, out)
+        self._back_to_operator(call, transfer, "cancelled", now, out)
+
+    def _drop_consult(self, call: CallState, now: float, out: list[Command]) -> None:
+        """The consulted leg is hung up (already gone when its operator hung up)."""
+        transfer = call.transfer
+        if transfer is None or transfer.mode != "attended":
+            return
+        out.append(cmd.CancelLeg(call.id, transfer.leg_id))
+        if transfer.answered:
+            self._talking.pop(transfer.leg_id, None)
+            target = self.operators.get(transfer.target)
+            if target is not None:
+                target.talking.discard(call.id)
+                self._refresh(target, now, out)
+        elif transfer.leg_id in call.legs:
+            self._drop_leg(call, transfer.leg_id, now, out, "cancelled")
+
+    def _back_to_operator(
+        self,
+        call: CallState,
+        transfer: TransferState,
+        reason: str,
+        now: float,
+        out: list[Command],
+    ) -> None:
+        """An attended transfer that did not happen: the caller talks with the operator
+        again (or stays on hold, when they were held before it began)."""
+        call.transfer = None
+        held = 0.0
+        if not transfer.held_before:
+            held = self._stop_hold(call, now)
+            out.append(cmd.ResumeCaller(call.id))
+        out.append(
+            cmd.TransferFailed(
+                call.id,
+                "attended",
+                transfer.from_operator,
+                transfer.target,
+                transfer.leg_id,
+                reason,
+                transfer.answered,
+                held,
+            )
+        )
+
+    def _transfer_failed(
+        self, call: CallState, reason: str, now: float, out: list[Command]
+    ) -> None:
+        """The target's phone did not take the call (busy, no answer, declined)."""
+        transfer = call.transfer
+        assert transfer is not None
+        if transfer.mode == "attended":
+            self._back_to_operator(call, transfer, reason, now, out)
+            return
+        call.transfer = None
+        if transfer.mode == "phone":  # the caller was bridged with the leg that failed
+            out.append(cmd.ParkCaller(call.id, self._music(call), keep_talk=False))
+        out.append(
+            cmd.TransferFailed(
+                call.id,
+                transfer.mode,
+                transfer.from_operator,
+                transfer.target,
+                transfer.leg_id,
+                reason,
+                False,
+                0.0,
+            )
+        )
+        queue = self.queues.get(call.queue_id)
+        if queue is None:
+            out.append(cmd.HangupCaller(call.id, EndReason.REJECTED))
+            out.append(self._unanswered_end(call, EndReason.REJECTED, now))
+            self._finish(call)
+            return
+        self._seq += 1
+        call.seq = self._seq
+        self._enqueue(call, queue, now, out, wait_from=now)
+
+    def _phone_transferred(self, event: ev.LegReplaced, now: float, out: list[Command]) -> None:
+        """The operator transferred the call from their phone (blind, SIP REFER): Asterisk
+        bridged the caller with a Local channel dialing the target. An operator's extension
+        is followed like a blind transfer to them (their part starts when they answer; a
+        failure sends the caller back to their queue); another number talks on with the
+        call, no operator's."""
+        call_id = self._talking.get(event.leg_id)
+        call = self.calls.get(call_id) if call_id is not None else None
+        if call is None or call.connected_leg != event.leg_id:
+            return
+        if call.transfer is not None:  # an API transfer was under way: the phone's wins
+            self._drop_consult(call, now, out)
+            call.transfer = None
+        target = self.operators.get(event.operator_id or "")
+        kind, name = ("operator", target.id) if target else ("external", event.number)
+        from_operator = call.operator_id
+        assert from_operator is not None
+        self._hand_over(call, "phone", kind, name, None, now, out)
+        if target is None:
+            call.connected_leg, call.operator_id, call.segment_at = event.channel_id, None, now
+            self._talking[event.channel_id] = call.id
+            return
+        self._leave_conversation(call)
+        call.legs[event.channel_id] = target.id
+        self._legs[event.channel_id] = call.id
+        target.ringing[event.channel_id] = None
+        call.transfer = TransferState("phone", from_operator, target.id, event.channel_id)
+        out.append(cmd.TransferRinging(call.id, event.channel_id, target.id))
+        self._refresh(target, now, out)
+
+    def _hung_up_in_transfer(
+        self, call: CallState, leg_id: str, now: float, out: list[Command]
+    ) -> None:
+        """A talking leg hung up while an attended transfer is under way."""
+        transfer = call.transfer
+        assert transfer is not None
+        if leg_id == transfer.leg_id:  # the consulted operator hung up
+            self._drop_consult(call, now, out)
+            self._back_to_operator(call, transfer, "target_hung_up", now, out)
+        elif transfer.answered:  # the consulting operator hung up: the transfer is done
+            self._join_target(call, transfer, now, out)
+        else:  # ... before the target answered: it goes on as a blind transfer
+            self._hand_over(call, "blind", "operator", transfer.target, None, now, out)
+            self._leave_conversation(call)
+            call.held_since = None
+            transfer.mode = "blind"
+            out.append(cmd.ParkCaller(call.id, self._music(call), keep_talk=False))
 
     # --- timers -------------------------------------------------------------------------------
     def _live(self, deadline: Deadline) -> bool:
@@ -671,7 +1105,10 @@ class RoutingEngine:
             out.append(cmd.ContinueInDialplan(call.id))
         else:
             out.append(cmd.HangupCaller(call.id, EndReason.TIMEOUT))
-        out.append(_ended(call.id, EndReason.TIMEOUT, config.id, wait))
+        if call.last_operator is None:
+            out.append(_ended(call.id, EndReason.TIMEOUT, config.id, wait))
+        else:
+            out.append(self._unanswered_end(call, EndReason.TIMEOUT, now))
         self._finish(call)
 
     # --- operators ----------------------------------------------------------------------------
@@ -883,7 +1320,7 @@ class RoutingEngine:
             call = self.calls[call_id]
             self._leave_queue(call, now, out, "cancelled")
             out.append(cmd.HangupCaller(call_id, EndReason.REJECTED))
-            out.append(_ended(call_id, EndReason.REJECTED, queue_id, now - call.arrived_at))
+            out.append(self._unanswered_end(call, EndReason.REJECTED, now))
             self._finish(call)
         del self.queues[queue_id]
 
@@ -934,6 +1371,24 @@ class RoutingEngine:
         if call is None:
             return None
         return (-queue.config.priority, *call.sort_key(), queue_id)
+
+
+_TARGET_PROBLEMS = {
+    cmd.Refusal.TARGET_UNKNOWN: "No active {kind} {target}",
+    cmd.Refusal.TARGET_SELF: "The call cannot be transferred to the operator who has it",
+    cmd.Refusal.TARGET_OFFLINE: "Operator {target} is offline",
+    cmd.Refusal.TARGET_BUSY: "Operator {target} is not available (busy, paused or in wrap-up)",
+    cmd.Refusal.UNSUPPORTED: "An external transfer is blind only, and needs a configured context",
+}
+_CALL_PROBLEMS = {
+    cmd.Refusal.TRANSFER_IN_PROGRESS: "A transfer of this call is under way",
+    cmd.Refusal.NO_TRANSFER: "The call has no attended transfer under way",
+    cmd.Refusal.CONSULT_NOT_ANSWERED: "The transfer target has not answered yet",
+}
+
+
+def _refused(call: CallState, refusal: cmd.Refusal) -> cmd.Refused:
+    return cmd.Refused(call.id, refusal, _CALL_PROBLEMS[refusal])
 
 
 def _ended(call_id: str, reason: EndReason, queue_id: str | None, wait: float) -> cmd.CallEnded:

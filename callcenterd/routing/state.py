@@ -192,6 +192,19 @@ class CallPhase(Enum):
 
 
 @dataclass(slots=True)
+class TransferState:
+    """A transfer under way: the target's leg rings (blind to an operator, attended) or
+    talks with the operator (attended, answered)."""
+
+    mode: str  # blind | attended
+    from_operator: str
+    target: str  # the target operator's id
+    leg_id: str
+    held_before: bool = False  # attended: the caller was already on hold when it began
+    answered: bool = False
+
+
+@dataclass(slots=True)
 class CallState:
     id: str
     caller_number: str
@@ -207,7 +220,14 @@ class CallState:
     answered: bool = False  # the caller's channel (auto-answer)
     connected_leg: str | None = None
     operator_id: str | None = None
-    connected_at: float = 0.0
+    connected_at: float = 0.0  # the first answer: the call's wait ends, its duration starts
+    # Transfers and hold: the current operator's part began at `segment_at`; `talked` is the
+    # talk of earlier parts; `last_operator` answered last (a transferred caller waiting again).
+    segment_at: float = 0.0
+    talked: float = 0.0
+    last_operator: str | None = None
+    held_since: float | None = None
+    transfer: TransferState | None = None
     priority: int = 0  # the caller's: higher first within the queue
     greeting_due: bool = False  # a fresh caller hears the queue's greeting once answered
     announced_position: int | None = None  # the place in line the caller was last told

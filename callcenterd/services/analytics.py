@@ -468,6 +468,8 @@ class AnalyticsService:
             self._store.unanswered_rings(operator_id, start, end),
         )
         paused = await self._pause_seconds(operator_id, start, end)
+        # Their own part of calls, transfers split (call legs; asyncio.gather types six).
+        parts = await self._store.legs.operator_totals(operator_id, start, end)
         answered = per_operator.get(operator_id, CallCounts())
         offered = offered_by.get(operator_id, 0)
         logged_in = logged_in_by.get(operator_id, 0.0)
@@ -488,6 +490,9 @@ class AnalyticsService:
             logged_in_time=round(logged_in),
             pause_time=sum(paused.values()),
             pause_seconds_by_reason=paused,
+            parts_answered=parts[0],
+            part_talk_time=round(parts[1]),
+            hold_time=round(parts[2]),
         )
 
     async def _pause_seconds(

@@ -43,6 +43,10 @@ TelephonyCommand = (
     | cmd.ConnectCall
     | cmd.HangupCaller
     | cmd.ContinueInDialplan
+    | cmd.ParkCaller
+    | cmd.ResumeCaller
+    | cmd.JoinLeg
+    | cmd.SendToDialplan
 )
 
 
@@ -102,6 +106,19 @@ class CallActions:
             case cmd.ContinueInDialplan(call_id=call_id):
                 self._on_caller(
                     call_id, lambda c, live: _quietly(c.continue_in_dialplan(live.channel_id))
+                )
+            case cmd.ParkCaller(call_id=call_id):
+                self._on_caller(call_id, lambda c, live: self._park(c, live, command))
+            case cmd.ResumeCaller(call_id=call_id):
+                self._on_caller(call_id, self._resume)
+            case cmd.JoinLeg(call_id=call_id, leg_id=leg_id):
+                self._on_caller(call_id, lambda c, live: self._join(c, live, leg_id))
+            case cmd.SendToDialplan(call_id=call_id, context=context, extension=extension):
+                self._on_caller(
+                    call_id,
+                    lambda c, live: _quietly(
+                        c.continue_in_dialplan(live.channel_id, context, extension)
+                    ),
                 )
 
     def queued(self, call_id: str) -> None:
@@ -222,8 +239,9 @@ class CallActions:
         if live.playback_id is not None:  # no announcement into the conversation
             await _quietly(control.stop_playback(live.playback_id))
             live.playback_id = None
-        await control.create_bridge(bridge, "mixing")
-        live.talk_bridge = bridge
+        if live.talk_bridge is None:  # ARI refuses to create a bridge id twice
+            await control.create_bridge(bridge, "mixing")
+            live.talk_bridge = bridge
         if live.holding_bridge is not None:
             await _quietly(control.remove_from_bridge(live.holding_bridge, live.channel_id))
             await _quietly(control.stop_moh(live.channel_id))
@@ -239,6 +257,36 @@ class CallActions:
             self._records.later(
                 call_id, lambda: self._records.recording_started(call_id, at, call_id)
             )
+
+    # --- hold and transfers ------------------------------------------------------------------
+    async def _park(self, control: CallControl, live: LiveCall, park: cmd.ParkCaller) -> None:
+        """The caller out of the conversation, into a holding bridge with music."""
+        if live.talk_bridge is not None:
+            await _quietly(control.remove_from_bridge(live.talk_bridge, live.channel_id))
+            if not park.keep_talk:
+                await _quietly(control.destroy_bridge(live.talk_bridge))
+                live.talk_bridge = None
+        if live.holding_bridge is None:
+            bridge = hold_bridge_of(live.call_id)
+            await control.create_bridge(bridge, "holding")
+            live.holding_bridge = bridge
+            await _quietly(control.add_to_bridge(bridge, live.channel_id))
+        await _quietly(control.start_moh(live.channel_id, park.music_class))
+
+    async def _resume(self, control: CallControl, live: LiveCall) -> None:
+        """Music off, the caller back with whoever is in the talk bridge."""
+        await _quietly(control.stop_moh(live.channel_id))
+        if live.holding_bridge is not None:
+            await _quietly(control.remove_from_bridge(live.holding_bridge, live.channel_id))
+            await _quietly(control.destroy_bridge(live.holding_bridge))
+            live.holding_bridge = None
+        if live.talk_bridge is not None:
+            await _quietly(control.add_to_bridge(live.talk_bridge, live.channel_id))
+
+    async def _join(self, control: CallControl, live: LiveCall, leg_id: str) -> None:
+        """A consulted operator's answered leg into the talk bridge, with the operator."""
+        if live.talk_bridge is not None:
+            await _quietly(control.add_to_bridge(live.talk_bridge, leg_id))
 
     async def _forget(self, call_id: str) -> None:
         live = self._live.remove(call_id)

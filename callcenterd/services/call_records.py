@@ -30,7 +30,14 @@ from callcenterd.tasks import Job, SerialLanes, retrying
 log = structlog.get_logger(__name__)
 
 # The engine's facts about a call (a ring is one: the operator is tried).
-CallFact = cmd.RingOperator | cmd.CallQueued | cmd.LegEnded | cmd.CallAnswered | cmd.CallEnded
+CallFact = (
+    cmd.RingOperator
+    | cmd.CallQueued
+    | cmd.LegEnded
+    | cmd.CallAnswered
+    | cmd.CallEnded
+    | cmd.TransferFact
+)
 RECORD_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
@@ -70,13 +77,15 @@ class CallRecorder:
             log.error("call_record_not_written", call_id=call_id, error=err.detail)
             raise
 
-    def record(self, fact: CallFact, at: datetime) -> asyncio.Task[None]:
-        """One of the engine's call facts, after the call's earlier ones."""
+    def record(self, fact: CallFact, at: datetime, node: str | None = None) -> asyncio.Task[None]:
+        """One of the engine's call facts, after the call's earlier ones (`node`: the
+        Asterisk node of the call's channels, kept with the legs)."""
         call_id = fact.call_id
         match fact:
             case cmd.RingOperator():
                 return self.later(
-                    call_id, lambda: self.ringing(call_id, at, fact.leg_id, fact.operator_id)
+                    call_id,
+                    lambda: self.ringing(call_id, at, fact.leg_id, fact.operator_id, node=node),
                 )
             case cmd.CallQueued():
                 return self.later(
@@ -94,7 +103,20 @@ class CallRecorder:
                 )
             case cmd.CallAnswered():
                 return self.later(
-                    call_id, lambda: self.answered(call_id, at, fact.operator_id, fact.wait_seconds)
+                    call_id,
+                    lambda: self.answered(
+                        call_id,
+                        at,
+                        fact.operator_id,
+                        fact.wait_seconds,
+                        leg_id=fact.leg_id,
+                        transferred=fact.transferred,
+                    ),
+                )
+            case cmd.TransferRinging():
+                return self.later(
+                    call_id,
+                    lambda: self.ringing(call_id, at, fact.leg_id, fact.operator_id, node=node),
                 )
             case cmd.CallEnded():
                 end = CallEnd(
@@ -104,8 +126,11 @@ class CallRecorder:
                     operator_id=fact.operator_id,
                     wait_seconds=fact.wait_seconds,
                     queue_id=fact.queue_id,
+                    held_seconds=fact.held_seconds,
                 )
                 return self.later(call_id, lambda: self.ended(call_id, at, end))
+            case _:
+                return self.later(call_id, lambda: self.transfer_fact(fact, at))
 
     # --- facts --------------------------------------------------------------------------------
     async def started(
@@ -167,10 +192,13 @@ class CallRecorder:
         operator_id: str | None,
         *,
         extension: str | None = None,
+        node: str | None = None,
     ) -> None:
         await self._store(
             call_id,
-            lambda: self._writer.ringing(call_id, at, leg_id, operator_id, extension=extension),
+            lambda: self._writer.ringing(
+                call_id, at, leg_id, operator_id, extension=extension, node=node
+            ),
         )
         if operator_id is not None:
             self._bus.emit(out.CallRinging(call_id, operator_id, to_iso(at)))
@@ -190,11 +218,19 @@ class CallRecorder:
         wait_seconds: float,
         *,
         extension: str | None = None,
+        leg_id: str | None = None,
+        transferred: bool = False,
     ) -> None:
         await self._store(
             call_id,
             lambda: self._writer.answered(
-                call_id, at, operator_id, wait_seconds, extension=extension
+                call_id,
+                at,
+                operator_id,
+                wait_seconds,
+                extension=extension,
+                leg_id=leg_id,
+                transferred=transferred,
             ),
         )
         self._bus.emit(out.CallAnswered(call_id, operator_id, to_iso(at)))
@@ -209,3 +245,80 @@ class CallRecorder:
     async def reconciled(self, call_id: str, at: datetime, data: dict[str, Any]) -> None:
         """What reconciliation did with a call it did not end (adopted, found lost)."""
         await self._store(call_id, lambda: self._writer.note(call_id, at, "reconciled", data))
+
+    # --- hold and transfers (issue 11) ------------------------------------------------------
+    async def transfer_fact(self, fact: cmd.TransferFact, at: datetime) -> None:
+        """Hold, unhold and the steps of a transfer: the timeline and the legs, then the
+        event (`call_held`, `call_unheld`, `call_transfer_started`, `call_transferred`,
+        `call_transfer_failed`)."""
+        call_id, stamp = fact.call_id, to_iso(at)
+        writer = self._writer
+        payload: out.Payload | None = None
+        match fact:
+            case cmd.CallHeld(operator_id=operator_id):
+                await self._store(call_id, lambda: writer.held(call_id, at, operator_id))
+                payload = out.CallHeld(call_id, operator_id, stamp)
+            case cmd.CallUnheld(operator_id=operator_id, held_seconds=held):
+                await self._store(call_id, lambda: writer.unheld(call_id, at, operator_id, held))
+                payload = out.CallUnheld(call_id, operator_id, round(held, 3), stamp)
+            case cmd.TransferStarted():
+                data = {
+                    "mode": fact.mode,
+                    "target_type": fact.target_kind,
+                    "target_id": fact.target,
+                    "leg_id": fact.leg_id,
+                }
+                await self._store(
+                    call_id,
+                    lambda: writer.transfer_started(call_id, at, fact.from_operator_id, data),
+                )
+                payload = out.CallTransferStarted(
+                    call_id, fact.from_operator_id, fact.mode, fact.target_kind, fact.target, stamp
+                )
+            case cmd.ConsultAnswered(leg_id=leg_id, operator_id=operator_id):
+                await self._store(
+                    call_id, lambda: writer.consult_answered(call_id, at, leg_id, operator_id)
+                )
+            case cmd.CallTransferred():
+                await self._store(call_id, lambda: self._transferred(fact, at))
+                payload = out.CallTransferred(
+                    call_id, fact.from_operator_id, fact.mode, fact.target_kind, fact.target, stamp
+                )
+            case cmd.TransferFailed():
+                await self._store(
+                    call_id,
+                    lambda: writer.transfer_failed(
+                        call_id,
+                        at,
+                        fact.from_operator_id,
+                        fact.leg_id,
+                        fact.reason,
+                        fact.held_seconds,
+                        answered=fact.answered,
+                    ),
+                )
+                payload = out.CallTransferFailed(
+                    call_id, fact.from_operator_id, fact.mode, fact.target, fact.reason, stamp
+                )
+        if payload is not None:
+            self._bus.emit(payload)
+
+    async def _transferred(self, fact: cmd.CallTransferred, at: datetime) -> None:
+        data = {
+            "mode": fact.mode,
+            "target_type": fact.target_kind,
+            "target_id": fact.target,
+            "from_leg_id": fact.from_leg_id,
+            "to_leg_id": fact.to_leg_id,
+        }
+        # An attended transfer's target has the call from now; others once they answer.
+        to_operator = fact.target if fact.to_leg_id is not None else None
+        await self._writer.transferred(
+            fact.call_id,
+            at,
+            fact.from_operator_id,
+            fact.from_leg_id,
+            fact.held_seconds,
+            data,
+            to_operator_id=to_operator,
+        )

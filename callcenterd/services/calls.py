@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -34,6 +34,7 @@ from callcenterd.services.context import audit
 from callcenterd.settings import Settings
 from callcenterd.store.call_counts import CallCounts
 from callcenterd.store.call_csv import CSV_HEADER
+from callcenterd.store.call_legs import CallLeg, CallLegs
 from callcenterd.store.call_queries import CallEvent, CallFilter, CallQueries, CallScope
 from callcenterd.store.call_queries import CallRecord as CallRecord  # re-exported for api/
 from callcenterd.store.db import Database
@@ -48,6 +49,48 @@ log = structlog.get_logger(__name__)
 EXPORT_BATCH = 500
 
 
+T = TypeVar("T")
+
+
+class SharedReads(Generic[T]):
+    """Identical reads asked for while one waits its turn share it; one turn at a time.
+
+    A crowd of dashboards polling the same page costs one query per turn instead of one
+    each. A read joins only a query that has not started yet, so every answer still comes
+    from a query begun after it was asked for: nobody gets a page older than their request
+    (a call they just changed, say). Per key, then, at most one query runs and one waits.
+
+    The turn (`slot`) keeps a crowd of different pages in line here rather than on every
+    database reader: token checks and the other dashboards keep a reader free.
+    """
+
+    def __init__(self, slot: asyncio.Semaphore) -> None:
+        self._slot = slot
+        self._waiting: dict[Hashable, asyncio.Task[T]] = {}
+
+    async def read(self, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+        task = self._waiting.get(key)
+        if task is None:
+            task = asyncio.create_task(self._run(key, fetch))
+            # Read the outcome even if every asker has gone (no "never retrieved" warning).
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._waiting[key] = task
+        # One asker leaving (a client gone) must not cancel the query for the others.
+        return await asyncio.shield(task)
+
+    async def _run(self, key: Hashable, fetch: Callable[[], Awaitable[T]]) -> T:
+        try:
+            async with self._slot:
+                self._forget(key)  # from here on it reads the database as it is now
+                return await fetch()
+        finally:
+            self._forget(key)
+
+    def _forget(self, key: Hashable) -> None:
+        if self._waiting.get(key) is asyncio.current_task():
+            del self._waiting[key]
+
+
 @dataclass(frozen=True, slots=True)
 class CallPageResult:
     items_json: str  # the JSON array of the page's CallItem objects, rendered by the store
@@ -60,6 +103,7 @@ class CallPageResult:
 class CallWithTimeline:
     call: CallRecord
     events: list[CallEvent]
+    legs: list[CallLeg] = field(default_factory=list)
 
 
 def recording_url(call: CallRecord) -> str | None:
@@ -80,10 +124,12 @@ class CallService:
         self._db = db
         self._calls = calls
         self._counts = CallCounts(db)
+        self._legs = CallLegs(db)
         self._ari = ari
         self._directory = directory
         self._queues = queues
-        self._page_slot = asyncio.Semaphore(1)
+        self._page_slot = asyncio.Semaphore(1)  # a page or an export batch at a time
+        self._pages: SharedReads[tuple[str, int]] = SharedReads(self._page_slot)
         self._clock = clock
         self._settings = settings
 
@@ -123,11 +169,11 @@ class CallService:
 
     async def page(self, query: CallListQuery, viewer: Principal) -> CallPageResult:
         where = self.filter_of(query)
-        # One page at a time: a crowd of dashboards queues here rather than in the database.
-        async with self._page_slot:
-            items_json, total = await self._calls.page_json(
-                await self._scope(viewer), where, query.skip, query.limit
-            )
+        scope = await self._scope(viewer)
+        key = (scope, where, query.skip, query.limit)
+        items_json, total = await self._pages.read(
+            key, lambda: self._calls.page_json(scope, where, query.skip, query.limit)
+        )
         return CallPageResult(
             items_json=items_json,
             total=total,
@@ -166,7 +212,9 @@ class CallService:
 
     async def get(self, call_id: str, viewer: Principal) -> CallWithTimeline:
         call = await self._visible(call_id, viewer)
-        return CallWithTimeline(call, await self._calls.events(call_id))
+        return CallWithTimeline(
+            call, await self._calls.events(call_id), await self._legs.of_call(call_id)
+        )
 
     @asynccontextmanager
     async def recording(

@@ -17,8 +17,9 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -29,10 +30,12 @@ from callcenterd.domain.clock import to_iso
 from callcenterd.domain.commands import Command
 from callcenterd.domain.pauses import AUTOPAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, QueueConfig
+from callcenterd.domain.supervision import is_supervision_channel
 from callcenterd.errors import CallcenterError, DatabaseUnavailable
 from callcenterd.events import payloads as out
 from callcenterd.events.bus import EventBus
 from callcenterd.routing import RoutingEngine
+from callcenterd.routing.state import CallPhase
 from callcenterd.services import reconciliation as plan
 from callcenterd.services.call_actions import CallActions, Controls
 from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
@@ -40,13 +43,15 @@ from callcenterd.services.last_operators import LastOperators
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
 from callcenterd.tasks import SerialLanes, retrying
-from callcenterd.telephony.call_control import CallControl, EndpointState
+from callcenterd.telephony.call_control import Bridge, CallControl, EndpointState
 from callcenterd.telephony.errors import AriNotFound, AriRequestFailed, TelephonyError
 from callcenterd.telephony.translate import (
     NOISE,
     CallerEntered,
     CallerLeft,
     LegInStasis,
+    LegReplacing,
+    SupervisionSignal,
     translate,
 )
 
@@ -54,6 +59,33 @@ log = structlog.get_logger(__name__)
 
 # Operator phones' reachability comes from their PJSIP endpoints' state.
 ENDPOINT_SOURCE = "endpoint:PJSIP"
+
+
+@dataclass(frozen=True, slots=True)
+class TalkingCall:
+    """A call whose caller talks to an operator now: what supervision joins."""
+
+    call_id: str
+    node: str
+    caller_channel_id: str
+    operator_channel_id: str  # the operator's leg
+    operator_id: str
+    queue_id: str
+
+
+class SupervisionHooks(Protocol):
+    """What supervision (services/supervision.py) is told: its channels' events, calls
+    ending, and each reconciliation; and what it owns, which reconciliation leaves alone."""
+
+    def signal(self, signal: SupervisionSignal) -> None: ...
+
+    def call_ended(self, call_id: str) -> None: ...
+
+    def owns(self, channel_id: str) -> bool: ...
+
+    async def reconciled(
+        self, control: CallControl, in_app: set[str], bridges: list[Bridge]
+    ) -> None: ...
 
 
 class Dispatcher:
@@ -89,6 +121,26 @@ class Dispatcher:
         self._operator_lanes = SerialLanes(expected=(CallcenterError,))
         self._extensions: dict[str, str] = {}  # extension -> operator id
         self._timer: asyncio.TimerHandle | None = None
+        self._supervision: SupervisionHooks | None = None
+
+    def watch_supervision(self, hooks: SupervisionHooks) -> None:
+        self._supervision = hooks
+
+    def talking(self, call_id: str) -> TalkingCall | None:
+        """The call, if its caller is connected to an operator now."""
+        call = self._engine.calls.get(call_id)
+        live = self._live.get(call_id)
+        if (
+            call is None
+            or live is None
+            or call.phase is not CallPhase.CONNECTED
+            or call.connected_leg is None
+            or call.operator_id is None
+        ):
+            return None
+        return TalkingCall(
+            call_id, live.node, live.channel_id, call.connected_leg, call.operator_id, call.queue_id
+        )
 
     @property
     def engine(self) -> RoutingEngine:
@@ -108,16 +160,28 @@ class Dispatcher:
         live = self._live.of_channel(channel_id)
         if live is None:
             return set()
-        involved = set(live.legs.values())
+        involved = {operator for operator in live.legs.values() if operator}
         call = self._engine.calls.get(live.call_id)
         if call is not None and call.operator_id is not None:
             involved.add(call.operator_id)
         return involved
 
+    def operator_talking_on(self, call_id: str) -> str | None:
+        """The operator who has the call now (None: nobody is talking with its caller)."""
+        call = self._engine.calls.get(call_id)
+        return call.operator_id if call is not None else None
+
     # --- inputs -------------------------------------------------------------------------------
     async def submit(self, event: ev.Event) -> None:
         """From services: returns once the resulting facts are stored."""
         await asyncio.gather(*self._feed(event))
+
+    async def request(self, event: ev.Event) -> cmd.Refused | None:
+        """A request about a live call (hold, transfer): the engine's refusal, or None once
+        what it decided is stored (its telephony actions are under way)."""
+        commands, tasks = self._decide(event)
+        await asyncio.gather(*tasks)
+        return next((c for c in commands if isinstance(c, cmd.Refused)), None)
 
     async def apply_settings(self, settings: SystemSettings) -> None:
         self._actions.record_calls = settings.call_recording
@@ -146,8 +210,23 @@ class Dispatcher:
                     self._endpoint_changed(item)
                 case LegInStasis(leg_id=leg_id):
                     self._actions.leg_in_stasis(leg_id).set()
+                case LegReplacing():
+                    self._phone_transfer(item)
+                case SupervisionSignal():
+                    if self._supervision is not None:
+                        self._supervision.signal(item)
                 case _:
                     self._feed(item)
+
+    def _phone_transfer(self, swap: LegReplacing) -> None:
+        """A transfer made on the operator's phone: the new channel is the call's leg now."""
+        live = self._live.of_channel(swap.leg_id)
+        if live is None:
+            return
+        operator_id = self._extensions.get(swap.number)
+        self._live.add_leg(live.call_id, swap.channel_id, operator_id or "")
+        log.info("phone_transfer", call_id=live.call_id, leg_id=swap.leg_id, to=swap.number)
+        self._feed(ev.LegReplaced(swap.leg_id, swap.channel_id, swap.number, operator_id))
 
     async def on_ari_connected(self, control: CallControl) -> None:
         with contextlib.suppress(TelephonyError):
@@ -198,10 +277,13 @@ class Dispatcher:
     async def _reconcile(self, control: CallControl) -> None:
         """Make the store, the engine and Asterisk agree again (services/reconciliation.py)."""
         in_app = await control.app_channel_ids()
-        bridges = {bridge.id: bridge.channel_ids for bridge in await control.bridges()}
+        all_bridges = await control.bridges()
+        bridges = {bridge.id: bridge.channel_ids for bridge in all_bridges}
         records = await self._records.open_calls()
         live = {call.call_id: call for call in self._live if call.node == control.node}
-        snapshot = plan.AsteriskSnapshot(frozenset(in_app), bridges)
+        # Supervision's channels are never callers: it looks after them itself, below.
+        calls_in_app = {c for c in in_app if not is_supervision_channel(c)}
+        snapshot = plan.AsteriskSnapshot(frozenset(calls_in_app), bridges)
         actions = plan.reconcile(snapshot, records, live, self._live.known_channels())
         now = self._clock()
         replays: list[ev.Event] = []
@@ -224,6 +306,8 @@ class Dispatcher:
                     await self._stray(control, channel_id)
         for event in replays:
             self._feed(event)
+        if self._supervision is not None:
+            await self._supervision.reconciled(control, in_app, all_bridges)
         # Adoption used a snapshot: a channel that hung up since then is ended now.
         for channel_id, call_id in self._live.callers():
             with contextlib.suppress(AriNotFound):
@@ -355,6 +439,9 @@ class Dispatcher:
 
     # --- the engine ---------------------------------------------------------------------------
     def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
+        return self._decide(event)[1]
+
+    def _decide(self, event: ev.Event) -> tuple[list[Command], list[asyncio.Task[None]]]:
         at = self._clock()
         if isinstance(event, ev.OperatorUpserted):
             operator = event.operator
@@ -368,7 +455,7 @@ class Dispatcher:
         commands = self._engine.handle(event, at.timestamp())
         tasks = [task for command in commands if (task := self._execute(command, at))]
         self._arm_timer()
-        return tasks
+        return commands, tasks
 
     def _arm_timer(self) -> None:
         due = self._engine.next_deadline()
@@ -389,7 +476,8 @@ class Dispatcher:
         match command:
             case cmd.RingOperator():
                 self._actions.carry_out(command)
-                return self._records.record(command, at)
+                live = self._live.get(command.call_id)
+                return self._records.record(command, at, live.node if live else None)
             case (
                 cmd.AnswerCaller()
                 | cmd.HoldCaller()
@@ -399,9 +487,27 @@ class Dispatcher:
                 | cmd.ConnectCall()
                 | cmd.HangupCaller()
                 | cmd.ContinueInDialplan()
+                | cmd.ParkCaller()
+                | cmd.ResumeCaller()
+                | cmd.JoinLeg()
+                | cmd.SendToDialplan()
             ):
                 self._actions.carry_out(command)
                 return None
+            case cmd.Refused():
+                return None  # the requester reads it (request())
+            case (
+                cmd.CallHeld()
+                | cmd.CallUnheld()
+                | cmd.TransferStarted()
+                | cmd.ConsultAnswered()
+                | cmd.CallTransferred()
+                | cmd.TransferFailed()
+            ):
+                return self._records.record(command, at)
+            case cmd.TransferRinging():
+                live = self._live.get(command.call_id)
+                return self._records.record(command, at, live.node if live else None)
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)
@@ -414,6 +520,8 @@ class Dispatcher:
                 return self._records.record(command, at)
             case cmd.CallEnded():
                 self._actions.ended(command.call_id)
+                if self._supervision is not None:
+                    self._supervision.call_ended(command.call_id)
                 return self._records.record(command, at)
             case cmd.OperatorStatusChanged() | cmd.OperatorLoggedIn():
                 fact = command

@@ -133,6 +133,8 @@ class UserService:
                     "password_hash": password_hash,
                     "role": body.role.value,
                     "group_id": body.group_id,
+                    # An operator's phone is on their operator row; anyone else's here.
+                    "extension": None if body.role is Role.OPERATOR else body.extension,
                     "password_changed_at": now,
                     "created_at": now,
                     "updated_at": now,
@@ -191,10 +193,14 @@ class UserService:
         async with self._db.transaction() as conn:
             operator = await self._operator_row(conn, user_id)
             extension = body.extension if "extension" in sent else None
-            if role is Role.OPERATOR and extension is None and operator is None:
-                raise field_error("body", "extension", "extension is required for role 'operator'")
-            if role is not Role.OPERATOR and extension is not None:
-                raise field_error("body", "extension", "extension is only for role 'operator'")
+            if role is Role.OPERATOR and operator is None:
+                # Becoming an operator: their own phone, unless another is given, takes calls.
+                extension = extension or current.extension
+                if extension is None:
+                    raise field_error(
+                        "body", "extension", "extension is required for role 'operator'"
+                    )
+            self._place_extension(changes, role, sent, extension)
             await self._check_unique(
                 conn,
                 user_id=user_id,
@@ -230,6 +236,21 @@ class UserService:
         log.info("user_updated", user_id=user_id, fields=sorted(sent - {"password"}))
         await self._changed(user_id)
         return await self.get(user_id)
+
+    @staticmethod
+    def _place_extension(
+        changes: dict[str, Any],
+        role: Role,
+        sent: set[str],
+        extension: str | None,
+    ) -> None:
+        """Where the user's phone is kept: an operator's on the operator row (the user row's
+        is cleared), anyone else's on the user row. A demoted operator's extension is freed
+        with their operator row, as before."""
+        if role is Role.OPERATOR:
+            changes["extension"] = None
+        elif "extension" in sent:
+            changes["extension"] = extension
 
     async def unlock(self, user_id: str, actor: Principal | None) -> User:
         """Lift the lock after failed logins (and forget the failures) of the user's name."""

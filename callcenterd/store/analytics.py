@@ -24,6 +24,7 @@ from callcenterd.analytics.kpis import CallCounts
 from callcenterd.analytics.pauses import PauseSpell
 from callcenterd.analytics.windows import HOURS, offset_stretches
 from callcenterd.domain.clock import from_iso, to_iso
+from callcenterd.store.call_legs import CallLegs
 from callcenterd.store.call_stats import (
     STATS_INDEX,
     TRIGGERS,
@@ -125,6 +126,7 @@ def figures_query(
 class AnalyticsStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.legs = CallLegs(db)  # each operator's part of calls (transfers split)
 
     # --- call figures -----------------------------------------------------------------------
     async def prepare_rollups(self, thresholds: Thresholds) -> bool:

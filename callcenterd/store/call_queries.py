@@ -11,6 +11,7 @@ calls an operator was rung for or answered".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ _CALL_COLUMNS = (
     "c.id, c.channel_id, c.caller_number, c.called_number, c.operator_id, c.queue_id, c.status,"
     " c.reason, c.start_time, c.answer_time, c.end_time, c.duration, c.wait_seconds,"
     " c.recording, c.notes, c.rating, c.routed_by, c.operators_tried, c.created_at,"
-    " c.updated_at, u.name AS operator_name, q.name AS queue_name"
+    " c.updated_at, c.hold_seconds, u.name AS operator_name, q.name AS queue_name"
 )
 
 
@@ -87,6 +88,7 @@ class CallRecord:
     operators_tried: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    hold_seconds: float = 0.0  # time on hold, counted apart from the talk (duration)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ def _call(row: sqlite3.Row) -> CallRecord:
         operators_tried=_tried(row["operators_tried"]),
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
+        hold_seconds=round(float(row["hold_seconds"]), 3),
     )
 
 
@@ -281,9 +284,12 @@ class CallQueries:
         so a crowd of big dashboard pages costs the event loop almost nothing (a page of
         1,000 calls built in Python held the interpreter for tens of ms, delaying routing).
         """
-        rows = await self._db.fetch_all(*self.list_sql(scope, where, skip, limit))
-        total = int(await self._db.fetch_value(*self.count_sql(scope, where)))
-        return "[" + ",".join(row[0] for row in rows) + "]", total
+        # Side by side on two readers: one wait for the loop's turn instead of two in a row.
+        rows, total = await asyncio.gather(
+            self._db.fetch_all(*self.list_sql(scope, where, skip, limit)),
+            self._db.fetch_value(*self.count_sql(scope, where)),
+        )
+        return "[" + ",".join(row[0] for row in rows) + "]", int(total)
 
     async def get(self, call_id: str) -> CallRecord | None:
         row = await self._db.fetch_one(

@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from callcenterd.domain.clock import from_iso, to_iso
+from callcenterd.store import call_legs as legs
 from callcenterd.store.db import Database, set_sql
 
 
@@ -24,6 +25,7 @@ class CallEnd:
     wait_seconds: float | None = None  # None: keep what the record has
     queue_id: str | None = None  # None: keep what the record has
     reconciled: bool = False  # closed by reconciliation, not by an event
+    held_seconds: float = 0.0  # a hold still running at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ class CallWriter:
         operator_id: str | None,
         *,
         extension: str | None = None,
+        node: str | None = None,
     ) -> None:
         """An operator's phone rings (the operator is added to `operators_tried` once); a
         phone no operator has (AMI fallback) is kept on the timeline by its extension."""
@@ -155,6 +158,7 @@ class CallWriter:
                     (operator_id, to_iso(at), call_id, operator_id),
                 )
             await _event(conn, call_id, at, "ringing", operator_id, data)
+            await legs.leg_rung(conn, call_id, leg_id, operator_id, node, at)
 
     async def leg_ended(
         self, call_id: str, at: datetime, leg_id: str, operator_id: str | None, outcome: str
@@ -162,6 +166,7 @@ class CallWriter:
         async with self._db.transaction() as conn:
             data = {"leg_id": leg_id, "outcome": outcome}
             await _event(conn, call_id, at, "leg_ended", operator_id, data)
+            await legs.leg_closed(conn, call_id, at, outcome, leg_id=leg_id)
 
     async def answered(
         self,
@@ -171,18 +176,30 @@ class CallWriter:
         wait_seconds: float,
         *,
         extension: str | None = None,
+        leg_id: str | None = None,
+        transferred: bool = False,
     ) -> None:
+        """`transferred`: a later operator after a transfer (the first answer's time and
+        wait stay as they are)."""
         async with self._db.transaction() as conn:
-            await _change(
-                conn,
-                call_id,
-                at,
-                status="answered",
-                answer_time=to_iso(at),
-                operator_id=operator_id,
-                wait_seconds=round(wait_seconds, 3),
+            if transferred:
+                await _change(conn, call_id, at, operator_id=operator_id)
+            else:
+                await _change(
+                    conn,
+                    call_id,
+                    at,
+                    status="answered",
+                    answer_time=to_iso(at),
+                    operator_id=operator_id,
+                    wait_seconds=round(wait_seconds, 3),
+                )
+            data: dict[str, Any] = (
+                {} if operator_id or extension is None else {"extension": extension}
             )
-            data = {} if operator_id or extension is None else {"extension": extension}
+            if leg_id is not None:
+                data["leg_id"] = leg_id
+                await legs.leg_answered(conn, call_id, leg_id, at)
             await _event(conn, call_id, at, "answered", operator_id, data)
 
     async def ended(self, call_id: str, at: datetime, end: CallEnd) -> None:
@@ -201,8 +218,79 @@ class CallWriter:
         else:
             kind, data = "ended", {"reason": end.reason}
         async with self._db.transaction() as conn:
+            if end.held_seconds:
+                await legs.hold_added(conn, call_id, end.operator_id, end.held_seconds)
             await _change(conn, call_id, at, **columns)
+            await legs.leg_closed(conn, call_id, at, end.reason)
             await _event(conn, call_id, at, kind, end.operator_id, data)
+
+    # --- hold and transfers (issue 11) ------------------------------------------------------
+    async def held(self, call_id: str, at: datetime, operator_id: str) -> None:
+        async with self._db.transaction() as conn:
+            await _change(conn, call_id, at)
+            await _event(conn, call_id, at, "held", operator_id, {})
+
+    async def unheld(self, call_id: str, at: datetime, operator_id: str, seconds: float) -> None:
+        async with self._db.transaction() as conn:
+            await legs.hold_added(conn, call_id, operator_id, seconds)
+            await _change(conn, call_id, at)
+            await _event(conn, call_id, at, "unheld", operator_id, {"seconds": round(seconds, 3)})
+
+    async def transfer_started(
+        self, call_id: str, at: datetime, operator_id: str, data: dict[str, Any]
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await _event(conn, call_id, at, "transfer_started", operator_id, data)
+
+    async def consult_answered(
+        self, call_id: str, at: datetime, leg_id: str, operator_id: str
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await legs.leg_answered(conn, call_id, leg_id, at)
+            await _event(conn, call_id, at, "consult_answered", operator_id, {"leg_id": leg_id})
+
+    async def transferred(
+        self,
+        call_id: str,
+        at: datetime,
+        operator_id: str,
+        from_leg_id: str,
+        held_seconds: float,
+        data: dict[str, Any],
+        *,
+        to_operator_id: str | None = None,
+    ) -> None:
+        """The operator's leg ends as transferred; an attended transfer's target has the
+        call from now (`to_operator_id`)."""
+        async with self._db.transaction() as conn:
+            if held_seconds:
+                await legs.hold_added(conn, call_id, operator_id, held_seconds)
+            await legs.leg_closed(conn, call_id, at, "transferred", leg_id=from_leg_id)
+            if to_operator_id is not None:
+                await _change(conn, call_id, at, operator_id=to_operator_id)
+            else:
+                await _change(conn, call_id, at)
+            await _event(conn, call_id, at, "transferred", operator_id, data)
+
+    async def transfer_failed(
+        self,
+        call_id: str,
+        at: datetime,
+        operator_id: str | None,
+        leg_id: str,
+        reason: str,
+        held_seconds: float,
+        *,
+        answered: bool,
+    ) -> None:
+        """The target did not take the call; an answered consultation's leg ends here."""
+        async with self._db.transaction() as conn:
+            if held_seconds:
+                await legs.hold_added(conn, call_id, operator_id, held_seconds)
+            if answered:
+                await legs.leg_closed(conn, call_id, at, reason, leg_id=leg_id)
+            data = {"leg_id": leg_id, "reason": reason}
+            await _event(conn, call_id, at, "transfer_failed", operator_id, data)
 
     async def recording_started(self, call_id: str, at: datetime, name: str) -> None:
         async with self._db.transaction() as conn:

@@ -17,7 +17,11 @@ from callcenterd.store.db import Database, insert_sql, set_sql
 
 _USER_COLUMNS = (
     "id, username, email, name, role, group_id, is_active, token_generation, password_hash,"
-    " created_at, updated_at, lf.locked_until"
+    " created_at, updated_at, lf.locked_until,"
+    # The user's own phone: an operator's is on their operator row (routing reads it there),
+    # anyone else's on the user row (migration 0009).
+    " COALESCE((SELECT o.extension FROM operators AS o"
+    " WHERE o.user_id = users.id AND o.deleted_at IS NULL), users.extension) AS extension"
 )
 # A user with the lock of their name beside them (the row of the name tried at login).
 _USERS = "users LEFT JOIN login_failures AS lf ON lf.username_key = users.username_key"
@@ -41,6 +45,7 @@ def _user(row: sqlite3.Row) -> User:
         created_at=from_iso(row["created_at"]),
         updated_at=from_iso(row["updated_at"]),
         locked_until=from_iso(row["locked_until"]) if row["locked_until"] else None,
+        extension=row["extension"],
     )
 
 
@@ -230,10 +235,13 @@ class OperatorRepository:
     async def extension_taken(
         conn: aiosqlite.Connection, extension: str, except_user: str | None
     ) -> bool:
+        # One phone, one user: operators' extensions and other users' own phones together.
         async with conn.execute(
             "SELECT 1 FROM operators"
-            " WHERE extension = ? AND deleted_at IS NULL AND user_id IS NOT ?",
-            (extension, except_user),
+            " WHERE extension = ? AND deleted_at IS NULL AND user_id IS NOT ?"
+            " UNION ALL SELECT 1 FROM users"
+            " WHERE extension = ? AND deleted_at IS NULL AND id IS NOT ?",
+            (extension, except_user, extension, except_user),
         ) as cursor:
             return await cursor.fetchone() is not None
 

@@ -83,8 +83,13 @@ class AriCallControl:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._client.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
 
-    async def continue_in_dialplan(self, channel_id: str) -> None:
-        await self._client.request("POST", f"/channels/{channel_id}/continue")
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str | None = None, extension: str | None = None
+    ) -> None:
+        where: dict[str, str | int] | None = None
+        if context and extension:
+            where = {"context": context, "extension": extension, "priority": 1}
+        await self._client.request("POST", f"/channels/{channel_id}/continue", params=where)
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
         await self._client.request(
@@ -131,12 +136,18 @@ class AriCallControl:
         await self._client.request("POST", f"/channels/{leg_id}/dial", params=params)
 
     async def snoop(
-        self, channel_id: str, snoop_id: str, spy: SnoopDirection, whisper: SnoopDirection
+        self,
+        channel_id: str,
+        snoop_id: str,
+        spy: SnoopDirection,
+        whisper: SnoopDirection,
+        app_args: str = "",
     ) -> None:
+        params = {"app": self._client.app, "spy": spy, "whisper": whisper}
+        if app_args:
+            params["appArgs"] = app_args
         await self._client.request(
-            "POST",
-            f"/channels/{channel_id}/snoop/{snoop_id}",
-            params={"app": self._client.app, "spy": spy, "whisper": whisper},
+            "POST", f"/channels/{channel_id}/snoop/{snoop_id}", params=params
         )
 
     async def originate(self, call: Originate) -> str:

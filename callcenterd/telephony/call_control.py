@@ -94,7 +94,12 @@ class CallControl(Protocol):
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
 
-    async def continue_in_dialplan(self, channel_id: str) -> None: ...
+    async def continue_in_dialplan(
+        self, channel_id: str, context: str | None = None, extension: str | None = None
+    ) -> None:
+        """Leave the application: on in the dialplan where it entered, or at priority 1 of
+        ``extension@context`` (a blind transfer to an external number)."""
+        ...
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
         """Send a channel elsewhere (a blind transfer to ``PJSIP/1002``, a trunk)."""
@@ -121,10 +126,16 @@ class CallControl(Protocol):
         ...
 
     async def snoop(
-        self, channel_id: str, snoop_id: str, spy: SnoopDirection, whisper: SnoopDirection
+        self,
+        channel_id: str,
+        snoop_id: str,
+        spy: SnoopDirection,
+        whisper: SnoopDirection,
+        app_args: str = "",
     ) -> None:
         """A channel into this application hearing (``spy``) and speaking into
-        (``whisper``) another: listen, whisper and barge for supervisors."""
+        (``whisper``) another: listen, whisper and barge for supervisors. ``in`` is the
+        audio Asterisk reads from the snooped channel, ``out`` what it writes to it."""
         ...
 
     async def originate(self, call: Originate) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from callcenterd.domain import events as ev
 from callcenterd.domain.events import LegFailure
+from callcenterd.domain.supervision import is_supervision_channel
 from callcenterd.telephony.call_control import Bridge, Channel, EndpointState
 
 # Appended as the first application argument of every operator leg we create.
@@ -62,7 +64,38 @@ class CallerLeft:
     channel_id: str
 
 
-Translated = CallerEntered | CallerLeft | LegInStasis | EndpointState | ev.Event
+@dataclass(frozen=True, slots=True)
+class LegReplacing:
+    """A transfer from an operator's phone (SIP REFER): Asterisk swapped a Local channel
+    dialing `number` into the bridge in place of our leg `leg_id`."""
+
+    channel_id: str
+    leg_id: str
+    number: str
+
+
+# A Local channel's name: Local/<exten>@<context>-<id>;<half>
+_LOCAL_NAME = re.compile(r"^Local/([^@]+)@")
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisionSignal:
+    """A supervisor's phone or a snoop channel (services/supervision.py): in the app, answered,
+    or gone. Never a caller, never an operator leg."""
+
+    channel_id: str
+    kind: Literal["in_stasis", "answered", "gone"]
+
+
+Translated = (
+    CallerEntered
+    | CallerLeft
+    | LegInStasis
+    | LegReplacing
+    | SupervisionSignal
+    | EndpointState
+    | ev.Event
+)
 
 # A caller's priority: `Stasis(callcenterd,QUEUE,priority=N)`, else this channel variable
 # (sent with StasisStart when ari.conf lists it in `channelvars`). Higher is served first.
@@ -94,8 +127,14 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
         return []
     channel = frame.get("channel") or {}
     channel_id = str(channel.get("id", ""))
+    supervision = _supervision(kind, frame, channel_id)
+    if supervision is not None:
+        return supervision
     match kind:
         case "StasisStart":
+            replaced = str((frame.get("replace_channel") or {}).get("id", ""))
+            if replaced and is_leg(replaced):
+                return [LegReplacing(channel_id, replaced, _dialed(channel))]
             args = tuple(str(a) for a in frame.get("args", []))
             if (args and args[0] == LEG_MARK) or is_leg(channel_id):
                 return [LegInStasis(channel_id)]
@@ -136,6 +175,35 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]
     return []
+
+
+def _dialed(channel: dict[str, Any]) -> str:
+    """What a transfer's Local channel dials: its name's extension, else its dialplan's."""
+    named = _LOCAL_NAME.match(str(channel.get("name", "")))
+    if named:
+        return named[1]
+    return str((channel.get("dialplan") or {}).get("exten") or "")
+
+
+_GONE = frozenset({"StasisEnd", "ChannelDestroyed"})
+
+
+def _supervision(kind: str, frame: dict[str, Any], channel_id: str) -> list[Translated] | None:
+    """The events of supervision channels, told apart by their ids (domain/supervision.py);
+    None for any other channel's."""
+    if kind == "Dial":
+        peer_id = str((frame.get("peer") or {}).get("id", ""))
+        if not is_supervision_channel(peer_id):
+            return None
+        status = str(frame.get("dialstatus", ""))
+        if status == "ANSWER":
+            return [SupervisionSignal(peer_id, "answered")]
+        return [SupervisionSignal(peer_id, "gone")] if status in _DIAL_STATUS else []
+    if not is_supervision_channel(channel_id):
+        return None
+    if kind == "StasisStart":
+        return [SupervisionSignal(channel_id, "in_stasis")]
+    return [SupervisionSignal(channel_id, "gone")] if kind in _GONE else []
 
 
 # --- REST answers -----------------------------------------------------------------------------

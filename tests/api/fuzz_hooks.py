@@ -35,6 +35,9 @@ RULES_BEYOND_THE_SCHEMA = (
     ("reason", re.compile(r"not a configured pause reason \([^)]*\)")),
     # Two body fields together, where the other may be the stored one (a partial update).
     ("overflow_queue_id", re.compile(r"overflow_action 'queue' needs overflow_queue_id")),
+    # An operator needs an extension (role and extension together; on an update the role
+    # may be the stored one). Any other role may have one, or none.
+    ("extension", re.compile(r"(Value error, )?extension is required for role 'operator'")),
 )
 
 

@@ -116,6 +116,41 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/calls/{call_id}/recording"): Row(
         EVERYONE, 404, "DB_002", params={"call_id": "missing"}
     ),
+    # Hold and transfers (issue 11): who may act on which live call is in test_transfers.py.
+    ("POST", "/calls/{call_id}/hold"): Row(EVERYONE, 404, "DB_002", params={"call_id": "missing"}),
+    ("POST", "/calls/{call_id}/unhold"): Row(
+        EVERYONE, 404, "DB_002", params={"call_id": "missing"}
+    ),
+    ("POST", "/calls/{call_id}/transfer"): Row(
+        EVERYONE,
+        404,
+        "DB_002",
+        body={"target": {"type": "queue", "id": "q"}, "mode": "blind"},
+        params={"call_id": "missing"},
+    ),
+    ("POST", "/calls/{call_id}/transfer/complete"): Row(
+        EVERYONE, 404, "DB_002", params={"call_id": "missing"}
+    ),
+    ("POST", "/calls/{call_id}/transfer/cancel"): Row(
+        EVERYONE, 404, "DB_002", params={"call_id": "missing"}
+    ),
+    # Supervision (issue 11, part 3): never for operators; an unknown call is a 404.
+    ("POST", "/calls/{call_id}/supervise"): Row(
+        READERS, 404, "DB_002", body={"mode": "listen"}, params={"call_id": "missing"}
+    ),
+    ("PUT", "/calls/{call_id}/supervise/{session_id}"): Row(
+        READERS,
+        404,
+        "DB_002",
+        body={"mode": "whisper"},
+        params={"call_id": "missing", "session_id": "missing"},
+    ),
+    ("DELETE", "/calls/{call_id}/supervise/{session_id}"): Row(
+        READERS, 404, "DB_002", params={"call_id": "missing", "session_id": "missing"}
+    ),
+    ("GET", "/calls/{call_id}/supervisions"): Row(
+        READERS, 404, "DB_002", params={"call_id": "missing"}
+    ),
     # ARI is on a closed port in these tests: allowed calls reach the handler and get AST_004.
     ("GET", "/asterisk/extensions"): Row(frozenset({"admin", "manager"}), 503, "AST_004"),
     ("GET", "/asterisk/realtime-data"): Row(READERS, 200),

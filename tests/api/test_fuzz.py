@@ -177,15 +177,8 @@ async def _schemathesis(base: str, token: str, user_id: str, workdir: Path) -> t
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(
-    "role",
-    [
-        # An admin may give any user an extension (a supervisor's own phone); today only
-        # operators may have one. Issue 11's supervision lifts this: then strict xfail fails.
-        pytest.param("admin", marks=pytest.mark.xfail(strict=True, reason="extension rule")),
-        *ROLES[1:],
-    ],
-)
+# An admin may give any user an extension (a supervisor's own phone, issue 11).
+@pytest.mark.parametrize("role", ROLES)
 async def test_schemathesis_finds_nothing(aiohttp_server: Any, tmp_path: Path, role: str) -> None:
     settings = make_settings(tmp_path / "state", rate_limits={"enabled": False})
     server = await aiohttp_server(create_app(settings), host="127.0.0.1")

@@ -103,7 +103,6 @@ INVALID_CREATES = [
     pytest.param({"role": "operator", "extension": "12"}, "extension", id="extension-2"),
     pytest.param({"role": "operator", "extension": "123456"}, "extension", id="extension-6"),
     pytest.param({"role": "operator", "extension": "12a4"}, "extension", id="extension-letter"),
-    pytest.param({"role": "manager", "extension": "1234"}, "extension", id="ext-for-manager"),
     pytest.param({"group_id": str(uuid.uuid4())}, "group_id", id="unknown-group"),
     pytest.param({"colour": "blue"}, "colour", id="unknown-field"),
 ]
@@ -161,6 +160,24 @@ async def test_valid_extensions(client: TestClient[Any, Any], admin: Actor) -> N
         body = user_body(f"op{number}", "operator", extension=extension)
         created = await _create(client, admin, body)
         assert (await _operator(client, admin, created["id"]))["extension"] == extension
+
+
+async def test_every_role_may_have_its_own_phone(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    """Admins, managers and supervisors are rung on their own extension to supervise calls."""
+    await _create(client, admin, user_body("oper", "operator", extension="1001"))
+    for role, extension in (("admin", "2001"), ("manager", "2002"), ("supervisor", "2003")):
+        created = await _create(client, admin, user_body(f"{role}2", role, extension=extension))
+        assert created["extension"] == extension
+        assert await _operator(client, admin, created["id"]) is None  # not an operator
+    # One phone, one user, across operators and the others.
+    for body in (
+        user_body("dup1", "supervisor", extension="1001"),
+        user_body("dup2", "operator", extension="2003"),
+    ):
+        response = await client.post(USERS, json=body, headers=admin.headers)
+        assert (await expect_error(response, 409, "USER_003"))["field"] == "extension"
 
 
 # --- create: uniqueness --------------------------------------------------------------------
@@ -298,13 +315,17 @@ async def test_operator_to_manager_and_back(
     assert response.status == 200
     assert (await response.json())["role"] == "manager"
     assert await _operator(client, admin, user["id"]) is None
-    # A manager has no extension: the old one is free for someone else...
+    # The operator's extension went with the operator row: it is free for someone else...
+    assert (await response.json())["extension"] is None
     other = await _create(client, admin, user_body("taker", "operator", extension="1500"))
-    # ...and cannot be given one.
-    error = await expect_error(
-        await _put(client, admin, user["id"], {"extension": "1600"}), 422, "DB_003"
+    # ...and a manager may have a phone of their own (rung to supervise), a free one.
+    await expect_error(
+        await _put(client, admin, user["id"], {"extension": "1500"}), 409, "USER_003"
     )
-    assert error["field"] == "extension"
+    response = await _put(client, admin, user["id"], {"extension": "1600"})
+    assert (await response.json())["extension"] == "1600"
+    cleared = await _put(client, admin, user["id"], {"extension": None})
+    assert (await cleared.json())["extension"] is None
 
     # Back to operator: an extension is needed again, and must be free.
     error = await expect_error(
@@ -316,7 +337,9 @@ async def test_operator_to_manager_and_back(
         409,
         "USER_003",
     )
-    response = await _put(client, admin, user["id"], {"role": "operator", "extension": "1600"})
+    await _put(client, admin, user["id"], {"extension": "1600"})
+    # Their own phone becomes the operator's extension.
+    response = await _put(client, admin, user["id"], {"role": "operator"})
     assert response.status == 200
     assert (await response.json())["role"] == "operator"
     revived = await _operator(client, admin, user["id"])

@@ -84,7 +84,9 @@ class CallerCall:
     def snapshot(self) -> CallerOutcome:
         """The call so far (exit_code None while sipp still runs)."""
         calls = group_by_call(parse_message_log(self.logs.messages))
-        return caller_outcome(next(iter(calls.values()), []), self._process.returncode)
+        # Its own call: the port may get a BYE (re)sent to an earlier test's caller first.
+        mine = (m for m in calls.values() if any(x.is_request("INVITE", sent=True) for x in m))
+        return caller_outcome(next(mine, []), self._process.returncode)
 
     async def outcome(self, within: float = 30.0) -> CallerOutcome:
         """Wait for sipp to exit (killed after `within` s: exit code -9), report the call."""
@@ -126,16 +128,18 @@ class Callers:
         *,
         hang_up_after_ms: int | None = None,
         cancel_after_ms: int | None = None,
+        scenario: str | None = None,
     ) -> CallerCall:
         """Dial `number` from `caller_number`. After the answer, hang up after `hang_up_after_ms`
         or (None) wait for the far end's BYE. With `cancel_after_ms`, CANCEL that long after
-        the INVITE instead (an answer before then fails the call: exit code 1)."""
+        the INVITE instead (an answer before then fails the call: exit code 1). `scenario`: a
+        variant of caller.xml to run instead (media.caller_with_media)."""
         logs = SippLogs(self._log_dir, f"caller-{next(self._names)}-{caller_number}")
         if cancel_after_ms is not None:
             scenario, timing = "caller_cancel.xml", {"cancel_ms": str(cancel_after_ms)}
         else:
             hang_up = NEVER_MS if hang_up_after_ms is None else hang_up_after_ms
-            scenario, timing = "caller.xml", {"hangup_ms": str(hang_up)}
+            scenario, timing = scenario or "caller.xml", {"hangup_ms": str(hang_up)}
         process = await run_sipp(
             scenario,
             logs,

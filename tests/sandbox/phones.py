@@ -63,6 +63,15 @@ class PhoneBehaviour:
         return cls("phone.xml", {"answer_ms": str(NEVER_MS), "hangup_ms": str(NEVER_MS)})
 
     @classmethod
+    def transfer(
+        cls, refer_to: str, after_ms: int = 0, refer_after_ms: int = 500
+    ) -> PhoneBehaviour:
+        """Answer after `after_ms`, then `refer_after_ms` later transfer the call (blind, SIP
+        REFER) to the `refer_to` URI; answer the NOTIFYs, then hang up (BYE)."""
+        timing = {"answer_ms": str(after_ms), "refer_ms": str(refer_after_ms)}
+        return cls("phone_refer.xml", {**timing, "refer_to": refer_to})
+
+    @classmethod
     def busy(cls) -> PhoneBehaviour:
         """486 Busy Here to every INVITE."""
         return cls("phone_busy.xml")

@@ -20,9 +20,11 @@ from callcenterd.events.stream import (
     ReplayBuffer,
     StreamClient,
     StreamSettings,
+    stream_settings,
     ws_text_frame,
 )
 from callcenterd.security import Principal, TokenClaims
+from callcenterd.settings import EventsSettings
 from tests.eventually import eventually
 
 GROUPS = {"op-a": "g1", "op-b": "g1", "op-c": "g2"}
@@ -156,6 +158,8 @@ async def no_operator(user_id: str) -> str | None:
 
 
 def stream_over(bus: EventBus, **settings: Any) -> EventStream:
+    """A stream whose fan-out takes each event at once (no flush window) unless told."""
+    settings.setdefault("flush_seconds", 0)
     return EventStream(bus, tracker(), StreamSettings(**settings), no_operator)
 
 
@@ -410,5 +414,134 @@ async def test_events_queued_while_the_fan_out_was_busy_go_out_in_one_write() ->
         frames = [entry.wire for entry in stream._buffer.after(0) or []]
         assert writes == [b"".join(frames)]
         assert supervisor_writes == [frames[1]]  # only what that viewer may see
+    finally:
+        await stream.stop()
+
+
+# --- the flush window ---------------------------------------------------------------------------
+class HeldWindow:
+    """The fan-out's sleep: each flush window stays open until the test closes it."""
+
+    def __init__(self) -> None:
+        self.opened: list[float] = []  # the seconds asked for, one per window
+        self._close = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.opened.append(seconds)
+        await self._close.wait()
+        self._close.clear()
+
+    def close(self) -> None:
+        self._close.set()
+
+
+def windowed_stream(bus: EventBus, window: HeldWindow) -> EventStream:
+    settings = StreamSettings(flush_seconds=0.1)
+    return EventStream(bus, tracker(), settings, no_operator, sleep=window)
+
+
+def recording_sink(client: StreamClient) -> list[bytes]:
+    writes: list[bytes] = []
+    client.sink = lambda wire: writes.append(wire) is None
+    return writes
+
+
+def frames_in(writes: list[bytes]) -> list[bytes]:
+    """The WebSocket frames a series of writes carried (small unmasked text frames)."""
+    stream, frames = b"".join(writes), []
+    while stream:
+        assert stream[0] == 0x81 and stream[1] < 126
+        frames.append(stream[2 : 2 + stream[1]])
+        stream = stream[2 + stream[1] :]
+    return frames
+
+
+async def test_events_published_within_the_flush_window_go_out_in_one_write() -> None:
+    bus, window = EventBus(clock), HeldWindow()
+    stream = windowed_stream(bus, window)
+    admin = stream.attach(ADMIN)
+    writes = recording_sink(admin)
+    stream.start()
+    try:
+        bus.publish("call_started", {"call_id": "c1"})
+        await eventually(lambda: window.opened == [0.1])  # the fan-out holds c1 back
+        for n in (2, 3):  # published while the window is open, with the loop running
+            bus.publish("call_started", {"call_id": f"c{n}"})
+            await asyncio.sleep(0)
+        assert writes == [] and stream.last_id == 0  # not sent, not in the replay yet
+        window.close()
+        await eventually(lambda: stream.last_id == 3)
+        assert writes == [b"".join(entry.wire for entry in stream._buffer.after(0) or [])]
+        assert [json.loads(f)["id"] for f in frames_in(writes)] == [1, 2, 3]
+    finally:
+        await stream.stop()
+
+
+async def test_flushes_keep_the_order_of_events() -> None:
+    bus, window = EventBus(clock), HeldWindow()
+    stream = windowed_stream(bus, window)
+    writes = recording_sink(stream.attach(ADMIN))
+    stream.start()
+    try:
+        for flush in range(3):
+            for n in range(4):
+                bus.publish("call_started", {"call_id": f"c{flush}-{n}"})
+                await asyncio.sleep(0)
+            await eventually(lambda flush=flush: len(window.opened) == flush + 1)
+            window.close()
+            await eventually(lambda flush=flush: len(writes) == flush + 1)
+        sent = [json.loads(f) for f in frames_in(writes)]
+        assert [f["id"] for f in sent] == list(range(1, 13))
+        assert [f["data"]["call_id"] for f in sent][4:6] == ["c1-0", "c1-1"]
+    finally:
+        await stream.stop()
+
+
+async def test_resuming_while_a_flush_is_held_misses_nothing_and_gets_nothing_twice() -> None:
+    bus, window = EventBus(clock), HeldWindow()
+    stream = windowed_stream(bus, window)
+    first = stream.attach(ADMIN)
+    stream.start()
+    try:
+        bus.publish("call_started", {"call_id": "c1"})
+        await eventually(lambda: len(window.opened) == 1)
+        window.close()
+        await eventually(lambda: first.pending() == 1)
+        seen = ids_of(first.take())
+        bus.publish("call_started", {"call_id": "c2"})  # held in the second window ...
+        await eventually(lambda: len(window.opened) == 2)
+        stream.detach(first)  # ... while the client drops and comes back
+        again = stream.attach(ADMIN, last_event_id=seen[-1])
+        newcomer = stream.attach(ADMIN)  # told last_event_id = stream.last_id, which is 1
+        assert stream.last_id == 1 and again.pending() == 0
+        bus.publish("call_started", {"call_id": "c3"})
+        window.close()
+        await eventually(lambda: stream.last_id == 3)
+        assert seen + ids_of(again.take()) == [1, 2, 3]
+        assert ids_of(newcomer.take()) == [2, 3]
+        late = stream.attach(ADMIN, last_event_id=1)  # after the flush: from the replay
+        assert ids_of(late.take()) == [2, 3]
+    finally:
+        await stream.stop()
+
+
+def test_the_flush_window_is_a_setting() -> None:
+    assert stream_settings(EventsSettings()).flush_seconds == 0.1
+    assert stream_settings(EventsSettings(flush_seconds=0)).flush_seconds == 0
+    with pytest.raises(ValueError, match="flush_seconds"):
+        EventsSettings(flush_seconds=-1)
+
+
+async def test_no_window_sends_each_event_as_soon_as_the_fan_out_takes_it() -> None:
+    bus = EventBus(clock)
+    window = HeldWindow()
+    settings = StreamSettings(flush_seconds=0)
+    stream = EventStream(bus, tracker(), settings, no_operator, sleep=window)
+    writes = recording_sink(stream.attach(ADMIN))
+    stream.start()
+    try:
+        bus.publish("call_started", {"call_id": "c1"})
+        await eventually(lambda: len(writes) == 1)
+        assert window.opened == []
     finally:
         await stream.stop()

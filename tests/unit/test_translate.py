@@ -192,3 +192,20 @@ def test_translate(frame: dict[str, Any], expected: list[Translated]) -> None:
 )
 def test_caller_priority(args: tuple[str, ...], variable: object, priority: int) -> None:
     assert caller_priority(args, variable) == priority
+
+
+def test_a_local_channel_replacing_our_leg_is_a_phone_transfer() -> None:
+    from callcenterd.telephony.translate import LegReplacing
+
+    frame = {
+        "type": "StasisStart",
+        "args": [],
+        "channel": {"id": "9.2", "name": "Local/1002@operators-00000000;1", "state": "Down"},
+        "replace_channel": {"id": "call-1", "name": "PJSIP/1001-00000001"},
+    }
+    assert translate(frame, lambda channel: channel == "call-1") == [
+        LegReplacing("9.2", "call-1", "1002")
+    ]
+    # Replacing a channel that is not ours: an ordinary new caller.
+    [entered] = translate(frame, lambda channel: False)
+    assert type(entered).__name__ == "CallerEntered"

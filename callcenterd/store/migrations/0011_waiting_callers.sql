@@ -1,4 +1,4 @@
--- 0009: the waiting caller (issue 12). A greeting (an Asterisk sound name) played
+-- 0011: the waiting caller (issue 12). A greeting (an Asterisk sound name) played
 -- once on entry, and every `announce_every` seconds (0: never) the caller's place in line,
 -- with the estimated wait when `announce_wait` is set.
 ALTER TABLE queues ADD COLUMN greeting TEXT;
