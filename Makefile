@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/routing_engine.py
 	$(BIN)/python bench/ws_fanout.py
 	$(BIN)/python bench/dashboards.py
+	$(BIN)/python bench/wait_estimate.py
 
 # Benchmarks on the real Asterisk sandbox (root; several minutes).
 bench-sandbox: $(STAMP)

@@ -27,6 +27,7 @@ from callcenterd.api import (
     queues,
     supervision,
     transfers,
+    vip_callers,
 )
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
@@ -69,6 +70,7 @@ from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
 from callcenterd.services.transfers import CallTransfers
 from callcenterd.services.users import GroupService, UserService
+from callcenterd.services.vip_callers import VipCallers
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
@@ -84,6 +86,7 @@ from callcenterd.store.users import (
     OperatorRepository,
     UserRepository,
 )
+from callcenterd.store.vip_callers import VipCallerRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
@@ -93,6 +96,8 @@ from callcenterd.telephony.call_control import CallControl
 log = structlog.get_logger(__name__)
 
 DATABASE = web.AppKey("database", Database)
+# Last-operator routing remembers who served a number for this long (across restarts).
+LAST_OPERATOR_DAYS = 30
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 API_AREAS = (
     auth.routes,
@@ -104,6 +109,7 @@ API_AREAS = (
     supervision.routes,
     asterisk.routes,
     dashboard.routes,
+    vip_callers.routes,
 )
 
 
@@ -183,6 +189,9 @@ def create_app(
     async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         built = app[keys.SERVICES]
         await built.dispatcher.apply_settings(await built.system_settings.current())
+        await built.vip_callers.load()
+        since = clock() - timedelta(days=LAST_OPERATOR_DAYS)
+        built.dispatcher.last_operators.load(await CallWriter(built.db).answered_by(since))
         # The engine starts from the stored queues and operators, before any call arrives.
         built.dispatcher.load(
             await all_queue_configs(built.db), await all_operator_profiles(built.db)
@@ -260,6 +269,7 @@ def build_services(
     def control_of(node: str) -> CallControl | None:
         return next((link.connected_control for link in links if link.node == node), None)
 
+    vips = VipCallers(db, VipCallerRepository(db), clock)
     dispatcher = Dispatcher(
         RoutingEngine(),
         records,
@@ -268,6 +278,7 @@ def build_services(
         clock,
         control_of,
         observe_routing=metrics.observe_routing,
+        priority_of_caller=vips.priority_of,
     )
     ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
     links.append(ari)
@@ -382,6 +393,7 @@ def build_services(
         events_stream=events_stream,
         operator_groups=operator_groups,
         supervision=supervision_service,
+        vip_callers=vips,
     )
     _wire_changes(built)
     return built

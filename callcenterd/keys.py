@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from callcenterd.services.system_settings import SystemSettingsService
     from callcenterd.services.transfers import CallTransfers
     from callcenterd.services.users import GroupService, UserService
+    from callcenterd.services.vip_callers import VipCallers
     from callcenterd.store.db import Database
     from callcenterd.telephony.ami import AmiLink
     from callcenterd.telephony.ari_link import AriLink
@@ -63,6 +64,7 @@ class Services:
     operator_groups: OperatorGroups
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
+    vip_callers: VipCallers
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from callcenterd import __version__
 from callcenterd.api.endpoints import ENDPOINTS, Endpoint, json_response
+from callcenterd.contract.routing import NUMBER_PATTERN
 from callcenterd.contract.schemas import ErrorBody
 from callcenterd.contract.validation import RequestInvalid, without_null
 from callcenterd.errors import (
@@ -35,6 +36,11 @@ _PATH_SCHEMAS: dict[str, dict[str, Any]] = {
         "minLength": 1,
         "maxLength": 128,
         "description": "An Asterisk channel id, e.g. 1700000000.42",
+    },
+    "number": {
+        "type": "string",
+        "pattern": NUMBER_PATTERN,
+        "description": "A phone number: digits, with an optional leading +",
     },
 }
 _ID_SCHEMA = {"type": "string", "format": "uuid"}

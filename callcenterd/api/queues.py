@@ -43,6 +43,10 @@ def queue_out(view: QueueView) -> QueueOut:
         overflow_action=config.overflow_action,
         overflow_queue_id=config.overflow_queue_id,
         music_class=config.music_class,
+        greeting=config.greeting,
+        announce_every=round(config.announce_every),
+        announce_wait=config.announce_wait,
+        last_operator_wait=round(config.last_operator_wait),
         created_at=queue.created_at,
         updated_at=queue.updated_at,
     )

@@ -69,6 +69,23 @@ RingTimeout = Annotated[int, Field(ge=1, le=600, description="Seconds one ring l
 RetryDelay = Annotated[int, Field(ge=0, le=600, description="Seconds between ring rounds")]
 Wrapup = Annotated[int, Field(ge=0, le=3600, description="Seconds after a call, not rung")]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Sound = Annotated[
+    str,
+    StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"),
+    Field(description="An Asterisk sound name, without extension: `queue-periodic-announce`"),
+]
+LastOperatorWait = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=600,
+        description="Seconds a returning caller waits for the operator who served them last;"
+        " 0: off",
+    ),
+]
+AnnounceEvery = Annotated[
+    int, Field(ge=0, le=3600, description="Seconds between position announcements; 0: none")
+]
 CallStatus = Literal["incoming", "answered", "completed", "missed"]
 
 
@@ -127,6 +144,10 @@ class QueueCreate(_In):
     overflow_action: OverflowAction = Field(OverflowAction.HANGUP, strict=False)
     overflow_queue_id: str | None = Field(None, description="With overflow_action 'queue'")
     music_class: MusicClass = "default"
+    greeting: Sound | None = Field(None, description="Played once to every caller joining")
+    announce_every: AnnounceEvery = 0
+    announce_wait: bool = Field(True, description="The estimated wait with the position")
+    last_operator_wait: LastOperatorWait = 0
 
 
 class QueueUpdate(_In):
@@ -150,6 +171,9 @@ class QueueUpdate(_In):
         "join_empty",
         "overflow_action",
         "music_class",
+        "announce_every",
+        "announce_wait",
+        "last_operator_wait",
     )
 
     name: Name | None = None
@@ -170,6 +194,10 @@ class QueueUpdate(_In):
     overflow_action: OverflowAction | None = Field(None, strict=False)
     overflow_queue_id: str | None = None
     music_class: MusicClass | None = None
+    greeting: Sound | None = Field(None, description="null: no greeting")
+    announce_every: AnnounceEvery | None = None
+    announce_wait: bool | None = None
+    last_operator_wait: LastOperatorWait | None = None
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
@@ -206,6 +234,28 @@ class QueueOut(BaseModel):
     overflow_action: OverflowAction
     overflow_queue_id: str | None
     music_class: str
+    greeting: str | None
+    announce_every: int
+    announce_wait: bool
+    last_operator_wait: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- VIP callers ---------------------------------------------------------------------------
+# A number in a path: digits, an optional leading +.
+NUMBER_PATTERN = r"^\+?[0-9]{1,32}$"
+
+
+class VipCallerIn(_In):
+    priority: Annotated[int, Field(ge=1, le=100, description="Higher is served first")]
+    note: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class VipCallerOut(BaseModel):
+    number: str = Field(description="As entered; callers match on its digits")
+    priority: int
+    note: str
     created_at: datetime
     updated_at: datetime
 

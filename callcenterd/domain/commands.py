@@ -44,6 +44,24 @@ class HoldCaller:
 
 
 @dataclass(frozen=True, slots=True)
+class GreetCaller:
+    """Play the queue's greeting to a caller who just joined it (over the music)."""
+
+    call_id: str
+    sound: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceWait:
+    """Tell a waiting caller their place in line (1 = next) and, when the queue says so and
+    an estimate exists, the seconds still to wait."""
+
+    call_id: str
+    position: int
+    wait_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class RingOperator:
     call_id: str
     leg_id: str  # chosen by the engine; the adapter uses it as the channel id
@@ -292,6 +310,8 @@ TransferFact = (
 Action = (
     AnswerCaller
     | HoldCaller
+    | GreetCaller
+    | AnnounceWait
     | RingOperator
     | CancelLeg
     | ConnectCall

@@ -24,6 +24,8 @@ class CallArrived:
     # many operator legs it already had (new leg ids must not repeat theirs).
     arrived_at: float | None = None
     legs_used: int = 0
+    priority: int = 0  # higher is served first; equal priorities in arrival order
+    last_operator: str | None = None  # who served this number last (last-operator routing)
 
 
 @dataclass(frozen=True, slots=True)

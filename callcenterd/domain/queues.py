@@ -60,6 +60,11 @@ class QueueConfig:
     overflow_action: OverflowAction = OverflowAction.HANGUP
     overflow_queue_id: str | None = None
     music_class: str = "default"
+    greeting: str | None = None  # a sound played once to every caller joining the queue
+    announce_every: float = 0.0  # seconds between position announcements; 0: none
+    announce_wait: bool = True  # the estimated wait with the position
+    # A returning caller waits up to this long for the operator who served them last; 0: off.
+    last_operator_wait: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from callcenterd.routing.state import (
     TransferState,
 )
 from callcenterd.routing.strategies import has_untried, pick, sort_key
+from callcenterd.routing.wait_estimate import estimate_wait, remaining_handle
 
 # Legs the engine ended (cancelled, timed out, lost a race) are remembered this long (in
 # legs) so that an answer crossing the cancel is hung up again rather than ignored.
@@ -52,6 +53,8 @@ class EngineSettings:
     max_call_duration: float = 0.0  # 0: unlimited
     queue_timeout: float = 300.0  # max wait of queues that set none; 0: unlimited
     autopause_after: int = 3  # consecutive unanswered rings; 0: never
+    # A queue's handle time (talk + wrap-up) for wait estimates until its calls are measured.
+    assumed_handle_seconds: float = 180.0
 
 
 @dataclass(slots=True)
@@ -79,6 +82,10 @@ class RoutingEngine:
         self._routes: _Routes | None = None  # rebuilt after queue changes
         self._deadlines = Deadlines()
         self._dirty: set[str] = set()  # queues that may have a ready call and a free member
+        # Last-operator routing: operator id -> the calls waiting for them, earliest first;
+        # and the operators among them who may have become free.
+        self._reserved: dict[str, dict[str, None]] = {}
+        self._reserved_check: dict[str, None] = {}
         self._seq = 0
 
     # --- the one entry point ----------------------------------------------------------------
@@ -133,6 +140,7 @@ class RoutingEngine:
                     event.max_call_duration,
                     event.queue_timeout,
                     self.settings.autopause_after,
+                    self.settings.assumed_handle_seconds,
                 )
         # Timers due by `now` fire, then free operators meet ready callers. A retry set for
         # `now` (retry_delay 0) fires in a second pass, which cannot set another: two passes
@@ -172,6 +180,46 @@ class RoutingEngine:
         if call is None or call.phase is not CallPhase.WAITING:
             return None
         return self._position(self.queues[call.queue_id], call)
+
+    def estimated_wait(self, call_id: str, now: float) -> float | None:
+        """Seconds a waiting caller should still wait (see routing/wait_estimate.py); 0 while
+        an operator is being rung for them; None when not waiting or nobody serves the queue.
+        O(callers waiting in the queue + its members)."""
+        call = self.calls.get(call_id)
+        if call is None or call.phase is not CallPhase.WAITING:
+            return None
+        if call.legs:
+            return 0.0
+        queue = self.queues[call.queue_id]
+        key = call.sort_key()
+        ahead = sum(
+            1
+            for other_id in queue.waiting
+            if not (other := self.calls[other_id]).legs and other.sort_key() < key
+        )
+        mean = queue.handle.seconds
+        free_in = [
+            slot
+            for operator_id in queue.members
+            for slot in self._free_in(self.operators[operator_id], queue, mean, now)
+        ]
+        return estimate_wait(ahead, free_in, mean)
+
+    def _free_in(
+        self, operator: OperatorState, queue: QueueState, mean: float, now: float
+    ) -> list[float]:
+        """Seconds until each of an operator's call slots is free (none if not taking calls)."""
+        if operator.profile.presence is not Presence.ONLINE or not operator.reachable:
+            return []
+        wrapup = queue.config.wrapup_seconds
+        slots = [
+            remaining_handle(mean, now - self.calls[call_id].connected_at) + wrapup
+            for call_id in operator.talking
+            if call_id in self.calls
+        ]
+        slots += [mean] * len(operator.ringing)  # the caller rung will most likely take them
+        idle = operator.profile.max_concurrent_calls - len(slots)
+        return slots + [max(0.0, operator.wrapup_until - now)] * max(0, idle)
 
     def _position(self, queue: QueueState, call: CallState) -> int:
         key = call.sort_key()
@@ -215,7 +263,12 @@ class RoutingEngine:
         self._seq += 1
         call = CallState(event.call_id, event.caller_number, queue.config.id, arrived, self._seq)
         call.leg_count = event.legs_used
+        call.priority = event.priority
+        # A re-adopted call (after a restart) heard its greeting the first time.
+        call.greeting_due = queue.config.greeting is not None and event.arrived_at is None
         self.calls[call.id] = call
+        if event.last_operator is not None:
+            self._reserve(call, queue, event.last_operator, now)
         self._enqueue(call, queue, now, out, wait_from=arrived)
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
             self._deadlines.add(now + self.settings.auto_answer_delay, Due.ANSWER, call.id)
@@ -245,8 +298,11 @@ class RoutingEngine:
         if max_wait > 0:
             # A re-adopted call keeps the wait it already had; an overflowed one starts afresh.
             self._deadlines.add(max(now, wait_from + max_wait), Due.MAX_WAIT, call.id, call.seq)
-        # A fresh arrival is last in line; a moved or re-adopted call keeps its arrival order.
-        fresh = moved_from is None and call.arrived_at == now
+        if config.announce_every > 0:
+            self._deadlines.add(now + config.announce_every, Due.ANNOUNCE, call.id, call.seq)
+        # A fresh arrival without priority is last in line (priorities are never negative);
+        # a moved, re-adopted or prioritised call has its place found.
+        fresh = moved_from is None and call.arrived_at == now and call.priority == 0
         position = len(queue.waiting) if fresh else self._position(queue, call)
         out.append(cmd.CallQueued(call.id, config.id, position, moved_from))
 
@@ -255,10 +311,69 @@ class RoutingEngine:
             return
         call.answered = True
         out.append(cmd.AnswerCaller(call.id))
-        out.append(cmd.HoldCaller(call.id, self.queues[call.queue_id].config.music_class))
+        config = self.queues[call.queue_id].config
+        out.append(cmd.HoldCaller(call.id, config.music_class))
+        if call.greeting_due and config.greeting is not None:
+            call.greeting_due = False
+            out.append(cmd.GreetCaller(call.id, config.greeting))
+
+    # --- last-operator routing ---------------------------------------------------------------
+    def _reserve(self, call: CallState, queue: QueueState, operator_id: str, now: float) -> None:
+        """Keep a returning caller for the operator who served them last, for a while: only
+        if the queue asks, and that operator serves it and is online (not paused)."""
+        wait = queue.config.last_operator_wait
+        operator = self.operators.get(operator_id)
+        if wait <= 0 or operator is None or operator_id not in queue.members:
+            return
+        if operator.profile.presence is not Presence.ONLINE or not operator.reachable:
+            return
+        call.reserved_for = operator_id
+        self._reserved.setdefault(operator_id, {})[call.id] = None
+        self._reserved_check[operator_id] = None
+        self._deadlines.add(now + wait, Due.RESERVATION_END, call.id, call.seq)
+
+    def _unreserve(self, call: CallState) -> None:
+        """The caller waits for anyone again (the caller is put back in line by the caller)."""
+        operator_id = call.reserved_for
+        if operator_id is None:
+            return
+        call.reserved_for = None
+        waiting = self._reserved.get(operator_id)
+        if waiting is not None:
+            waiting.pop(call.id, None)
+            if not waiting:
+                del self._reserved[operator_id]
+
+    def _release(self, call: CallState) -> None:
+        """Back in line for every member, in their original place."""
+        self._unreserve(call)
+        queue = self.queues[call.queue_id]
+        queue.push_ready(call)
+        self._dirty.add(queue.config.id)
+
+    def _serve_reservations(self, now: float, out: list[Command]) -> None:
+        """Ring operators who became free for the earliest caller waiting for them."""
+        while self._reserved_check:
+            operator_id = next(iter(self._reserved_check))
+            del self._reserved_check[operator_id]
+            operator = self.operators.get(operator_id)
+            waiting = self._reserved.get(operator_id)
+            if operator is None or not waiting:
+                continue
+            if operator.profile.presence is not Presence.ONLINE or not operator.reachable:
+                for call_id in list(waiting):  # nobody to wait for any more
+                    self._release(self.calls[call_id])
+                continue
+            if not operator.is_available(now):
+                continue
+            call = self.calls[next(iter(waiting))]
+            # One ring: unanswered, the caller goes back in line for everyone.
+            self._unreserve(call)
+            self._ring(call, self.queues[call.queue_id], [operator_id], now, out)
 
     def _leave_queue(self, call: CallState, now: float, out: list[Command], outcome: str) -> None:
         """Take a waiting call out of its queue, cancelling whatever rings for it."""
+        self._unreserve(call)
         self.queues[call.queue_id].waiting.pop(call.id, None)
         for leg_id in list(call.legs):
             out.append(cmd.CancelLeg(call.id, leg_id))
@@ -337,6 +452,7 @@ class RoutingEngine:
         operator.talking.discard(call.id)
         queue = self.queues.get(call.queue_id)
         if queue is not None:
+            queue.handle.add(now - call.connected_at + queue.config.wrapup_seconds)
             stats = queue.member_stats(operator_id)
             stats.last_call_end = now
             stats.calls_completed += 1
@@ -902,8 +1018,10 @@ class RoutingEngine:
                 return not call.answered and call.phase is CallPhase.WAITING
             case Due.RETRY:
                 return call.retry_pending and call.retry_at == deadline.at
-            case Due.MAX_WAIT:
+            case Due.MAX_WAIT | Due.ANNOUNCE:
                 return call.phase is CallPhase.WAITING and call.seq == deadline.token
+            case Due.RESERVATION_END:
+                return call.reserved_for is not None and call.seq == deadline.token
             case Due.MAX_DURATION:
                 return call.phase is CallPhase.CONNECTED and call.connected_at == deadline.token
 
@@ -930,12 +1048,33 @@ class RoutingEngine:
                 self._dirty.add(call.queue_id)
             case Due.MAX_WAIT:
                 self._overflow(self.calls[ref], now, out)
+            case Due.ANNOUNCE:
+                self._announce(self.calls[ref], now, out)
+            case Due.RESERVATION_END:
+                self._release(self.calls[ref])
             case Due.MAX_DURATION:
                 call = self.calls[ref]
                 assert call.connected_leg is not None
                 out.append(cmd.CancelLeg(call.id, call.connected_leg))
                 out.append(cmd.HangupCaller(call.id, EndReason.MAX_DURATION))
                 self._end_connected(call, EndReason.MAX_DURATION, now, out)
+
+    def _announce(self, call: CallState, now: float, out: list[Command]) -> None:
+        """Tell a waiting caller their place, then again in `announce_every` seconds.
+
+        Not while an operator is being rung for them (the answer would cut it short), and
+        the head of the line hears "you are next" once, not every time round.
+        """
+        config = self.queues[call.queue_id].config
+        self._deadlines.add(now + config.announce_every, Due.ANNOUNCE, call.id, call.seq)
+        if call.legs or not call.answered:
+            return
+        position = self._position(self.queues[call.queue_id], call)
+        if position == 1 and call.announced_position == 1:
+            return
+        call.announced_position = position
+        wait = self.estimated_wait(call.id, now) if config.announce_wait else None
+        out.append(cmd.AnnounceWait(call.id, position, wait))
 
     def _retry_later(self, call: CallState, queue: QueueState, now: float) -> None:
         """Everyone available was tried this round: wait retry_delay, then a new round."""
@@ -978,6 +1117,10 @@ class RoutingEngine:
         operator_id = operator.profile.id
         queues = self.queues
         available = operator.is_available(now)
+        if operator_id in self._reserved and (
+            available or operator.profile.presence is not Presence.ONLINE or not operator.reachable
+        ):
+            self._reserved_check[operator_id] = None  # free for a caller, or gone for them
         if available != operator.available:
             operator.available = available
             if available:
@@ -1125,7 +1268,9 @@ class RoutingEngine:
     def _upsert_queue(self, config: QueueConfig, now: float, out: list[Command]) -> None:
         queue = self.queues.get(config.id)
         if queue is None:
-            queue = self.queues[config.id] = QueueState(config, sort_key)
+            queue = self.queues[config.id] = QueueState(
+                config, sort_key, self.settings.assumed_handle_seconds
+            )
         for operator_id in queue.declared:
             self._listed_in.get(operator_id, {}).pop(config.id, None)
         for operator_id in queue.members:
@@ -1181,24 +1326,26 @@ class RoutingEngine:
 
     # --- assignment ---------------------------------------------------------------------------
     def _assign(self, now: float, out: list[Command]) -> None:
-        """Ring operators for ready callers: higher queue priority first, then FIFO.
+        """Ring operators for ready callers: higher queue priority first, then higher caller
+        priority, then FIFO.
 
         Invariant after it returns: no queue has both a ready caller and an available
         member that caller has not tried. Only queues touched since ("dirty") can break it,
         so only those are looked at.
         """
+        self._serve_reservations(now, out)
         while self._dirty:
             dirty, self._dirty = self._dirty, set()
             self._assign_round(dirty, now, out)
 
     def _assign_round(self, dirty: set[str], now: float, out: list[Command]) -> None:
-        candidates: list[tuple[int, float, int, str]] = []
+        candidates: list[tuple[int, int, float, int, str]] = []
         for queue_id in dirty:
             entry = self._head_entry(queue_id)
             if entry is not None:
                 heapq.heappush(candidates, entry)
         while candidates:
-            _, _, _, queue_id = heapq.heappop(candidates)
+            queue_id = heapq.heappop(candidates)[-1]
             queue = self.queues.get(queue_id)
             if queue is None or not queue.available:
                 continue  # a higher-priority queue took the operators it shared
@@ -1214,14 +1361,16 @@ class RoutingEngine:
             if entry is not None:
                 heapq.heappush(candidates, entry)
 
-    def _head_entry(self, queue_id: str) -> tuple[int, float, int, str] | None:
+    def _head_entry(self, queue_id: str) -> tuple[int, int, float, int, str] | None:
+        """Across queues: the queue's priority first (app_queue's weight), then its head
+        caller's priority and arrival."""
         queue = self.queues.get(queue_id)
         if queue is None or not queue.available:
             return None
         call = queue.head_ready(self.calls)
         if call is None:
             return None
-        return (-queue.config.priority, call.arrived_at, call.seq, queue_id)
+        return (-queue.config.priority, *call.sort_key(), queue_id)
 
 
 _TARGET_PROBLEMS = {

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from callcenterd.domain.pauses import UNSPECIFIED_PAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, Presence, QueueConfig
 from callcenterd.domain.users import OperatorStatus
+from callcenterd.routing.wait_estimate import HandleTime
 
 # How a queue's strategy orders its available members: (penalty, metric, order, operator id).
 # Penalty first, so each penalty tier is one contiguous run; the operator id makes keys unique.
@@ -137,6 +138,7 @@ class QueueState:
         "available",
         "config",
         "declared",
+        "handle",
         "logged_in",
         "members",
         "position",
@@ -146,7 +148,12 @@ class QueueState:
         "waiting",
     )
 
-    def __init__(self, config: QueueConfig, sort_key: Callable[[QueueState, str], SortKey]) -> None:
+    def __init__(
+        self,
+        config: QueueConfig,
+        sort_key: Callable[[QueueState, str], SortKey],
+        handle_prior: float,
+    ) -> None:
         self.config = config
         self.declared: dict[str, int] = {}  # config.members: operator id -> penalty
         self.members: dict[str, int] = {}  # eligible members (skills checked) -> penalty
@@ -154,17 +161,19 @@ class QueueState:
         self.available = AvailableIndex(lambda operator_id: sort_key(self, operator_id))
         self.logged_in: set[str] = set()  # members not offline (join_empty)
         self.waiting: dict[str, None] = {}  # call ids
-        self.ready: list[tuple[float, int, str]] = []  # heap (arrived, seq, id); lazy deletion
+        # heap of (-priority, arrived, seq, id): the call's sort key, then id; lazy deletion
+        self.ready: list[tuple[int, float, int, str]] = []
         self.stats: dict[str, MemberStats] = {}
         self.rr_last: str | None = None
+        self.handle = HandleTime(handle_prior)  # recent talk + wrap-up (wait estimates)
 
     def push_ready(self, call: CallState) -> None:
-        heapq.heappush(self.ready, (call.arrived_at, call.seq, call.id))
+        heapq.heappush(self.ready, (*call.sort_key(), call.id))
 
     def head_ready(self, calls: dict[str, CallState]) -> CallState | None:
         """The first waiting call free to ring someone (stale heap entries dropped)."""
         while self.ready:
-            call = calls.get(self.ready[0][2])
+            call = calls.get(self.ready[0][3])
             if call is not None and call.is_ready(self.config.id):
                 return call
             heapq.heappop(self.ready)
@@ -219,6 +228,10 @@ class CallState:
     last_operator: str | None = None
     held_since: float | None = None
     transfer: TransferState | None = None
+    priority: int = 0  # the caller's: higher first within the queue
+    greeting_due: bool = False  # a fresh caller hears the queue's greeting once answered
+    announced_position: int | None = None  # the place in line the caller was last told
+    reserved_for: str | None = None  # waits for this operator (last-operator routing)
 
     def is_ready(self, queue_id: str) -> bool:
         return (
@@ -226,11 +239,13 @@ class CallState:
             and self.queue_id == queue_id
             and not self.legs
             and not self.retry_pending
+            and self.reserved_for is None
         )
 
-    def sort_key(self) -> tuple[float, int]:
-        """Order within a queue: arrival (kept across overflow), then engine sequence."""
-        return (self.arrived_at, self.seq)
+    def sort_key(self) -> tuple[int, float, int]:
+        """Order within a queue: higher priority, then arrival (kept across overflow), then
+        engine sequence."""
+        return (-self.priority, self.arrived_at, self.seq)
 
     def next_leg_id(self) -> str:
         self.leg_count += 1
@@ -244,6 +259,8 @@ class Due(Enum):
     RETRY = auto()
     WRAPUP_END = auto()
     MAX_DURATION = auto()
+    ANNOUNCE = auto()  # time to tell a waiting caller their place in line
+    RESERVATION_END = auto()  # a caller stops waiting for their last operator
 
 
 class Deadline(NamedTuple):

@@ -23,6 +23,7 @@ from callcenterd.errors import CallcenterError
 from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.tasks import SerialLanes
+from callcenterd.telephony import announcements
 from callcenterd.telephony.call_control import DEFAULT_NODE, CallControl, EndpointState
 from callcenterd.telephony.errors import AriNotFound, TelephonyError
 from callcenterd.telephony.translate import LEG_MARK
@@ -36,6 +37,8 @@ TelephonyCommand = (
     cmd.RingOperator
     | cmd.AnswerCaller
     | cmd.HoldCaller
+    | cmd.GreetCaller
+    | cmd.AnnounceWait
     | cmd.CancelLeg
     | cmd.ConnectCall
     | cmd.HangupCaller
@@ -88,6 +91,12 @@ class CallActions:
                 self._on_caller(call_id, lambda c, live: _quietly(c.answer(live.channel_id)))
             case cmd.HoldCaller(call_id=call_id, music_class=music):
                 self._on_caller(call_id, lambda c, live: self._hold(c, live, music))
+            case cmd.GreetCaller(call_id=call_id, sound=sound):
+                media = announcements.greeting(sound)
+                self._on_caller(call_id, lambda c, live: self._announce(c, live, media))
+            case cmd.AnnounceWait(call_id=call_id, position=position, wait_seconds=wait):
+                media = announcements.wait_announcement(position, wait)
+                self._on_caller(call_id, lambda c, live: self._announce(c, live, media))
             case cmd.CancelLeg(call_id=call_id, leg_id=leg_id):
                 self._run(leg_id, self._node_of(call_id), lambda c: _quietly(c.hangup(leg_id)))
             case cmd.ConnectCall():
@@ -183,6 +192,16 @@ class CallActions:
         # a Local channel per call for no benefit.
         await _quietly(control.start_moh(live.channel_id, music_class))
 
+    async def _announce(self, control: CallControl, live: LiveCall, media: list[str]) -> None:
+        """Play over the music: in a holding bridge, Asterisk pauses the channel's music for
+        the playback and resumes it after (checked on the sandbox: MusicOnHoldStop, then
+        Start again after PlaybackFinished). Cut short if an operator answers first."""
+        if live.talk_bridge is not None:
+            return
+        live.playbacks += 1
+        live.playback_id = f"announce-{live.call_id}-{live.playbacks}"
+        await _quietly(control.play(live.channel_id, live.playback_id, media))
+
     async def _ring(self, control: CallControl, ring: cmd.RingOperator) -> None:
         live = self._live.get(ring.call_id)
         variables = {"CALLERID(num)": ring.caller_number, "CALLERID(name)": ring.caller_number}
@@ -217,6 +236,9 @@ class CallActions:
         self, control: CallControl, live: LiveCall, connect: cmd.ConnectCall
     ) -> None:
         bridge = talk_bridge_of(connect.call_id)
+        if live.playback_id is not None:  # no announcement into the conversation
+            await _quietly(control.stop_playback(live.playback_id))
+            live.playback_id = None
         if live.talk_bridge is None:  # ARI refuses to create a bridge id twice
             await control.create_bridge(bridge, "mixing")
             live.talk_bridge = bridge

@@ -142,6 +142,7 @@ class CallRecorder:
         caller_number: str,
         called_number: str | None,
         routed_by: str,
+        priority: int = 0,
     ) -> None:
         await self._store(
             call_id,
@@ -152,6 +153,7 @@ class CallRecorder:
                 called_number=called_number,
                 at=at,
                 routed_by=routed_by,
+                priority=priority,
             ),
         )
         self._bus.emit(

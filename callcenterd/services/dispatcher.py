@@ -39,6 +39,7 @@ from callcenterd.routing.state import CallPhase
 from callcenterd.services import reconciliation as plan
 from callcenterd.services.call_actions import CallActions, Controls
 from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
+from callcenterd.services.last_operators import LastOperators
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
 from callcenterd.tasks import SerialLanes, retrying
@@ -98,8 +99,11 @@ class Dispatcher:
         controls: Controls,
         *,
         observe_routing: Callable[[float], None] | None = None,
+        priority_of_caller: Callable[[str], int] = lambda _: 0,
     ) -> None:
         self._engine = engine
+        self._priority_of_caller = priority_of_caller  # the VIP list
+        self.last_operators = LastOperators()  # loaded at start by the app
         self._records = records
         self._operators = operators
         self._bus = bus
@@ -353,6 +357,7 @@ class Dispatcher:
                         hint,
                         arrived_at=arrived,
                         legs_used=record.legs_used,
+                        priority=record.priority,
                     )
                 )
                 log.info("call_readopted", call_id=record.id, queue=hint)
@@ -404,6 +409,7 @@ class Dispatcher:
             return
         call_id = str(uuid.uuid4())
         caller_number = entered.caller_number
+        priority = max(entered.priority, self._priority_of_caller(caller_number))
         self._live.add(LiveCall(call_id, channel.id, caller_number, node))
         at = self._clock()
         log.info("call_started", call_id=call_id, channel_id=channel.id, args=entered.args)
@@ -416,10 +422,20 @@ class Dispatcher:
                 caller_number=caller_number,
                 called_number=channel.called_number,
                 routed_by="ari",
+                priority=priority,
             ),
         )
         hint = entered.args[0] if entered.args and entered.args[0] else None
-        self._feed(ev.CallArrived(call_id, caller_number, channel.called_number, hint))
+        self._feed(
+            ev.CallArrived(
+                call_id,
+                caller_number,
+                channel.called_number,
+                hint,
+                priority=priority,
+                last_operator=self.last_operators.of(caller_number),
+            )
+        )
 
     # --- the engine ---------------------------------------------------------------------------
     def _feed(self, event: ev.Event) -> list[asyncio.Task[None]]:
@@ -465,6 +481,8 @@ class Dispatcher:
             case (
                 cmd.AnswerCaller()
                 | cmd.HoldCaller()
+                | cmd.GreetCaller()
+                | cmd.AnnounceWait()
                 | cmd.CancelLeg()
                 | cmd.ConnectCall()
                 | cmd.HangupCaller()
@@ -493,7 +511,12 @@ class Dispatcher:
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)
-            case cmd.LegEnded() | cmd.CallAnswered():
+            case cmd.CallAnswered():
+                live = self._live.get(command.call_id)
+                if live is not None:
+                    self.last_operators.served(live.caller_number, command.operator_id)
+                return self._records.record(command, at)
+            case cmd.LegEnded():
                 return self._records.record(command, at)
             case cmd.CallEnded():
                 self._actions.ended(command.call_id)

@@ -19,6 +19,8 @@ class LiveCall:
     legs: dict[str, str] = field(default_factory=dict)  # leg (channel) id -> operator id
     holding_bridge: str | None = None
     talk_bridge: str | None = None
+    playback_id: str | None = None  # the announcement playing to the caller, if any
+    playbacks: int = 0  # announcements played so far (their ids)
 
 
 # Bridge ids are the call's: after a restart they tell which bridge was whose.

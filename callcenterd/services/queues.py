@@ -48,6 +48,10 @@ _PLAIN = (
     "overflow_action",
     "overflow_queue_id",
     "music_class",
+    "greeting",
+    "announce_every",
+    "announce_wait",
+    "last_operator_wait",
 )
 
 

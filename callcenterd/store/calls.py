@@ -42,6 +42,7 @@ class OpenCall:
     start_time: datetime
     answer_time: datetime | None
     legs_used: int
+    priority: int = 0
 
 
 class CallWriter:
@@ -51,7 +52,7 @@ class CallWriter:
     async def open_calls(self, routed_by: str = "ari") -> list[OpenCall]:
         rows = await self._db.fetch_all(
             "SELECT c.id, c.channel_id, c.caller_number, c.called_number, c.status, c.queue_id,"
-            " c.operator_id, c.start_time, c.answer_time,"
+            " c.operator_id, c.start_time, c.answer_time, c.priority,"
             " (SELECT COUNT(*) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'ringing')"
             " AS legs_used"
             " FROM calls c WHERE c.status IN ('incoming', 'answered') AND c.routed_by = ?"
@@ -70,9 +71,20 @@ class CallWriter:
                 start_time=from_iso(row["start_time"]),
                 answer_time=from_iso(row["answer_time"]) if row["answer_time"] else None,
                 legs_used=int(row["legs_used"]),
+                priority=int(row["priority"]),
             )
             for row in rows
         ]
+
+    async def answered_by(self, since: datetime) -> list[tuple[str, str]]:
+        """(caller number, operator id) of the calls answered that started since then, oldest
+        first (calls_caller_start and calls_start make it an index range)."""
+        rows = await self._db.fetch_all(
+            "SELECT caller_number, operator_id FROM calls WHERE start_time >= ?"
+            " AND answer_time IS NOT NULL AND operator_id IS NOT NULL ORDER BY start_time",
+            (to_iso(since),),
+        )
+        return [(row["caller_number"], row["operator_id"]) for row in rows]
 
     async def started(
         self,
@@ -83,14 +95,25 @@ class CallWriter:
         called_number: str | None,
         at: datetime,
         routed_by: str = "ari",
+        priority: int = 0,
     ) -> None:
         stamp = to_iso(at)
         async with self._db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO calls (id, channel_id, caller_number, called_number, status,"
-                " start_time, routed_by, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'incoming', ?, ?, ?, ?)",
-                (call_id, channel_id, caller_number, called_number, stamp, routed_by, stamp, stamp),
+                " start_time, routed_by, priority, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'incoming', ?, ?, ?, ?, ?)",
+                (
+                    call_id,
+                    channel_id,
+                    caller_number,
+                    called_number,
+                    stamp,
+                    routed_by,
+                    priority,
+                    stamp,
+                    stamp,
+                ),
             )
             await _event(conn, call_id, at, "started", None, {"channel_id": channel_id})
 

@@ -25,7 +25,8 @@ from callcenterd.store.db import Database, fetch_all_in, insert_sql, marks, set_
 _QUEUE_COLUMNS = (
     "id, name, description, asterisk_name, max_wait_time, priority, strategy, is_active,"
     " numbers, required_skills, is_default, ring_timeout, retry_delay, wrapup_seconds,"
-    " join_empty, overflow_action, overflow_queue_id, music_class, created_at, updated_at"
+    " join_empty, overflow_action, overflow_queue_id, music_class, greeting, announce_every,"
+    " announce_wait, last_operator_wait, created_at, updated_at"
 )
 
 
@@ -87,6 +88,10 @@ def _queue(row: sqlite3.Row, members: Sequence[QueueMember]) -> StoredQueue:
         overflow_action=OverflowAction(row["overflow_action"]),
         overflow_queue_id=row["overflow_queue_id"],
         music_class=row["music_class"],
+        greeting=row["greeting"],
+        announce_every=float(row["announce_every"]),
+        announce_wait=bool(row["announce_wait"]),
+        last_operator_wait=float(row["last_operator_wait"]),
     )
     return StoredQueue(
         config=config,

@@ -45,6 +45,7 @@ class CallerEntered:
 
     channel: Channel
     args: tuple[str, ...]
+    priority: int = 0
 
     @property
     def caller_number(self) -> str:
@@ -96,6 +97,20 @@ Translated = (
     | ev.Event
 )
 
+# A caller's priority: `Stasis(callcenterd,QUEUE,priority=N)`, else this channel variable
+# (sent with StasisStart when ari.conf lists it in `channelvars`). Higher is served first.
+PRIORITY_VARIABLE = "CALLCENTERD_PRIORITY"
+MAX_PRIORITY = 100
+
+
+def caller_priority(extra_args: tuple[str, ...], variable: object) -> int:
+    """0..MAX_PRIORITY; a value that is not a whole number counts as no priority (0)."""
+    given = next((a[len("priority=") :] for a in extra_args if a.startswith("priority=")), None)
+    text = given if given is not None else variable
+    if not isinstance(text, str) or not text.strip().isdigit():
+        return 0
+    return min(int(text.strip()), MAX_PRIORITY)
+
 
 def _failure_for_cause(cause: int) -> LegFailure:
     if cause in _BUSY_CAUSES:
@@ -123,7 +138,9 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
             args = tuple(str(a) for a in frame.get("args", []))
             if (args and args[0] == LEG_MARK) or is_leg(channel_id):
                 return [LegInStasis(channel_id)]
-            return [CallerEntered(channel_of(channel), args)]
+            variables = channel.get("channelvars") or {}
+            priority = caller_priority(args[1:], variables.get(PRIORITY_VARIABLE))
+            return [CallerEntered(channel_of(channel), args, priority)]
         case "StasisEnd":
             if is_leg(channel_id):
                 return [ev.LegHungUp(channel_id)]

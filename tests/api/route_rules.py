@@ -16,6 +16,8 @@ ADMIN = frozenset({"admin"})
 READERS = frozenset({"admin", "manager", "supervisor"})
 EVERYONE = frozenset({"admin", "manager", "supervisor", "operator"})
 CALLERS = ["admin", "manager", "supervisor", "operator", None]
+EDITORS = frozenset({"admin", "manager"})
+VIP_NUMBER = "+15550001"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", "/admin/groups/{group_id}"): Row(
         ADMIN, 404, "DB_002", params={"group_id": "missing"}
+    ),
+    ("GET", "/vip-callers"): Row(READERS, 200),
+    ("PUT", "/vip-callers/{number}"): Row(
+        EDITORS, 200, body={"priority": 5}, params={"number": "number"}
+    ),
+    ("DELETE", "/vip-callers/{number}"): Row(
+        EDITORS, 404, "DB_002", params={"number": "missing number"}
     ),
     ("GET", "/admin/settings"): Row(ADMIN, 200),
     ("PUT", "/admin/settings"): Row(ADMIN, 200, body={"call_recording": True}),

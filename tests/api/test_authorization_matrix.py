@@ -36,7 +36,7 @@ from tests.api.authz_tokens import (
 )
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, Actor, bearer, login
 from tests.api.helpers import ERROR_KEYS, query_db, user_body
-from tests.api.route_rules import ADMIN, OTHER_ROUTES, TABLE, Row
+from tests.api.route_rules import ADMIN, OTHER_ROUTES, TABLE, VIP_NUMBER, Row
 from tests.api.routing_helpers import insert_call, make_operator
 from tests.conftest import FakeClock
 
@@ -190,6 +190,8 @@ def _ids(actors: dict[str, Actor], group: dict[str, Any]) -> dict[str, str]:
         "operator": actors["operator"].user["id"],
         "group": group["id"],
         "missing": str(uuid.uuid4()),
+        "number": VIP_NUMBER,
+        "missing number": "+15559999",
     }
 
 

@@ -90,6 +90,10 @@ async def test_create_answers_the_contract_shape_and_submits_the_config(
         wrapup_seconds=10,
         join_empty=False,
         music_class="vip_moh",
+        greeting="custom/welcome-vip",
+        announce_every=45,
+        announce_wait=False,
+        last_operator_wait=30,
     )
     assert status == 201, queue
     assert set(queue) >= CONTRACT_KEYS
@@ -102,6 +106,11 @@ async def test_create_answers_the_contract_shape_and_submits_the_config(
     assert queue["overflow_action"] == "hangup" and queue["overflow_queue_id"] is None
     assert (queue["ring_timeout"], queue["retry_delay"], queue["wrapup_seconds"]) == (20, 5, 10)
     assert queue["join_empty"] is False and queue["is_default"] is False
+    assert (queue["greeting"], queue["announce_every"], queue["announce_wait"]) == (
+        "custom/welcome-vip",
+        45,
+        False,
+    )
 
     [event] = port.take()
     assert isinstance(event, QueueUpserted)
@@ -118,6 +127,12 @@ async def test_create_answers_the_contract_shape_and_submits_the_config(
     assert config.max_wait_time == 60 and config.ring_timeout == 20
     assert config.wrapup_seconds == 10 and config.join_empty is False
     assert config.music_class == "vip_moh"
+    assert queue["last_operator_wait"] == 30 and config.last_operator_wait == 30.0
+    assert (config.greeting, config.announce_every, config.announce_wait) == (
+        "custom/welcome-vip",
+        45.0,
+        False,
+    )
 
     members = await client.get(f"/api/queues/{queue['id']}/members", headers=admin.headers)
     assert members.status == 200
@@ -141,6 +156,7 @@ async def test_defaults(client: TestClient[Any, Any], actors: dict[str, Actor]) 
     assert (queue["max_wait_time"], queue["priority"], queue["strategy"]) == (300, 1, "ringall")
     assert queue["members"] == [] and queue["is_active"] is True
     assert queue["music_class"] == "default"
+    assert (queue["greeting"], queue["announce_every"], queue["announce_wait"]) == (None, 0, True)
 
 
 async def test_every_strategy_is_accepted(
@@ -170,6 +186,11 @@ async def test_every_strategy_is_accepted(
         ({"numbers": ["2 00"]}, "numbers"),
         ({"required_skills": ["en", "en"]}, "required_skills"),
         ({"music_class": "../etc"}, "music_class"),
+        ({"greeting": "../../etc/passwd"}, "greeting"),
+        ({"greeting": "sound:hello"}, "greeting"),
+        ({"announce_every": -1}, "announce_every"),
+        ({"announce_every": 3601}, "announce_every"),
+        ({"last_operator_wait": 601}, "last_operator_wait"),
         ({"name": ""}, "name"),
         ({"colour": "red"}, "colour"),
         ({"overflow_action": "queue"}, "overflow_queue_id"),

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from callcenterd.api.endpoints import API_PREFIXES, ENDPOINTS
 from tests.api.conftest import ADMIN_PASSWORD, PASSWORD, Actor, bearer, login
 from tests.api.helpers import expect_error
-from tests.api.route_rules import CALLERS, TABLE, Row
+from tests.api.route_rules import CALLERS, TABLE, VIP_NUMBER, Row
 
 
 def test_every_declared_endpoint_has_a_row(client: TestClient[Any, Any]) -> None:
@@ -49,6 +49,8 @@ async def test_role_matrix(
         "operator": actors["operator"].user["id"],
         "group": group["id"],
         "missing": str(uuid.uuid4()),
+        "number": VIP_NUMBER,
+        "missing number": "+15559999",
     }
     checked = 0
     for endpoint in client.app[ENDPOINTS]:

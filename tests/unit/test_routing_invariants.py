@@ -55,6 +55,8 @@ def population(rng: random.Random) -> tuple[list[QueueConfig], list[ev.OperatorU
                 overflow_action=action,
                 overflow_queue_id=f"q{rng.randrange(5)}",
                 is_default=index == 0,
+                last_operator_wait=rng.choice([0.0, 0.0, 8.0]),
+                announce_every=rng.choice([0.0, 0.0, 7.0]),
             )
         )
     operators = [
@@ -96,7 +98,12 @@ class World:
         if roll < 0.30:
             self.calls += 1
             hint = rng.choice([None, "q1", "q2", "q3", "q4", "nope"])
-            return now, ev.CallArrived(f"c{self.calls}", "555", queue_hint=hint)
+            priority = rng.choice([0, 0, 0, 1, 5])
+            last = rng.choice([None, None, *OPERATORS])
+            arrived = ev.CallArrived(
+                f"c{self.calls}", "555", queue_hint=hint, priority=priority, last_operator=last
+            )
+            return now, arrived
         if roll < 0.45 and self.ringing:
             return now, ev.LegAnswered(rng.choice(sorted(self.ringing)))
         if roll < 0.52 and self.ringing:
@@ -208,6 +215,19 @@ def check_invariants(engine: RoutingEngine, world: World, out: list[Command], no
         else:
             assert not call.legs and call.connected_leg in engine._talking
     assert legs_seen == engine._legs
+    # A caller kept for an operator is waiting, in that operator's list, and nowhere else.
+    reserved = {
+        (operator_id, call_id)
+        for operator_id, calls in engine._reserved.items()
+        for call_id in calls
+    }
+    kept = {(c.reserved_for, c.id) for c in engine.calls.values() if c.reserved_for is not None}
+    assert reserved == kept
+    for _, call_id in reserved:
+        assert engine.calls[call_id].phase is CallPhase.WAITING
+    # ...and an operator free for them is never left idle while they wait.
+    for operator_id in engine._reserved:
+        assert not engine.operators[operator_id].available, operator_id
     for queue_state in engine.queues.values():
         config = queue_state.config
         expected_members = {
@@ -226,6 +246,11 @@ def check_invariants(engine: RoutingEngine, world: World, out: list[Command], no
         head = queue_state.head_ready(engine.calls)
         if head is not None:
             assert not has_untried(queue_state, head.tried), (config.id, head)
+        # The head is the best ready caller: highest priority, then earliest.
+        ready = [
+            c for c in map(engine.calls.get, queue_state.waiting) if c and c.is_ready(config.id)
+        ]
+        assert head == min(ready, key=lambda c: c.sort_key(), default=None), config.id
     deadline = engine.next_deadline()
     assert deadline is None or deadline > now
 

@@ -15,6 +15,7 @@ from callcenterd.telephony.translate import (
     CallerLeft,
     LegInStasis,
     Translated,
+    caller_priority,
     translate,
 )
 
@@ -44,6 +45,36 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
             CallerEntered(
                 Channel("1700.1", "PJSIP/trunk-00000001", "Ring", "5551234", "Alice", "7000"),
                 ("support",),
+            )
+        ],
+    ),
+    (
+        "a priority in the Stasis arguments wins over the channel variable",
+        {
+            "type": "StasisStart",
+            "args": ["vip", "priority=7"],
+            "channel": channel("1700.3", channelvars={"CALLCENTERD_PRIORITY": "2"}),
+        },
+        [
+            CallerEntered(
+                Channel("1700.3", "PJSIP/trunk-00000001", "Ring", "5551234", "Alice", "7000"),
+                ("vip", "priority=7"),
+                7,
+            )
+        ],
+    ),
+    (
+        "a priority from the channel variable (ari.conf channelvars)",
+        {
+            "type": "StasisStart",
+            "args": ["vip"],
+            "channel": channel("1700.4", channelvars={"CALLCENTERD_PRIORITY": "3"}),
+        },
+        [
+            CallerEntered(
+                Channel("1700.4", "PJSIP/trunk-00000001", "Ring", "5551234", "Alice", "7000"),
+                ("vip",),
+                3,
             )
         ],
     ),
@@ -143,6 +174,24 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
 @pytest.mark.parametrize(("frame", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_translate(frame: dict[str, Any], expected: list[Translated]) -> None:
     assert translate(frame, is_leg) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "priority"),
+    [
+        ((), None, 0),
+        (("priority=5",), None, 5),
+        (("other=1", "priority=12"), "3", 12),
+        ((), " 4 ", 4),
+        (("priority=-3",), None, 0),  # never negative
+        (("priority=x",), "9", 0),  # the argument given, unreadable: no priority
+        ((), "1e3", 0),
+        (("priority=100000",), None, 100),  # capped
+        ((), 7, 0),  # a variable is text; anything else is ignored
+    ],
+)
+def test_caller_priority(args: tuple[str, ...], variable: object, priority: int) -> None:
+    assert caller_priority(args, variable) == priority
 
 
 def test_a_local_channel_replacing_our_leg_is_a_phone_transfer() -> None:
