@@ -157,9 +157,15 @@ async def test_asterisk_live_data_and_channel_actions(
     call = await caller.dial(asterisk.queue_number("vip"), caller_number="5550303")
     started = await daemon.wait_for_event("call_started")
     await daemon.wait_for_event("call_answered")
-    live = await daemon.api("GET", "/api/asterisk/realtime-data")
-    assert live["connected"] is True
-    assert live["active_calls"] == 1
+
+    # The answer is recorded when the phone answers; the bridge is built a moment later.
+    async def bridged() -> Any:
+        live = await daemon.api("GET", "/api/asterisk/realtime-data")
+        assert live["connected"] is True
+        assert live["active_calls"] == 1, live
+        return live
+
+    live = await eventually(bridged)
     channel = next(c for c in live["channels"] if c["id"] == started["channel_id"])
     assert channel["caller_number"] == "5550303"
     assert channel["state"] == "Up"
