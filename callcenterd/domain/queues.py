@@ -63,6 +63,8 @@ class QueueConfig:
     greeting: str | None = None  # a sound played once to every caller joining the queue
     announce_every: float = 0.0  # seconds between position announcements; 0: none
     announce_wait: bool = True  # the estimated wait with the position
+    callback_enabled: bool | None = None  # None: the system's callback_enabled
+    callback_offer_after: float = 60.0  # seconds of waiting before the callback offer
 
 
 @dataclass(frozen=True, slots=True)
