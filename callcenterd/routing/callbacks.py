@@ -43,9 +43,14 @@ def offered_in(engine: RoutingEngine, config: QueueConfig) -> bool:
 def arm_offer(
     engine: RoutingEngine, call: CallState, config: QueueConfig, now: float, wait_from: float
 ) -> None:
-    """A caller joins a queue: the offer is due `callback_offer_after` seconds into the wait
-    (whether the queue offers callbacks is read when it is due: settings may change)."""
-    if call.callback is None and not call.callback_offered and config.callback_offer_after > 0:
+    """A caller joins a queue that offers callbacks: the offer is due `callback_offer_after`
+    seconds into the wait (read again when due: settings may have changed meanwhile)."""
+    if (
+        call.callback is None
+        and not call.callback_offered
+        and config.callback_offer_after > 0
+        and offered_in(engine, config)
+    ):
         at = max(now, wait_from + config.callback_offer_after)
         engine._deadlines.add(at, Due.CALLBACK_OFFER, call.id, call.seq)
 
