@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from callcenterd import keys
-from callcenterd.api import admin, asterisk, auth, calls, dashboard, operators, queues
+from callcenterd.api import admin, asterisk, auth, callbacks, calls, dashboard, operators, queues
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
 from callcenterd.api.headers import Cors, security_headers
@@ -32,7 +32,7 @@ from callcenterd.events.filters import AudienceTracker
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
-from callcenterd.routing import RoutingEngine
+from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
     Clock,
     PasswordHasher,
@@ -48,6 +48,8 @@ from callcenterd.services.analytics import AnalyticsService
 from callcenterd.services.asterisk import AsteriskService
 from callcenterd.services.auth import AuthService, Lockout
 from callcenterd.services.call_records import CallRecorder
+from callcenterd.services.callback_calls import CallbackDial
+from callcenterd.services.callbacks import CallbackFacts, CallbackService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
@@ -60,6 +62,7 @@ from callcenterd.services.users import GroupService, UserService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
+from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
@@ -87,6 +90,7 @@ API_AREAS = (
     queues.routes,
     operators.routes,
     calls.routes,
+    callbacks.routes,
     asterisk.routes,
     dashboard.routes,
 )
@@ -172,6 +176,8 @@ def create_app(
         built.dispatcher.load(
             await all_queue_configs(built.db), await all_operator_profiles(built.db)
         )
+        # Callbacks still to serve take their places again (before any new caller).
+        await built.callbacks.adopt_open()
         yield
         # Its own step, after the links have stopped: queued call records are always written.
         await built.dispatcher.stop()
@@ -239,19 +245,29 @@ def build_services(
     )
     bus = EventBus(clock)
     records = CallRecorder(CallWriter(db), bus)
+    callback_store = CallbackStore(db)
+    callback_facts = CallbackFacts(callback_store, records, bus)
     links: list[AriLink] = []
 
     def control_of(node: str) -> CallControl | None:
         return next((link.connected_control for link in links if link.node == node), None)
 
     dispatcher = Dispatcher(
-        RoutingEngine(),
+        RoutingEngine(
+            EngineSettings(
+                callback_retry_delay=settings.callbacks.retry_delay,
+                callback_max_attempts=settings.callbacks.max_attempts,
+                callback_ring_timeout=settings.callbacks.ring_seconds,
+            )
+        ),
         records,
         OperatorStatusWriter(db),
         bus,
         clock,
         control_of,
         observe_routing=metrics.observe_routing,
+        callback_facts=callback_facts.record,
+        callback_dial=CallbackDial(settings.callbacks.dial_endpoint, settings.callbacks.caller_id),
     )
     ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
     links.append(ari)
@@ -336,6 +352,17 @@ def build_services(
         queues=QueueService(db, queue_store, dispatcher, clock),
         operators=operator_service,
         calls=CallService(db, call_queries, directory, queue_store, clock, settings, ari),
+        callbacks=CallbackService(
+            db,
+            callback_store,
+            callback_facts,
+            call_queries,
+            directory,
+            records,
+            dispatcher.submit,
+            clock,
+            settings.tz,
+        ),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
         analytics=AnalyticsService(
             AnalyticsStore(db),

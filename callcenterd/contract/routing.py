@@ -77,6 +77,9 @@ Sound = Annotated[
 AnnounceEvery = Annotated[
     int, Field(ge=0, le=3600, description="Seconds between position announcements; 0: none")
 ]
+OfferAfter = Annotated[
+    int, Field(ge=0, le=3600, description="Seconds of waiting before the callback offer; 0: none")
+]
 CallStatus = Literal["incoming", "answered", "completed", "missed"]
 
 
@@ -138,6 +141,10 @@ class QueueCreate(_In):
     greeting: Sound | None = Field(None, description="Played once to every caller joining")
     announce_every: AnnounceEvery = 0
     announce_wait: bool = Field(True, description="The estimated wait with the position")
+    callback_enabled: bool | None = Field(
+        None, description="Offer callbacks; null: the system setting callback_enabled"
+    )
+    callback_offer_after: OfferAfter = 60
 
 
 class QueueUpdate(_In):
@@ -163,6 +170,7 @@ class QueueUpdate(_In):
         "music_class",
         "announce_every",
         "announce_wait",
+        "callback_offer_after",
     )
 
     name: Name | None = None
@@ -186,6 +194,8 @@ class QueueUpdate(_In):
     greeting: Sound | None = Field(None, description="null: no greeting")
     announce_every: AnnounceEvery | None = None
     announce_wait: bool | None = None
+    callback_enabled: bool | None = Field(None, description="null: the system setting")
+    callback_offer_after: OfferAfter | None = None
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
@@ -225,6 +235,8 @@ class QueueOut(BaseModel):
     greeting: str | None
     announce_every: int
     announce_wait: bool
+    callback_enabled: bool | None
+    callback_offer_after: int
     created_at: datetime
     updated_at: datetime
 

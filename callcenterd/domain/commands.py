@@ -124,9 +124,11 @@ class DialCallback:
 
     call_id: str
     operator_leg_id: str
+    operator_id: str
     dial_leg_id: str
     number: str
     queue_id: str
+    caller_id: str | None  # the queue's first number; None: the configured default
     timeout: float
 
 

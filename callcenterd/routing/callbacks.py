@@ -236,9 +236,11 @@ def operator_ready(
         cmd.DialCallback(
             entry.id,
             leg_id,
+            entry.operator_id,
             dial_leg,
             entry.caller_number,
             entry.queue_id,
+            next(iter(engine.queues[entry.queue_id].config.numbers), None),
             engine.settings.callback_ring_timeout,
         )
     )

@@ -36,6 +36,7 @@ from callcenterd.routing import RoutingEngine
 from callcenterd.services import reconciliation as plan
 from callcenterd.services.call_actions import CallActions, Controls
 from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
+from callcenterd.services.callback_calls import CallbackDial
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
 from callcenterd.tasks import SerialLanes, retrying
@@ -45,11 +46,16 @@ from callcenterd.telephony.translate import (
     NOISE,
     CallerEntered,
     CallerLeft,
+    DigitReceived,
     LegInStasis,
+    PlaybackFinished,
     translate,
 )
 
 log = structlog.get_logger(__name__)
+
+# A callback's steps (services/callbacks.py): stored, then published, in the call's order.
+CallbackFacts = Callable[[cmd.CallbackChanged, datetime], "asyncio.Task[None] | None"]
 
 # Operator phones' reachability comes from their PJSIP endpoints' state.
 ENDPOINT_SOURCE = "endpoint:PJSIP"
@@ -66,8 +72,11 @@ class Dispatcher:
         controls: Controls,
         *,
         observe_routing: Callable[[float], None] | None = None,
+        callback_facts: CallbackFacts | None = None,
+        callback_dial: CallbackDial | None = None,
     ) -> None:
         self._engine = engine
+        self._callback_facts = callback_facts
         self._records = records
         self._operators = operators
         self._bus = bus
@@ -80,6 +89,7 @@ class Dispatcher:
             clock,
             lambda leg_id, why: self._feed(ev.LegFailed(leg_id, why)),
             observe_routing=observe_routing,
+            callback_dial=callback_dial,
         )
         # Operators' status facts, in order per operator (store, then publish).
         self._operator_lanes = SerialLanes(expected=(CallcenterError,))
@@ -119,7 +129,10 @@ class Dispatcher:
         self._actions.record_calls = settings.call_recording
         await self.submit(
             ev.SettingsChanged(
-                settings.auto_answer_delay, settings.max_call_duration, settings.queue_timeout
+                settings.auto_answer_delay,
+                settings.max_call_duration,
+                settings.queue_timeout,
+                settings.callback_enabled,
             )
         )
 
@@ -142,8 +155,17 @@ class Dispatcher:
                     self._endpoint_changed(item)
                 case LegInStasis(leg_id=leg_id):
                     self._actions.leg_in_stasis(leg_id).set()
+                case DigitReceived(channel_id=channel_id, digit=digit):
+                    self._digit(channel_id, digit)
+                case PlaybackFinished(playback_id=playback_id):
+                    self._actions.playback_finished(playback_id)
                 case _:
                     self._feed(item)
+
+    def _digit(self, channel_id: str, digit: str) -> None:
+        call_id = self._live.of_caller(channel_id)
+        if call_id is not None:  # with the ids a callback it books would take
+            self._feed(ev.CallerDigit(call_id, digit, str(uuid.uuid4()), str(uuid.uuid4())))
 
     async def on_ari_connected(self, control: CallControl) -> None:
         with contextlib.suppress(TelephonyError):
@@ -389,9 +411,15 @@ class Dispatcher:
                 | cmd.ConnectCall()
                 | cmd.HangupCaller()
                 | cmd.ContinueInDialplan()
+                | cmd.OfferCallback()
+                | cmd.ConfirmCallback()
+                | cmd.DialCallback()
             ):
                 self._actions.carry_out(command)
                 return None
+            case cmd.CallbackChanged():
+                facts = self._callback_facts
+                return facts(command, at) if facts is not None else None
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)

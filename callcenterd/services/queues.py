@@ -51,6 +51,8 @@ _PLAIN = (
     "greeting",
     "announce_every",
     "announce_wait",
+    "callback_enabled",
+    "callback_offer_after",
 )
 
 

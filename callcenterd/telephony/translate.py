@@ -17,7 +17,6 @@ NOISE = frozenset(
     {
         "ChannelVarset",
         "ChannelDialplan",
-        "ChannelDtmfReceived",
         "ChannelTalkingStarted",
         "ChannelTalkingFinished",
         "BridgeVideoSourceChanged",
@@ -62,7 +61,30 @@ class CallerLeft:
     channel_id: str
 
 
-Translated = CallerEntered | CallerLeft | LegInStasis | EndpointState | ev.Event
+@dataclass(frozen=True, slots=True)
+class DigitReceived:
+    """A key pressed on a channel (RFC 4733 / SIP INFO DTMF, as Asterisk decoded it)."""
+
+    channel_id: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    """A playback we started is over (played out, stopped, or its channel gone)."""
+
+    playback_id: str
+
+
+Translated = (
+    CallerEntered
+    | CallerLeft
+    | LegInStasis
+    | DigitReceived
+    | PlaybackFinished
+    | EndpointState
+    | ev.Event
+)
 
 # A caller's priority: `Stasis(callcenterd,QUEUE,priority=N)`, else this channel variable
 # (sent with StasisStart when ari.conf lists it in `channelvars`). Higher is served first.
@@ -132,6 +154,12 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
                 # already, and the engine ignores legs it no longer knows.
                 return [ev.LegFailed(channel_id, _failure_for_cause(int(frame.get("cause", 0))))]
             return []
+        case "ChannelDtmfReceived":
+            digit = str(frame.get("digit", ""))
+            return [DigitReceived(channel_id, digit)] if channel_id and digit else []
+        case "PlaybackFinished":
+            playback_id = str((frame.get("playback") or {}).get("id", ""))
+            return [PlaybackFinished(playback_id)] if playback_id else []
         case "EndpointStateChange":
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]

@@ -144,7 +144,9 @@ def test_the_operator_answers_first_then_the_caller_is_dialed_and_bridged() -> N
                 answer("cb1-call-1"),
                 (
                     Has(
-                        cmd.DialCallback("cb1-call", "cb1-call-1", "cb1-call-2", CALLER, "q", 20.0),
+                        cmd.DialCallback(
+                            "cb1-call", "cb1-call-1", "a", "cb1-call-2", CALLER, "q", None, 20.0
+                        ),
                         cmd.CallbackChanged("cb1", "cb1-call", "dialing", 1, operator_id="a"),
                     ),
                     Lacks(cmd.ConnectCall, cmd.CallAnswered),
