@@ -192,3 +192,15 @@ def test_translate(frame: dict[str, Any], expected: list[Translated]) -> None:
 )
 def test_caller_priority(args: tuple[str, ...], variable: object, priority: int) -> None:
     assert caller_priority(args, variable) == priority
+
+
+def test_dtmf_and_playback_ends_are_read() -> None:
+    from callcenterd.telephony.translate import DigitReceived, PlaybackFinished, translate
+
+    never_a_leg = lambda _channel_id: False  # noqa: E731
+    dtmf = {"type": "ChannelDtmfReceived", "digit": "1", "channel": {"id": "c1"}}
+    assert translate(dtmf, never_a_leg) == [DigitReceived("c1", "1")]
+    assert translate({**dtmf, "digit": ""}, never_a_leg) == []
+    finished = {"type": "PlaybackFinished", "playback": {"id": "callback-x", "state": "done"}}
+    assert translate(finished, never_a_leg) == [PlaybackFinished("callback-x")]
+    assert translate({"type": "PlaybackFinished", "playback": {}}, never_a_leg) == []
