@@ -88,7 +88,9 @@ async def dial_caller(
     failed: Callable[[str, LegFailure], object],
 ) -> None:
     caller_id = how.caller_id_for(dial.caller_id)
-    variables = {"CALLERID(num)": caller_id, "CALLERID(name)": caller_id} if caller_id else {}
+    # What the caller sees comes from the dialed channel's connected line (PJSIP's From).
+    names = ("CONNECTEDLINE(num)", "CONNECTEDLINE(name)", "CALLERID(num)", "CALLERID(name)")
+    variables = dict.fromkeys(names, caller_id) if caller_id else {}
     try:
         await control.create_leg(
             dial.dial_leg_id, how.endpoint(dial.number), f"{LEG_MARK},{dial.call_id}", variables
