@@ -21,6 +21,7 @@ import pytest
 from tests.e2e.daemon_process import DaemonProcess, timeline_kinds
 from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
+from tests.sandbox.phones import OperatorPhone
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +53,23 @@ async def only_callback(daemon: DaemonProcess, status: str, within: float = 20.0
     return await eventually(in_status, within)
 
 
+async def offline_operator_and_callback_queue(
+    daemon: DaemonProcess, phones: OperatorPhones, extension: str, queue: str, talk_ms: int
+) -> tuple[dict[str, OperatorPhone], str, str]:
+    """The operator's phone (answers, hangs up after `talk_ms`) and the caller's; the operator
+    offline, so callers wait; a queue offering callbacks after 1 s. (phones, operator, queue)"""
+    started = await phones.start(
+        {
+            extension: PhoneBehaviour.answer(100, hang_up_after_ms=talk_ms),
+            CALLER_PHONE: PhoneBehaviour.answer(300),
+        }
+    )
+    operator_id = await daemon.operator(extension)
+    await daemon.api("PUT", f"/api/operators/{operator_id}/status", {"status": "offline"})
+    queue_id = await daemon.queue(queue, [extension], callback_enabled=True, callback_offer_after=1)
+    return started, operator_id, queue_id
+
+
 async def test_press_1_hang_up_operator_rings_first_then_the_caller_is_dialed_and_bridged(
     asterisk: AsteriskSandbox,
     operator_phones: OperatorPhones,
@@ -62,16 +80,8 @@ async def test_press_1_hang_up_operator_rings_first_then_the_caller_is_dialed_an
     daemon = callback_daemon(asterisk, tmp_path, sandbox_test_dir)
     await daemon.start()
     try:
-        phones = await operator_phones.start(
-            {
-                "1001": PhoneBehaviour.answer(100, hang_up_after_ms=2000),
-                CALLER_PHONE: PhoneBehaviour.answer(300),
-            }
-        )
-        operator_id = await daemon.operator("1001")
-        await daemon.api("PUT", f"/api/operators/{operator_id}/status", {"status": "offline"})
-        queue_id = await daemon.queue(
-            "support", ["1001"], callback_enabled=True, callback_offer_after=1
+        phones, operator_id, queue_id = await offline_operator_and_callback_queue(
+            daemon, operator_phones, "1001", "support", talk_ms=2000
         )
         # Offered after 1 s of waiting; the caller presses 1 at 3 s.
         call = await caller.dial_and_press_1(
@@ -119,15 +129,9 @@ async def test_a_callback_booked_before_a_crash_is_served_after_the_restart(
     daemon = callback_daemon(asterisk, tmp_path, sandbox_test_dir)
     await daemon.start()
     try:
-        phones = await operator_phones.start(
-            {
-                "1002": PhoneBehaviour.answer(100, hang_up_after_ms=1500),
-                CALLER_PHONE: PhoneBehaviour.answer(200),
-            }
+        phones, operator_id, _ = await offline_operator_and_callback_queue(
+            daemon, operator_phones, "1002", "sales", talk_ms=1500
         )
-        operator_id = await daemon.operator("1002")
-        await daemon.api("PUT", f"/api/operators/{operator_id}/status", {"status": "offline"})
-        await daemon.queue("sales", ["1002"], callback_enabled=True, callback_offer_after=1)
         call = await caller.dial_and_press_1(
             asterisk.queue_number("sales"), "5559002", press_after_ms=3000
         )
