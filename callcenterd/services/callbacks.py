@@ -39,6 +39,7 @@ from callcenterd.services.context import audit
 from callcenterd.store.call_queries import CallQueries
 from callcenterd.store.callbacks import CallbackFilter, CallbackStore
 from callcenterd.store.callbacks import StoredCallback as StoredCallback  # re-exported for api/
+from callcenterd.store.calls import CallEnd
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory
 
@@ -207,6 +208,12 @@ class CallbackService:
                 await self._records.noted(call_id, now, "reconciled", data)
             await self._submit(self._added(callback, await self._store.events_of(callback.call_id)))
             adopted += 1
+        # A callback conversation cut by the stop cannot be followed: closed as lost (its
+        # channels, legs of ours, are hung up by reconciliation when ARI connects).
+        for call_id, status in await self._store.orphaned_calls():
+            talked = "completed" if status == "answered" else "missed"
+            end = CallEnd(talked, "lost", 0, reconciled=True)
+            await self._records.ended(call_id, now, end)
         log.info("callbacks_adopted", count=adopted)
         return adopted
 

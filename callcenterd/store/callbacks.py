@@ -165,3 +165,13 @@ class CallbackStore:
             (group_id,),
         )
         return tuple(row[0] for row in rows)
+
+    async def orphaned_calls(self) -> list[tuple[str, str]]:
+        """(call id, status) of callback call records still open although their callback is
+        over: a conversation the daemon was serving when it stopped."""
+        rows = await self._db.fetch_all(
+            "SELECT c.id, c.status FROM calls c JOIN callbacks b ON b.call_id = c.id"
+            " WHERE c.status IN ('incoming', 'answered') AND c.routed_by = 'callback'"
+            " AND b.status NOT IN ('pending', 'dialing')"
+        )
+        return [(str(row[0]), str(row[1])) for row in rows]

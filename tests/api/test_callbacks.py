@@ -303,3 +303,18 @@ async def test_pending_callbacks_survive_a_restart_with_their_place_and_time(
     assert second_entry.retry_pending and second_entry.retry_at == later.timestamp()
     response = await again.get(f"/api/callbacks/{first['id']}", headers=actors["admin"].headers)
     assert (await response.json())["status"] == "pending"
+
+
+async def test_a_callback_conversation_cut_by_a_stop_is_closed_as_lost(
+    client: TestClient[Any, Any], make_client: Any, actors: dict[str, Actor], queue_id: str
+) -> None:
+    callback = await book(client, actors["admin"], {"queue_id": queue_id, "number": "1"})
+    # as the daemon leaves it when it stops while the callback's caller talks
+    execute(client, "UPDATE callbacks SET status = 'completed' WHERE id = ?", (callback["id"],))
+    execute(client, "UPDATE calls SET status = 'answered' WHERE id = ?", (callback["call_id"],))
+    again = await make_client()
+    assert callback["call_id"] not in engine_of(again).calls
+    record = query_db(
+        again, "SELECT status, reason FROM calls WHERE id = ?", (callback["call_id"],)
+    )
+    assert tuple(record[0]) == ("completed", "lost")
