@@ -21,6 +21,7 @@ from callcenterd.api import (
     admin,
     asterisk,
     auth,
+    callbacks,
     calls,
     dashboard,
     operators,
@@ -43,7 +44,7 @@ from callcenterd.events.filters import AudienceTracker
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
-from callcenterd.routing import RoutingEngine
+from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
     Clock,
     PasswordHasher,
@@ -59,6 +60,8 @@ from callcenterd.services.analytics import AnalyticsService
 from callcenterd.services.asterisk import AsteriskService
 from callcenterd.services.auth import AuthService, Lockout
 from callcenterd.services.call_records import CallRecorder
+from callcenterd.services.callback_calls import CallbackDial
+from callcenterd.services.callbacks import CallbackFacts, CallbackService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
@@ -74,6 +77,7 @@ from callcenterd.services.vip_callers import VipCallers
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
+from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
@@ -107,6 +111,7 @@ API_AREAS = (
     calls.routes,
     transfers.routes,
     supervision.routes,
+    callbacks.routes,
     asterisk.routes,
     dashboard.routes,
     vip_callers.routes,
@@ -196,6 +201,8 @@ def create_app(
         built.dispatcher.load(
             await all_queue_configs(built.db), await all_operator_profiles(built.db)
         )
+        # Callbacks still to serve take their places again (before any new caller).
+        await built.callbacks.adopt_open()
         yield
         # Its own step, after the links have stopped: queued call records are always written.
         await built.dispatcher.stop()
@@ -264,6 +271,8 @@ def build_services(
     )
     bus = EventBus(clock)
     records = CallRecorder(CallWriter(db), bus)
+    callback_store = CallbackStore(db)
+    callback_facts = CallbackFacts(callback_store, records, bus)
     links: list[AriLink] = []
 
     def control_of(node: str) -> CallControl | None:
@@ -271,7 +280,13 @@ def build_services(
 
     vips = VipCallers(db, VipCallerRepository(db), clock)
     dispatcher = Dispatcher(
-        RoutingEngine(),
+        RoutingEngine(
+            EngineSettings(
+                callback_retry_delay=settings.callbacks.retry_delay,
+                callback_max_attempts=settings.callbacks.max_attempts,
+                callback_ring_timeout=settings.callbacks.ring_seconds,
+            )
+        ),
         records,
         OperatorStatusWriter(db),
         bus,
@@ -279,6 +294,8 @@ def build_services(
         control_of,
         observe_routing=metrics.observe_routing,
         priority_of_caller=vips.priority_of,
+        callback_facts=callback_facts.record,
+        callback_dial=CallbackDial(settings.callbacks.dial_endpoint, settings.callbacks.caller_id),
     )
     ari = AriLink(session, clock, dispatcher.on_ari_event, dispatcher.on_ari_connected)
     links.append(ari)
@@ -380,6 +397,17 @@ def build_services(
         operators=operator_service,
         calls=call_service,
         transfers=CallTransfers(call_service, dispatcher, directory, settings.transfers),
+        callbacks=CallbackService(
+            db,
+            callback_store,
+            callback_facts,
+            call_queries,
+            directory,
+            records,
+            dispatcher.submit,
+            clock,
+            settings.tz,
+        ),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
         analytics=AnalyticsService(
             AnalyticsStore(db),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from callcenterd.services.analytics import AnalyticsService
     from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
+    from callcenterd.services.callbacks import CallbackService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.operator_groups import OperatorGroups
@@ -58,6 +59,7 @@ class Services:
     queues: QueueService
     operators: OperatorService
     calls: CallService
+    callbacks: CallbackService
     asterisk: AsteriskService
     analytics: AnalyticsService
     events_stream: EventStream

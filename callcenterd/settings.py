@@ -158,6 +158,29 @@ class EventsSettings(_Section):
     max_message_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
 
 
+class CallbackSettings(_Section):
+    """How a callback's caller is dialed back (callcenterd/routing/callbacks.py)."""
+
+    # The channel dialing the caller: `{number}` is the caller's number. Through a trunk,
+    # e.g. "PJSIP/{number}@provider"; an internal phone, "PJSIP/{number}".
+    endpoint: str = Field("PJSIP/{number}@provider", min_length=1, max_length=200)
+    # The caller id shown to the caller when the queue has no number of its own.
+    caller_id: str = Field("", max_length=80)
+    ring_seconds: float = Field(30.0, gt=0, le=300)  # one dial of the caller
+    retry_delay: float = Field(300.0, ge=0, le=24 * 3600)  # after an unanswered dial
+    max_attempts: int = Field(3, ge=1, le=20)  # dials before the callback has failed
+
+    @field_validator("endpoint")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value or "/" not in value:
+            raise ValueError('must be a channel with {number}, e.g. "PJSIP/{number}@provider"')
+        return value
+
+    def dial_endpoint(self, number: str) -> str:
+        return self.endpoint.replace("{number}", number)
+
+
 METRICS_TOKEN_MIN = 16
 
 
@@ -208,6 +231,7 @@ class Settings(_Section):
     rate_limits: RateLimitSettings = RateLimitSettings()
     metrics: MetricsSettings = MetricsSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     events: EventsSettings = EventsSettings()
     transfers: TransferSettings = TransferSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.

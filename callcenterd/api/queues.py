@@ -47,6 +47,8 @@ def queue_out(view: QueueView) -> QueueOut:
         announce_every=round(config.announce_every),
         announce_wait=config.announce_wait,
         last_operator_wait=round(config.last_operator_wait),
+        callback_enabled=config.callback_enabled,
+        callback_offer_after=round(config.callback_offer_after),
         created_at=queue.created_at,
         updated_at=queue.updated_at,
     )

@@ -86,6 +86,9 @@ LastOperatorWait = Annotated[
 AnnounceEvery = Annotated[
     int, Field(ge=0, le=3600, description="Seconds between position announcements; 0: none")
 ]
+OfferAfter = Annotated[
+    int, Field(ge=0, le=3600, description="Seconds of waiting before the callback offer; 0: none")
+]
 CallStatus = Literal["incoming", "answered", "completed", "missed"]
 
 
@@ -148,6 +151,10 @@ class QueueCreate(_In):
     announce_every: AnnounceEvery = 0
     announce_wait: bool = Field(True, description="The estimated wait with the position")
     last_operator_wait: LastOperatorWait = 0
+    callback_enabled: bool | None = Field(
+        None, description="Offer callbacks; null: the system setting callback_enabled"
+    )
+    callback_offer_after: OfferAfter = 60
 
 
 class QueueUpdate(_In):
@@ -174,6 +181,7 @@ class QueueUpdate(_In):
         "announce_every",
         "announce_wait",
         "last_operator_wait",
+        "callback_offer_after",
     )
 
     name: Name | None = None
@@ -198,6 +206,8 @@ class QueueUpdate(_In):
     announce_every: AnnounceEvery | None = None
     announce_wait: bool | None = None
     last_operator_wait: LastOperatorWait | None = None
+    callback_enabled: bool | None = Field(None, description="null: the system setting")
+    callback_offer_after: OfferAfter | None = None
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
@@ -238,6 +248,8 @@ class QueueOut(BaseModel):
     announce_every: int
     announce_wait: bool
     last_operator_wait: int
+    callback_enabled: bool | None
+    callback_offer_after: int
     created_at: datetime
     updated_at: datetime
 

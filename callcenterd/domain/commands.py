@@ -24,6 +24,9 @@ class EndReason(StrEnum):
     NO_OPERATOR = "no_operator"
     REJECTED = "rejected"
     LOST = "lost"
+    CALLBACK = "callback"  # the caller chose to be called back (they keep their place)
+    CALLBACK_FAILED = "callback_failed"  # a callback's caller was never reached
+    CALLBACK_CANCELLED = "callback_cancelled"
 
 
 class CallOutcome(StrEnum):
@@ -99,6 +102,35 @@ class HangupCaller:
 @dataclass(frozen=True, slots=True)
 class ContinueInDialplan:
     call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCallback:
+    """Tell a waiting caller they may press 1 to be called back instead of waiting."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmCallback:
+    """Tell the caller their callback is booked, then hang their channel up."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialCallback:
+    """The operator took a callback: dial the caller back on `dial_leg_id` (the channel id)
+    with the queue's caller id; the dial's answer bridges them with `operator_leg_id`."""
+
+    call_id: str
+    operator_leg_id: str
+    operator_id: str
+    dial_leg_id: str
+    number: str
+    queue_id: str
+    caller_id: str | None  # the queue's first number; None: the configured default
+    timeout: float
 
 
 # --- facts ---------------------------------------------------------------------------------
@@ -307,6 +339,36 @@ TransferFact = (
 )
 
 
+class CallbackStatus(StrEnum):
+    PENDING = "pending"  # waiting its turn (or its scheduled time) in the queue
+    DIALING = "dialing"  # an operator took it; the caller is being dialed
+    COMPLETED = "completed"  # the caller answered and was bridged to the operator
+    FAILED = "failed"  # the caller was not reached in the allowed attempts
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackChanged:
+    """A callback's step: `requested` (a caller pressed 1; `existing` when one was already
+    pending for their number and queue), `scheduled` (waits until `at`), `dialing`,
+    `completed`, `failed`. `call_id` is the callback's own call (its engine entry and
+    record); `origin_call_id` the call it came from."""
+
+    callback_id: str
+    call_id: str
+    event: str  # requested | scheduled | dialing | completed | failed
+    attempts: int = 0
+    operator_id: str | None = None
+    at: float | None = None  # scheduled: not before this time
+    origin_call_id: str | None = None
+    queue_id: str | None = None
+    number: str | None = None
+    place_at: float | None = None  # requested: the arrival that keeps the caller's place
+    priority: int = 0
+    existing: bool = False
+    reason: str | None = None  # failed: how the last dial ended (busy, no_answer...)
+
+
 Action = (
     AnswerCaller
     | HoldCaller
@@ -321,9 +383,13 @@ Action = (
     | ResumeCaller
     | JoinLeg
     | SendToDialplan
+    | OfferCallback
+    | ConfirmCallback
+    | DialCallback
 )
 Fact = (
-    CallQueued
+    CallbackChanged
+    | CallQueued
     | LegEnded
     | CallAnswered
     | CallEnded

@@ -113,6 +113,46 @@ class SettingsChanged:
     auto_answer_delay: float
     max_call_duration: float  # 0: unlimited
     queue_timeout: float  # the max wait of queues that set none; 0: no limit
+    callback_enabled: bool = False  # callbacks offered in queues that do not say
+
+
+@dataclass(frozen=True, slots=True)
+class CallerDigit:
+    """The caller pressed a key (DTMF). The ids a callback booked by this key would take
+    come with it (the core draws no ids)."""
+
+    call_id: str
+    digit: str
+    callback_id: str = ""
+    callback_call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAdded:
+    """A callback the engine must serve: booked through the API, or re-adopted after a
+    restart. `place_at` is the arrival that keeps its place in line; it is not dialed
+    before `not_before`."""
+
+    call_id: str  # the callback's own call (engine entry and record)
+    callback_id: str
+    number: str
+    queue_id: str
+    place_at: float
+    priority: int = 0
+    not_before: float = 0.0
+    attempts: int = 0
+    legs_used: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCancelled:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRescheduled:
+    call_id: str
+    not_before: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +232,10 @@ Event = (
     | QueueUpserted
     | QueueRemoved
     | SettingsChanged
+    | CallerDigit
+    | CallbackAdded
+    | CallbackCancelled
+    | CallbackRescheduled
     | Tick
     | HoldRequested
     | UnholdRequested

@@ -65,6 +65,8 @@ class QueueConfig:
     announce_wait: bool = True  # the estimated wait with the position
     # A returning caller waits up to this long for the operator who served them last; 0: off.
     last_operator_wait: float = 0.0
+    callback_enabled: bool | None = None  # None: the system's callback_enabled
+    callback_offer_after: float = 60.0  # seconds of waiting before the callback offer
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from callcenterd.domain.users import Role
+from callcenterd.events.payloads import CALLBACK_STEPS
 
 CALL_EVENTS = frozenset(
     {
@@ -38,8 +39,10 @@ CALL_EVENTS = frozenset(
 )
 OPERATOR_EVENTS = frozenset({"operator_status_changed", "operator_logged_in"})
 SUPERVISION_EVENTS = frozenset({"supervision_started", "supervision_changed", "supervision_ended"})
+# Seen as their call's events are: by its queue's groups and its operator.
+CALLBACK_EVENTS = frozenset(f"callback_{step}" for step in CALLBACK_STEPS)
 QUEUE_STATS = "queue_stats"
-EVENT_TYPES = CALL_EVENTS | OPERATOR_EVENTS | SUPERVISION_EVENTS | {QUEUE_STATS}
+EVENT_TYPES = CALL_EVENTS | OPERATOR_EVENTS | SUPERVISION_EVENTS | CALLBACK_EVENTS | {QUEUE_STATS}
 # Calls followed at once; a call whose end was never published is forgotten after this many.
 CALLS_TRACKED = 100_000
 
@@ -121,7 +124,12 @@ class AudienceTracker:
         call_id = _text(data.get("call_id"))
         if event_type in SUPERVISION_EVENTS and call_id is not None:
             return self._supervision(call_id)
-        if event_type not in CALL_EVENTS or call_id is None:
+        if event_type in CALLBACK_EVENTS and call_id is None:
+            operator_id = _text(data.get("operator_id"))
+            return self._of(
+                set() if operator_id is None else {operator_id}, _text(data.get("queue_id"))
+            )
+        if event_type not in CALL_EVENTS | CALLBACK_EVENTS or call_id is None:
             return Audience()
         call = self._follow(call_id, data)
         audience = self._of(call.operator_ids or set(), call.queue_id)

@@ -168,6 +168,34 @@ class SupervisionEnded:
     timestamp: str
 
 
+# A callback's steps, each its own event type: callback_requested, callback_scheduled,
+# callback_dialing, callback_completed, callback_failed, callback_cancelled.
+CALLBACK_STEPS = ("requested", "scheduled", "dialing", "completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    step: str  # one of CALLBACK_STEPS: the event type is callback_<step>
+    callback_id: str
+    call_id: str | None  # the callback's own call
+    queue_id: str
+    number: str
+    status: str  # the callback's status after this step
+    attempts: int
+    operator_id: str | None
+    scheduled_at: str | None
+    origin_call_id: str | None
+    reason: str | None
+    timestamp: str
+
+    @property
+    def type(self) -> str:
+        return f"callback_{self.step}"
+
+    def data(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "step"}
+
+
 Payload = (
     CallStarted
     | CallQueued

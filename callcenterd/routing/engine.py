@@ -26,6 +26,7 @@ from callcenterd.domain import events as ev
 from callcenterd.domain.commands import CallOutcome, Command, EndReason
 from callcenterd.domain.pauses import AUTOPAUSE_REASON
 from callcenterd.domain.queues import OperatorProfile, OverflowAction, Presence, QueueConfig
+from callcenterd.routing import callbacks
 from callcenterd.routing.state import (
     CallPhase,
     CallState,
@@ -55,6 +56,10 @@ class EngineSettings:
     autopause_after: int = 3  # consecutive unanswered rings; 0: never
     # A queue's handle time (talk + wrap-up) for wait estimates until its calls are measured.
     assumed_handle_seconds: float = 180.0
+    callback_enabled: bool = False  # offered in queues that do not say (their override wins)
+    callback_retry_delay: float = 300.0  # after the caller did not answer a callback's dial
+    callback_max_attempts: int = 3  # dials of the caller before the callback has failed
+    callback_ring_timeout: float = 30.0  # one dial of the caller
 
 
 @dataclass(slots=True)
@@ -87,6 +92,9 @@ class RoutingEngine:
         self._reserved: dict[str, dict[str, None]] = {}
         self._reserved_check: dict[str, None] = {}
         self._seq = 0
+        self._callbacks: dict[tuple[str, str], str] = {}  # (queue, number) -> pending entry
+        # A callback's dial of the caller, and its operator's leg meanwhile -> entry id
+        self._dial_backs: dict[str, str] = {}
 
     # --- the one entry point ----------------------------------------------------------------
     def handle(self, event: ev.Event, now: float) -> list[Command]:
@@ -102,6 +110,18 @@ class RoutingEngine:
                 self._caller_hung_up(call_id, now, out)
             case ev.CallLost(call_id=call_id):
                 self._caller_hung_up(call_id, now, out, lost=True)
+            case ev.LegAnswered() | ev.LegFailed() | ev.LegHungUp() if (
+                event.leg_id in self._dial_backs
+            ):
+                callbacks.leg_event(self, event, now, out)
+            case ev.CallerDigit():
+                callbacks.digit(self, event, now, out)
+            case ev.CallbackAdded():
+                callbacks.add(self, event, now, out)
+            case ev.CallbackCancelled(call_id=call_id):
+                callbacks.cancel(self, call_id, now, out)
+            case ev.CallbackRescheduled(call_id=call_id, not_before=not_before):
+                callbacks.reschedule(self, call_id, not_before, now, out)
             case ev.LegRinging():
                 pass  # the phone rings: nothing to decide, the dispatcher records it
             case ev.LegAnswered(leg_id=leg_id):
@@ -135,12 +155,12 @@ class RoutingEngine:
             case ev.TransferCancelRequested(call_id=call_id):
                 self._cancel_transfer(call_id, now, out)
             case ev.SettingsChanged():
-                self.settings = EngineSettings(
-                    event.auto_answer_delay,
-                    event.max_call_duration,
-                    event.queue_timeout,
-                    self.settings.autopause_after,
-                    self.settings.assumed_handle_seconds,
+                self.settings = replace(
+                    self.settings,
+                    auto_answer_delay=event.auto_answer_delay,
+                    max_call_duration=event.max_call_duration,
+                    queue_timeout=event.queue_timeout,
+                    callback_enabled=event.callback_enabled,
                 )
         # Timers due by `now` fire, then free operators meet ready callers. A retry set for
         # `now` (retry_delay 0) fires in a second pass, which cannot set another: two passes
@@ -300,6 +320,7 @@ class RoutingEngine:
             self._deadlines.add(max(now, wait_from + max_wait), Due.MAX_WAIT, call.id, call.seq)
         if config.announce_every > 0:
             self._deadlines.add(now + config.announce_every, Due.ANNOUNCE, call.id, call.seq)
+        callbacks.arm_offer(self, call, config, now, wait_from)
         # A fresh arrival without priority is last in line (priorities are never negative);
         # a moved, re-adopted or prioritised call has its place found.
         fresh = moved_from is None and call.arrived_at == now and call.priority == 0
@@ -389,8 +410,8 @@ class RoutingEngine:
     ) -> None:
         """The caller is gone: hung up, or (`lost`) vanished while nobody was watching."""
         call = self.calls.get(call_id)
-        if call is None:
-            return
+        if call is None or (call.callback is not None and not call.callback.bridged):
+            return  # a callback has no caller channel until bridged: its dial tells its end
         if call.phase is CallPhase.WAITING:
             self._leave_queue(call, now, out, "cancelled")
             call.transfer = None
@@ -586,6 +607,9 @@ class RoutingEngine:
         operator.ringing.pop(leg_id, None)
         operator.talking.add(call.id)
         operator.misses = 0
+        if call.callback is not None:  # the operator is ready: now the caller is dialed
+            callbacks.operator_ready(self, call, leg_id, now, out)
+            return
         if not by_phone:  # a phone transfer's leg is in the caller's bridge already
             out.append(cmd.ConnectCall(call.id, leg_id, operator_id))
         out.append(
@@ -1018,7 +1042,7 @@ class RoutingEngine:
                 return not call.answered and call.phase is CallPhase.WAITING
             case Due.RETRY:
                 return call.retry_pending and call.retry_at == deadline.at
-            case Due.MAX_WAIT | Due.ANNOUNCE:
+            case Due.MAX_WAIT | Due.ANNOUNCE | Due.CALLBACK_OFFER:
                 return call.phase is CallPhase.WAITING and call.seq == deadline.token
             case Due.RESERVATION_END:
                 return call.reserved_for is not None and call.seq == deadline.token
@@ -1052,6 +1076,8 @@ class RoutingEngine:
                 self._announce(self.calls[ref], now, out)
             case Due.RESERVATION_END:
                 self._release(self.calls[ref])
+            case Due.CALLBACK_OFFER:
+                callbacks.offer(self, self.calls[ref], now, out)
             case Due.MAX_DURATION:
                 call = self.calls[ref]
                 assert call.connected_leg is not None

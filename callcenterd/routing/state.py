@@ -186,6 +186,16 @@ class QueueState:
         return stats
 
 
+@dataclass(slots=True)
+class CallbackEntry:
+    """What makes a waiting entry a callback: it has no channel until the caller is dialed."""
+
+    id: str  # the callback's
+    attempts: int = 0  # dials of the caller so far
+    dial_leg: str | None = None  # the channel dialing the caller, while it rings
+    bridged: bool = False  # the caller answered and talks to the operator
+
+
 class CallPhase(Enum):
     WAITING = auto()
     CONNECTED = auto()
@@ -232,6 +242,8 @@ class CallState:
     greeting_due: bool = False  # a fresh caller hears the queue's greeting once answered
     announced_position: int | None = None  # the place in line the caller was last told
     reserved_for: str | None = None  # waits for this operator (last-operator routing)
+    callback_offered: bool = False  # the caller was told they may press 1
+    callback: CallbackEntry | None = None  # set on a callback's entry (no caller channel)
 
     def is_ready(self, queue_id: str) -> bool:
         return (
@@ -261,6 +273,7 @@ class Due(Enum):
     MAX_DURATION = auto()
     ANNOUNCE = auto()  # time to tell a waiting caller their place in line
     RESERVATION_END = auto()  # a caller stops waiting for their last operator
+    CALLBACK_OFFER = auto()  # time to offer a waiting caller a callback
 
 
 class Deadline(NamedTuple):

@@ -20,6 +20,7 @@ import structlog
 from callcenterd.domain import commands as cmd
 from callcenterd.domain.events import LegFailure
 from callcenterd.errors import CallcenterError
+from callcenterd.services import callback_calls
 from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.tasks import SerialLanes
@@ -47,6 +48,9 @@ TelephonyCommand = (
     | cmd.ResumeCaller
     | cmd.JoinLeg
     | cmd.SendToDialplan
+    | cmd.OfferCallback
+    | cmd.ConfirmCallback
+    | cmd.DialCallback
 )
 
 
@@ -60,8 +64,14 @@ class CallActions:
         leg_failed: Callable[[str, LegFailure], object],
         *,
         observe_routing: Callable[[float], None] | None = None,
+        callback_dial: callback_calls.CallbackDial | None = None,
     ) -> None:
         self._live = live
+        self._callback_dial = callback_dial or callback_calls.CallbackDial(
+            lambda number: f"PJSIP/{number}"
+        )
+        # Set when a playback we wait for (a callback's confirmation) is over.
+        self._playback_done: dict[str, asyncio.Event] = {}
         self._controls = controls
         self._records = records
         self._clock = clock
@@ -120,6 +130,43 @@ class CallActions:
                         c.continue_in_dialplan(live.channel_id, context, extension)
                     ),
                 )
+            case cmd.OfferCallback(call_id=call_id):
+                media = announcements.callback_offer()
+                self._on_caller(call_id, lambda c, live: self._announce(c, live, media))
+            case cmd.ConfirmCallback(call_id=call_id):
+                self._on_caller(
+                    call_id,
+                    lambda c, live: callback_calls.confirm_and_hang_up(c, live, self._awaited),
+                )
+            case cmd.DialCallback():
+                self._dial_back(command)
+
+    def _dial_back(self, dial: cmd.DialCallback) -> None:
+        node = self._node_of(dial.call_id)
+        callback_calls.take_caller_channel(self._live, dial, node)
+        ready = self.leg_in_stasis(dial.dial_leg_id)
+
+        async def job(control: CallControl) -> None:
+            try:
+                await callback_calls.dial_caller(
+                    control, dial, self._callback_dial, ready, self._leg_failed
+                )
+            finally:
+                self._leg_ready.pop(dial.dial_leg_id, None)
+
+        self._run(dial.dial_leg_id, node, job)
+
+    def _awaited(self, playback_id: str) -> asyncio.Event:
+        done = self._playback_done.get(playback_id)
+        if done is None:
+            done = self._playback_done[playback_id] = asyncio.Event()
+        return done
+
+    def playback_finished(self, playback_id: str) -> None:
+        """Asterisk says a playback is over: whoever waits for it goes on."""
+        done = self._playback_done.pop(playback_id, None)
+        if done is not None:
+            done.set()
 
     def queued(self, call_id: str) -> None:
         """The call entered a queue: its routing latency runs from now."""

@@ -242,6 +242,10 @@ class CallRecorder:
     async def recording_started(self, call_id: str, at: datetime, name: str) -> None:
         await self._store(call_id, lambda: self._writer.recording_started(call_id, at, name))
 
+    async def noted(self, call_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        """A timeline entry that changes nothing else (a callback's steps)."""
+        await self._store(call_id, lambda: self._writer.note(call_id, at, kind, data))
+
     async def reconciled(self, call_id: str, at: datetime, data: dict[str, Any]) -> None:
         """What reconciliation did with a call it did not end (adopted, found lost)."""
         await self._store(call_id, lambda: self._writer.note(call_id, at, "reconciled", data))

@@ -39,6 +39,7 @@ from callcenterd.routing.state import CallPhase
 from callcenterd.services import reconciliation as plan
 from callcenterd.services.call_actions import CallActions, Controls
 from callcenterd.services.call_records import RECORD_RETRY_DELAYS, CallRecorder
+from callcenterd.services.callback_calls import CallbackDial
 from callcenterd.services.last_operators import LastOperators
 from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of, talk_bridge_of
 from callcenterd.store.calls import CallEnd, OpenCall, OperatorStatusWriter
@@ -49,13 +50,18 @@ from callcenterd.telephony.translate import (
     NOISE,
     CallerEntered,
     CallerLeft,
+    DigitReceived,
     LegInStasis,
     LegReplacing,
+    PlaybackFinished,
     SupervisionSignal,
     translate,
 )
 
 log = structlog.get_logger(__name__)
+
+# A callback's steps (services/callbacks.py): stored, then published, in the call's order.
+CallbackFacts = Callable[[cmd.CallbackChanged, datetime], "asyncio.Task[None] | None"]
 
 # Operator phones' reachability comes from their PJSIP endpoints' state.
 ENDPOINT_SOURCE = "endpoint:PJSIP"
@@ -100,10 +106,13 @@ class Dispatcher:
         *,
         observe_routing: Callable[[float], None] | None = None,
         priority_of_caller: Callable[[str], int] = lambda _: 0,
+        callback_facts: CallbackFacts | None = None,
+        callback_dial: CallbackDial | None = None,
     ) -> None:
         self._engine = engine
         self._priority_of_caller = priority_of_caller  # the VIP list
         self.last_operators = LastOperators()  # loaded at start by the app
+        self._callback_facts = callback_facts
         self._records = records
         self._operators = operators
         self._bus = bus
@@ -116,6 +125,7 @@ class Dispatcher:
             clock,
             lambda leg_id, why: self._feed(ev.LegFailed(leg_id, why)),
             observe_routing=observe_routing,
+            callback_dial=callback_dial,
         )
         # Operators' status facts, in order per operator (store, then publish).
         self._operator_lanes = SerialLanes(expected=(CallcenterError,))
@@ -187,7 +197,10 @@ class Dispatcher:
         self._actions.record_calls = settings.call_recording
         await self.submit(
             ev.SettingsChanged(
-                settings.auto_answer_delay, settings.max_call_duration, settings.queue_timeout
+                settings.auto_answer_delay,
+                settings.max_call_duration,
+                settings.queue_timeout,
+                settings.callback_enabled,
             )
         )
 
@@ -215,6 +228,10 @@ class Dispatcher:
                 case SupervisionSignal():
                     if self._supervision is not None:
                         self._supervision.signal(item)
+                case DigitReceived(channel_id=channel_id, digit=digit):
+                    self._digit(channel_id, digit)
+                case PlaybackFinished(playback_id=playback_id):
+                    self._actions.playback_finished(playback_id)
                 case _:
                     self._feed(item)
 
@@ -227,6 +244,11 @@ class Dispatcher:
         self._live.add_leg(live.call_id, swap.channel_id, operator_id or "")
         log.info("phone_transfer", call_id=live.call_id, leg_id=swap.leg_id, to=swap.number)
         self._feed(ev.LegReplaced(swap.leg_id, swap.channel_id, swap.number, operator_id))
+
+    def _digit(self, channel_id: str, digit: str) -> None:
+        call_id = self._live.of_caller(channel_id)
+        if call_id is not None:  # with the ids a callback it books would take
+            self._feed(ev.CallerDigit(call_id, digit, str(uuid.uuid4()), str(uuid.uuid4())))
 
     async def on_ari_connected(self, control: CallControl) -> None:
         with contextlib.suppress(TelephonyError):
@@ -491,6 +513,9 @@ class Dispatcher:
                 | cmd.ResumeCaller()
                 | cmd.JoinLeg()
                 | cmd.SendToDialplan()
+                | cmd.OfferCallback()
+                | cmd.ConfirmCallback()
+                | cmd.DialCallback()
             ):
                 self._actions.carry_out(command)
                 return None
@@ -508,6 +533,9 @@ class Dispatcher:
             case cmd.TransferRinging():
                 live = self._live.get(command.call_id)
                 return self._records.record(command, at, live.node if live else None)
+            case cmd.CallbackChanged():
+                facts = self._callback_facts
+                return facts(command, at) if facts is not None else None
             case cmd.CallQueued():
                 self._actions.queued(command.call_id)
                 return self._records.record(command, at)

@@ -52,6 +52,8 @@ _PLAIN = (
     "announce_every",
     "announce_wait",
     "last_operator_wait",
+    "callback_enabled",
+    "callback_offer_after",
 )
 
 

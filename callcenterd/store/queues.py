@@ -26,7 +26,8 @@ _QUEUE_COLUMNS = (
     "id, name, description, asterisk_name, max_wait_time, priority, strategy, is_active,"
     " numbers, required_skills, is_default, ring_timeout, retry_delay, wrapup_seconds,"
     " join_empty, overflow_action, overflow_queue_id, music_class, greeting, announce_every,"
-    " announce_wait, last_operator_wait, created_at, updated_at"
+    " announce_wait, last_operator_wait, callback_enabled, callback_offer_after,"
+    " created_at, updated_at"
 )
 
 
@@ -92,6 +93,8 @@ def _queue(row: sqlite3.Row, members: Sequence[QueueMember]) -> StoredQueue:
         announce_every=float(row["announce_every"]),
         announce_wait=bool(row["announce_wait"]),
         last_operator_wait=float(row["last_operator_wait"]),
+        callback_enabled=None if row["callback_enabled"] is None else bool(row["callback_enabled"]),
+        callback_offer_after=float(row["callback_offer_after"]),
     )
     return StoredQueue(
         config=config,

@@ -32,3 +32,17 @@ def wait_announcement(position: int, wait_seconds: float | None) -> list[str]:
 
 def greeting(sound: str) -> list[str]:
     return [f"sound:{sound}"]
+
+
+# The callback offer and its confirmation, from Asterisk's stock prompts: "to call back...
+# press 1", then "thank you... goodbye" before the caller's channel is hung up.
+CALLBACK_OFFER = ("sound:vm-tocallback", "sound:vm-press", "digits:1")
+CALLBACK_CONFIRMED = ("sound:auth-thankyou", "sound:goodbye")
+
+
+def callback_offer() -> list[str]:
+    return list(CALLBACK_OFFER)
+
+
+def callback_confirmed() -> list[str]:
+    return list(CALLBACK_CONFIRMED)

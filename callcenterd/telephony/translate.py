@@ -19,7 +19,6 @@ NOISE = frozenset(
     {
         "ChannelVarset",
         "ChannelDialplan",
-        "ChannelDtmfReceived",
         "ChannelTalkingStarted",
         "ChannelTalkingFinished",
         "BridgeVideoSourceChanged",
@@ -87,12 +86,29 @@ class SupervisionSignal:
     kind: Literal["in_stasis", "answered", "gone"]
 
 
+@dataclass(frozen=True, slots=True)
+class DigitReceived:
+    """A key pressed on a channel (RFC 4733 / SIP INFO DTMF, as Asterisk decoded it)."""
+
+    channel_id: str
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished:
+    """A playback we started is over (played out, stopped, or its channel gone)."""
+
+    playback_id: str
+
+
 Translated = (
     CallerEntered
     | CallerLeft
     | LegInStasis
     | LegReplacing
     | SupervisionSignal
+    | DigitReceived
+    | PlaybackFinished
     | EndpointState
     | ev.Event
 )
@@ -171,6 +187,12 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
                 # already, and the engine ignores legs it no longer knows.
                 return [ev.LegFailed(channel_id, _failure_for_cause(int(frame.get("cause", 0))))]
             return []
+        case "ChannelDtmfReceived":
+            digit = str(frame.get("digit", ""))
+            return [DigitReceived(channel_id, digit)] if channel_id and digit else []
+        case "PlaybackFinished":
+            playback_id = str((frame.get("playback") or {}).get("id", ""))
+            return [PlaybackFinished(playback_id)] if playback_id else []
         case "EndpointStateChange":
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]

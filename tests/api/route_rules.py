@@ -191,6 +191,22 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/dashboard/call-analytics"): Row(READERS, 200),
     ("GET", "/dashboard/operator-activity"): Row(READERS, 200),
     ("GET", "/calls/stats"): Row(READERS, 200),
+    ("GET", "/callbacks/"): Row(EVERYONE, 200),
+    # A missed call that does not exist: the same 404 for every role that may book.
+    ("POST", "/callbacks/"): Row(READERS, 404, "DB_002", body={"call_id": "missing"}),
+    ("GET", "/callbacks/{callback_id}"): Row(
+        EVERYONE, 404, "DB_002", params={"callback_id": "missing"}
+    ),
+    ("PUT", "/callbacks/{callback_id}"): Row(
+        READERS,
+        404,
+        "DB_002",
+        body={"scheduled_at": "2030-01-01T10:00:00Z"},
+        params={"callback_id": "missing"},
+    ),
+    ("POST", "/callbacks/{callback_id}/cancel"): Row(
+        READERS, 404, "DB_002", params={"callback_id": "missing"}
+    ),
     ("GET", "/queues/{queue_id}/stats"): Row(
         READERS, 404, "DB_002", params={"queue_id": "missing"}
     ),

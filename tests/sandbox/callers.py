@@ -150,6 +150,22 @@ class Callers:
         self._running.append(call)
         return call
 
+    async def dial_and_press_1(
+        self, number: str, caller_number: str, *, press_after_ms: int
+    ) -> CallerCall:
+        """Dial `number`; `press_after_ms` after the answer press 1 (RFC 4733 DTMF), then wait
+        for the far end to hang up (a callback booked: confirmed, then hung up)."""
+        logs = SippLogs(self._log_dir, f"caller-{next(self._names)}-{caller_number}-dtmf")
+        process = await run_sipp(
+            "caller_dtmf.xml",
+            logs,
+            [*self._target(number), "-m", "1"],
+            {"caller_number": caller_number, "press_ms": str(press_after_ms)},
+        )
+        call = CallerCall(logs, process)
+        self._running.append(call)
+        return call
+
     async def burst(
         self,
         number: str,

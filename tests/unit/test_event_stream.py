@@ -545,3 +545,21 @@ async def test_no_window_sends_each_event_as_soon_as_the_fan_out_takes_it() -> N
         assert window.opened == []
     finally:
         await stream.stop()
+
+
+def test_callback_events_are_seen_as_their_queue_and_operator_calls_are() -> None:
+    t = tracker()
+    requested = t.audience(
+        "callback_requested", {"callback_id": "cb", "call_id": "c9", "queue_id": "q-sales"}
+    )
+    assert may_see(SUP_G2, requested) and not may_see(SUP_G1, requested)
+    assert not may_see(OP_A, requested) and may_see(MANAGER, requested)
+    dialing = t.audience(
+        "callback_dialing", {"callback_id": "cb", "call_id": "c9", "operator_id": "op-a"}
+    )
+    assert may_see(OP_A, dialing) and may_see(SUP_G1, dialing) and may_see(SUP_G2, dialing)
+    # a callback with no call record yet still reaches its queue's supervisors
+    orphan = t.audience(
+        "callback_cancelled", {"callback_id": "cb2", "call_id": None, "queue_id": "q-support"}
+    )
+    assert may_see(SUP_G1, orphan) and not may_see(SUP_G2, orphan)

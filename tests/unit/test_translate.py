@@ -209,3 +209,15 @@ def test_a_local_channel_replacing_our_leg_is_a_phone_transfer() -> None:
     # Replacing a channel that is not ours: an ordinary new caller.
     [entered] = translate(frame, lambda channel: False)
     assert type(entered).__name__ == "CallerEntered"
+
+
+def test_dtmf_and_playback_ends_are_read() -> None:
+    from callcenterd.telephony.translate import DigitReceived, PlaybackFinished, translate
+
+    never_a_leg = lambda _channel_id: False  # noqa: E731
+    dtmf = {"type": "ChannelDtmfReceived", "digit": "1", "channel": {"id": "c1"}}
+    assert translate(dtmf, never_a_leg) == [DigitReceived("c1", "1")]
+    assert translate({**dtmf, "digit": ""}, never_a_leg) == []
+    finished = {"type": "PlaybackFinished", "playback": {"id": "callback-x", "state": "done"}}
+    assert translate(finished, never_a_leg) == [PlaybackFinished("callback-x")]
+    assert translate({"type": "PlaybackFinished", "playback": {}}, never_a_leg) == []
