@@ -20,8 +20,15 @@ Event = dict[str, Any]
 
 
 class AriWatch:
-    def __init__(self, asterisk: AsteriskSandbox, app: str = "e2e-watch") -> None:
-        self._url = f"{asterisk.ari_events_url}?app={app}&subscribeAll=true"
+    """`subscribe_all=False` with the daemon's app name: an app of its own (the sandbox's smoke
+    test drives calls with it)."""
+
+    def __init__(
+        self, asterisk: AsteriskSandbox, app: str = "e2e-watch", *, subscribe_all: bool = True
+    ) -> None:
+        every = "true" if subscribe_all else "false"
+        self._url = f"{asterisk.ari_events_url}?app={app}&subscribeAll={every}"
+        self._asterisk = asterisk
         self._session = aiohttp.ClientSession(headers=asterisk.ari_headers)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None

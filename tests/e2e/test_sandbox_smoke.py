@@ -7,14 +7,13 @@ rings an operator phone and bridges the two, exactly the ARI calls the daemon wi
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.e2e.ari_watch import AriWatch
 from tests.sandbox import (
     AsteriskSandbox,
     Callers,
@@ -35,54 +34,11 @@ class AriError(Exception):
         self.status = status
 
 
-class MiniStasisApp:
-    """Just enough ARI: events from the WebSocket, matched on demand, and REST calls."""
+class MiniStasisApp(AriWatch):
+    """Just enough ARI: AriWatch's events, matched on demand, and REST calls."""
 
     def __init__(self, asterisk: AsteriskSandbox) -> None:
-        self._asterisk = asterisk
-        self._session = aiohttp.ClientSession(headers=asterisk.ari_headers)
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
-        self._reader: asyncio.Task[None] | None = None
-        self._unclaimed: list[Event] = []
-        self.seen: list[Event] = []
-
-    async def __aenter__(self) -> MiniStasisApp:
-        url = f"{self._asterisk.ari_events_url}?app={self._asterisk.ari_app}&subscribeAll=false"
-        websocket = await self._session.ws_connect(url)
-        self._reader = asyncio.create_task(self._read(websocket))
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            # wait(), unlike awaiting the task, leaves a cancellation of *this* task (Ctrl-C) alone.
-            await asyncio.wait([self._reader])
-        await self._session.close()
-
-    async def _read(self, websocket: aiohttp.ClientWebSocketResponse) -> None:
-        # Only reads: Asterisk drops a WebSocket whose reader stalls.
-        async with websocket:
-            async for message in websocket:
-                self._events.put_nowait(json.loads(message.data))
-
-    async def event(
-        self, event_type: str, matches: Callable[[Event], bool] = lambda _: True, within: float = 10
-    ) -> Event:
-        """The first not yet claimed event of `event_type` that `matches`, waiting for it."""
-        async with asyncio.timeout(within):
-            while True:
-                for event in self._unclaimed:
-                    if event["type"] == event_type and matches(event):
-                        self._unclaimed.remove(event)
-                        return event
-                event = await self._events.get()
-                self.seen.append(event)
-                self._unclaimed.append(event)
+        super().__init__(asterisk, asterisk.ari_app, subscribe_all=False)
 
     async def request(self, method: str, path: str, **params: str | int) -> Any:
         """ARI REST; a 404 (the channel is already gone) is an expected race, returned as None."""
