@@ -197,13 +197,15 @@ class TransferRequested:
 @dataclass(frozen=True, slots=True)
 class LegReplaced:
     """A transfer made on the operator's phone (SIP REFER): Asterisk put `channel_id` (a
-    Local channel dialing `number`) in the operator leg's place beside the caller.
-    `operator_id`: the operator whose extension `number` is, when it is one."""
+    Local channel) in the operator leg's place beside the caller. Blind, it dials `number`;
+    attended (`answered`), it is already joined with `number`'s phone, which the operator had
+    consulted. `operator_id`: the operator whose extension `number` is, when it is one."""
 
     leg_id: str
     channel_id: str
     number: str
     operator_id: str | None
+    answered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -977,11 +977,11 @@ class RoutingEngine:
         self._enqueue(call, queue, now, out, wait_from=now)
 
     def _phone_transferred(self, event: ev.LegReplaced, now: float, out: list[Command]) -> None:
-        """The operator transferred the call from their phone (blind, SIP REFER): Asterisk
-        bridged the caller with a Local channel dialing the target. An operator's extension
-        is followed like a blind transfer to them (their part starts when they answer; a
-        failure sends the caller back to their queue); another number talks on with the
-        call, no operator's."""
+        """The operator transferred the call from their phone (SIP REFER): Asterisk bridged
+        the caller with a Local channel to the target. An operator's extension is followed
+        like a blind transfer to them (their part starts when they answer, at once after a
+        consultation; a failure sends the caller back to their queue); another number talks
+        on with the call, no operator's."""
         call_id = self._talking.get(event.leg_id)
         call = self.calls.get(call_id) if call_id is not None else None
         if call is None or call.connected_leg != event.leg_id:
@@ -1004,6 +1004,9 @@ class RoutingEngine:
         target.ringing[event.channel_id] = None
         call.transfer = TransferState("phone", from_operator, target.id, event.channel_id)
         out.append(cmd.TransferRinging(call.id, event.channel_id, target.id))
+        if event.answered:
+            self._leg_answered(event.channel_id, now, out)
+            return
         self._refresh(target, now, out)
 
     def _hung_up_in_transfer(

@@ -242,8 +242,16 @@ class Dispatcher:
             return
         operator_id = self._extensions.get(swap.number)
         self._live.add_leg(live.call_id, swap.channel_id, operator_id or "")
-        log.info("phone_transfer", call_id=live.call_id, leg_id=swap.leg_id, to=swap.number)
-        self._feed(ev.LegReplaced(swap.leg_id, swap.channel_id, swap.number, operator_id))
+        log.info(
+            "phone_transfer",
+            call_id=live.call_id,
+            leg_id=swap.leg_id,
+            to=swap.number,
+            attended=swap.attended,
+        )
+        self._feed(
+            ev.LegReplaced(swap.leg_id, swap.channel_id, swap.number, operator_id, swap.attended)
+        )
 
     def _digit(self, channel_id: str, digit: str) -> None:
         call_id = self._live.of_caller(channel_id)

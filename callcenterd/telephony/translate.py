@@ -65,16 +65,23 @@ class CallerLeft:
 
 @dataclass(frozen=True, slots=True)
 class LegReplacing:
-    """A transfer from an operator's phone (SIP REFER): Asterisk swapped a Local channel
-    dialing `number` into the bridge in place of our leg `leg_id`."""
+    """A transfer from an operator's phone (SIP REFER): Asterisk swapped a Local channel into
+    the bridge in place of our leg `leg_id`. Blind, it dials `number`; attended, it is already
+    joined with `number`'s phone, which the operator had consulted."""
 
     channel_id: str
     leg_id: str
     number: str
+    attended: bool = False
 
 
 # A Local channel's name: Local/<exten>@<context>-<id>;<half>
 _LOCAL_NAME = re.compile(r"^Local/([^@]+)@")
+# The Local channel Asterisk links two bridges with to complete an attended transfer; which
+# phone it joins the caller to is told only by the BridgeAttendedTransfer event after it.
+_ATTENDED_LINK = "Local/_attended@transfer-"
+# A device channel's name: <tech>/<endpoint>-<sequence>
+_DEVICE_NAME = re.compile(r"^[^/]+/(.+)-[0-9a-f]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +157,8 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
         case "StasisStart":
             replaced = str((frame.get("replace_channel") or {}).get("id", ""))
             if replaced and is_leg(replaced):
+                if str(channel.get("name", "")).startswith(_ATTENDED_LINK):
+                    return []
                 return [LegReplacing(channel_id, replaced, _dialed(channel))]
             args = tuple(str(a) for a in frame.get("args", []))
             if (args and args[0] == LEG_MARK) or is_leg(channel_id):
@@ -193,10 +202,32 @@ def translate(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Tran
         case "PlaybackFinished":
             playback_id = str((frame.get("playback") or {}).get("id", ""))
             return [PlaybackFinished(playback_id)] if playback_id else []
+        case "BridgeAttendedTransfer":
+            return _attended_transfer(frame, is_leg)
         case "EndpointStateChange":
             endpoint = frame.get("endpoint") or {}
             return [endpoint_state(endpoint)]
     return []
+
+
+def _attended_transfer(frame: dict[str, Any], is_leg: Callable[[str], bool]) -> list[Translated]:
+    """An attended transfer completed on the operator's phone: the transferer's leg to the
+    caller is ours, and Asterisk linked the caller's bridge to the consulted phone's by a
+    Local channel pair (or moved that phone into the caller's bridge)."""
+    if frame.get("result") != "Success":
+        return []
+    legs = (frame.get("transferer_first_leg") or {}, frame.get("transferer_second_leg") or {})
+    ours = next((str(leg["id"]) for leg in legs if is_leg(str(leg.get("id", "")))), None)
+    target = frame.get("transfer_target") or {}
+    if ours is None or not target:
+        return []
+    if frame.get("destination_type") == "link":
+        joined = str((frame.get("destination_link_first_leg") or {}).get("id", ""))
+    else:
+        joined = str(target.get("id", ""))
+    device = _DEVICE_NAME.match(str(target.get("name", "")))
+    number = device[1] if device else str((target.get("caller") or {}).get("number", ""))
+    return [LegReplacing(joined, ours, number, attended=True)] if joined else []
 
 
 def _dialed(channel: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.ami_watch import ami_watch, moh
+from tests.e2e.ari_watch import AriWatch
 from tests.e2e.daemon import Daemon
 from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
@@ -318,3 +319,48 @@ async def test_blind_transfer_from_the_operators_phone_by_refer(
     record, legs = await handed_over(daemon, call, started, first, second)
     assert legs[second]["talk_seconds"] > 0
     assert record["operators_tried"] == [first, second]
+
+
+
+async def test_attended_transfer_from_the_operators_phone(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    """The operator's phone consults 1012 itself (a call of its own through the dialplan), then
+    transfers with REFER + Replaces: Asterisk links the caller's bridge to the consultation
+    (BridgeAttendedTransfer, a Local channel pair) and the target has the call at once."""
+    consult_uri = f"sip:1012@{asterisk.sip_host}:{asterisk.sip_port}"
+    phones = await operator_phones.start(
+        {"1011": PhoneBehaviour.attended_transfer("1011", consult_uri, 300, 1500), "1012": TALKS_ON}
+    )
+    first, second = await daemon.operator("1011"), await daemon.operator("1012")
+    await daemon.queue("support", ["1011"])
+    async with AriWatch(asterisk) as ari:
+        call, started = await talking_call(daemon, asterisk, caller, "support", "5556008")
+        done = await ari.event("BridgeAttendedTransfer", within=15)
+    assert (done["result"], done["destination_type"]) == ("Success", "link")
+    assert done["transferee"]["id"] == started["channel_id"]
+
+    transferred = await daemon.wait_for_event("call_transferred")
+    assert transferred["mode"] == "phone"
+    assert (transferred["operator_id"], transferred["target_id"]) == (first, second)
+    answered = await daemon.wait_for_event("call_answered")
+    assert answered["operator_id"] == second
+    # The transferring phone placed the consultation (answered by 1012, with 1011's number),
+    # sent REFER with Replaces, got 202 and the NOTIFYs, and both of its calls were hung up.
+    trace = parse_message_log(phones["1011"].logs.messages)
+    assert any(m.is_request("INVITE", sent=True) for m in trace)
+    refer = next(m for m in trace if m.is_request("REFER", sent=True))
+    assert "Replaces=" in refer.headers["refer-to"]
+    assert any(m.is_response(202, "REFER", sent=False) for m in trace)
+    assert any(m.is_request("NOTIFY", sent=False) for m in trace)
+    [consulted] = await phones["1012"].wait_for(lambda calls: len(calls) == 1 and calls[0].answered)
+    assert consulted.caller_number == "1011"
+    # The consultation's 1012 talks on with the caller until the caller hangs up.
+    record = await timeline_has(daemon, started["call_id"], "transferred")
+    assert record["operator_id"] == second and record["status"] == "answered"
+    record, legs = await handed_over(daemon, call, started, first, second)
+    assert legs[second]["rung_at"] == legs[second]["answered_at"]  # consulted: no ringing
+    assert legs[first]["talk_seconds"] >= 1.5  # the consultation counts for the first
+    assert record["operators_tried"] == [first, second]
+    [after] = await phones["1012"].wait_for(lambda calls: calls[0].state.is_final)
+    assert after.state is PhoneCallState.COMPLETED and after.hung_up_by is Side.FAR_END

@@ -112,6 +112,11 @@ verbose=3
 """
 
 
+# Every loopback address is the trunk (the sipp callers), so a call a sipp phone places itself
+# (an attended transfer's consultation) names its endpoint in this header, which Asterisk's
+# `header` identifier checks before the addresses.
+PHONE_HEADER = "X-Callcenterd-Phone"
+
 # Loopback phones answer a qualify in milliseconds. A short timeout bounds how long a qualify
 # sent while no phone listened (between two tests) can take to fail: see OperatorPhones.start.
 QUALIFY_TIMEOUT = 1.0
@@ -131,6 +136,11 @@ bind_rtp_to_media_address=yes
 [{extension}](operator-aor)
 contact=sip:{extension}@127.0.0.1:{ports.phones[extension]}
 qualify_timeout={QUALIFY_TIMEOUT}
+
+[{extension}-phone]
+type=identify
+endpoint={extension}
+match_header={PHONE_HEADER}: {extension}
 """
         )
     return "".join(blocks)
@@ -138,6 +148,12 @@ qualify_timeout={QUALIFY_TIMEOUT}
 
 def _pjsip_conf(settings: SandboxSettings, ports: SandboxPorts) -> str:
     text = _sample("pjsip.conf")
+    text = replace_once(
+        text,
+        "endpoint_identifier_order=ip,username",
+        "endpoint_identifier_order=header,ip,username",
+        "pjsip.conf",
+    )
     text = replace_once(text, "bind=0.0.0.0:5060", f"bind=127.0.0.1:{ports.sip}", "pjsip.conf")
     # Any INVITE from loopback (the sipp callers) is a call from the provider.
     text = replace_once(text, "match=203.0.113.10", "match=127.0.0.1", "pjsip.conf")

@@ -72,6 +72,18 @@ class PhoneBehaviour:
         return cls("phone_refer.xml", {**timing, "refer_to": refer_to})
 
     @classmethod
+    def attended_transfer(
+        cls, extension: str, consult_uri: str, consult_after_ms: int = 300, talk_ms: int = 800
+    ) -> PhoneBehaviour:
+        """Answer, then `consult_after_ms` later call `consult_uri` from this phone (the
+        consultation), and `talk_ms` after it answers transfer the first call to it (REFER with
+        Replaces); answer the NOTIFYs and BYEs, and hang up what Asterisk leaves up."""
+        timing = {"answer_ms": "100", "consult_ms": str(consult_after_ms), "talk_ms": str(talk_ms)}
+        return cls(
+            "phone_attended.xml", {**timing, "consult_uri": consult_uri, "extension": extension}
+        )
+
+    @classmethod
     def busy(cls) -> PhoneBehaviour:
         """486 Busy Here to every INVITE."""
         return cls("phone_busy.xml")

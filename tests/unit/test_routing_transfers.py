@@ -463,6 +463,20 @@ def test_a_transfer_from_the_phone_to_an_operator_is_followed() -> None:
     assert completed("c1", EndReason.CALLER_HANGUP, "q", "b", 1, 24) in out
 
 
+def test_an_attended_transfer_from_the_phone_hands_the_call_over_at_once() -> None:
+    engine = build([queue("q", "a")], [op("a"), op("b")])
+    talking(engine)
+    out = engine.handle(ev.LegReplaced("c1-1", "local-1", "ext-b", "b", answered=True), 10)
+    assert cmd.CallTransferred("c1", "phone", "a", "c1-1", "operator", "b", None, 0.0) in out
+    assert cmd.TransferRinging("c1", "local-1", "b") in out
+    assert cmd.CallAnswered("c1", "local-1", "b", 9, transferred=True) in out
+    assert not [c for c in out if isinstance(c, cmd.ConnectCall)]  # Asterisk linked them
+    assert engine.operators["b"].talking == {"c1"} and engine.operators["a"].talking == set()
+    out = engine.handle(caller_hangup("c1"), 30)
+    # The call talked from 2 to 30: a until the transfer at 10, b from then on.
+    assert completed("c1", EndReason.CALLER_HANGUP, "q", "b", 1, 28) in out
+
+
 def test_a_phone_transfer_nobody_answers_goes_back_to_the_queue() -> None:
     engine = build([queue("q", "a")], [op("a"), op("b")])
     talking(engine)

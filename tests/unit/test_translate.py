@@ -211,6 +211,38 @@ def test_a_local_channel_replacing_our_leg_is_a_phone_transfer() -> None:
     assert type(entered).__name__ == "CallerEntered"
 
 
+def test_an_attended_transfer_from_the_phone_is_read_from_its_bridge_event() -> None:
+    from callcenterd.telephony.translate import LegReplacing
+
+    ours = lambda channel: channel == "call-1"  # noqa: E731
+    # The Local channel linking the bridges enters the app first: who it joins is not known yet.
+    link = {
+        "type": "StasisStart",
+        "args": [],
+        "channel": {"id": "9.4", "name": "Local/_attended@transfer-00000000;1"},
+        "replace_channel": {"id": "call-1", "name": "PJSIP/1011-00000001"},
+    }
+    assert translate(link, ours) == []
+    done = {
+        "type": "BridgeAttendedTransfer",
+        "result": "Success",
+        "transferer_first_leg": {"id": "call-1", "name": "PJSIP/1011-00000001"},
+        "transferer_second_leg": {"id": "9.2", "name": "PJSIP/1011-00000002"},
+        "transferee": {"id": "9.0", "name": "PJSIP/trunk-00000000"},
+        "transfer_target": {"id": "9.3", "name": "PJSIP/1012-00000003"},
+        "destination_type": "link",
+        "destination_link_first_leg": {"id": "9.4"},
+        "destination_link_second_leg": {"id": "9.5"},
+    }
+    assert translate(done, ours) == [LegReplacing("9.4", "call-1", "1012", attended=True)]
+    # Bridges merged instead: the consulted phone's channel itself is beside the caller now.
+    merged = {**done, "destination_type": "bridge"}
+    assert translate(merged, ours) == [LegReplacing("9.3", "call-1", "1012", attended=True)]
+    # Not ours, or failed: nothing.
+    assert translate(done, lambda channel: False) == []
+    assert translate({**done, "result": "Fail"}, ours) == []
+
+
 def test_dtmf_and_playback_ends_are_read() -> None:
     from callcenterd.telephony.translate import DigitReceived, PlaybackFinished, translate
 
