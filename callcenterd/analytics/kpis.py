@@ -68,6 +68,22 @@ class CallCounts:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorParts:
+    """An operator's own parts of calls (call legs they answered): a transferred call counts
+    for each operator who had it, with the seconds each talked and held."""
+
+    answered: int = 0
+    finished: int = 0  # of them, over (their talk is known)
+    talk_seconds: float = 0.0
+    hold_seconds: float = 0.0
+
+
+def average_part_talk(parts: OperatorParts) -> int:
+    """Mean talk of an operator's finished parts of calls, seconds."""
+    return mean_seconds(parts.talk_seconds, parts.finished)
+
+
 def percent(part: float, whole: float) -> float:
     return round(part * 100 / whole, 1) if whole else 0.0
 

@@ -25,7 +25,7 @@ import structlog
 
 from callcenterd.analytics import kpis
 from callcenterd.analytics.forecast import sample_window, staffing_forecast
-from callcenterd.analytics.kpis import CallCounts
+from callcenterd.analytics.kpis import CallCounts, OperatorParts
 from callcenterd.analytics.pauses import pause_seconds_by_reason
 from callcenterd.analytics.periods import period_bounds
 from callcenterd.analytics.windows import (
@@ -284,23 +284,25 @@ class AnalyticsService:
             if audience.group_id is None or op in (audience.scope.operator_ids or ())
         ]
         ids = sorted(set(live) | set(answered))
-        names, offered, logged_in = await asyncio.gather(
+        names, offered, logged_in, parts_of = await asyncio.gather(
             self._store.operator_names(ids),
             self._store.offered(ids, window.start, window.end),
             self._store.logged_in_seconds(ids, window.start, min(window.end, self._clock())),
+            self._store.legs.parts_by_operator(ids, window.start, window.end),
         )
         rows = []
         for operator_id in ids:
             counts = per_operator.get(operator_id, CallCounts())
+            parts = parts_of.get(operator_id, OperatorParts())
             name = names.get(operator_id)
             rows.append(
                 OperatorSummary(
                     operator_id=operator_id,
                     operator_name=name.name if name else operator_id,
                     calls_handled=counts.completed,
-                    avg_talk_time=kpis.average_talk(counts),
-                    efficiency=kpis.efficiency(counts.answered, offered.get(operator_id, 0)),
-                    occupancy=kpis.occupancy(counts.talk_seconds, logged_in.get(operator_id, 0.0)),
+                    avg_talk_time=kpis.average_part_talk(parts),
+                    efficiency=kpis.efficiency(parts.answered, offered.get(operator_id, 0)),
+                    occupancy=kpis.occupancy(parts.talk_seconds, logged_in.get(operator_id, 0.0)),
                 )
             )
         return sorted(rows, key=lambda row: (-row.calls_handled, row.operator_name))
@@ -313,7 +315,7 @@ class AnalyticsService:
         now = self._clock()
         operators = await self._operators_of(audience)
         start, end = period_bounds("today", now, self._settings.tz)
-        today = await self._store.by_operator(start, end, StatsScope(), self.thresholds)
+        today = await self._store.legs.parts_by_operator([op.id for op in operators], start, end)
         talking = await self._store.answered_now(StatsScope())
         paused_today = pause_seconds_by_reason(
             await self._store.pause_spells([op.id for op in operators], start, end),
@@ -332,7 +334,7 @@ class AnalyticsService:
                     if op.id in talking
                     else None
                 ),
-                calls_today=today.get(op.id, CallCounts()).answered,
+                calls_today=today.get(op.id, OperatorParts()).answered,
                 last_activity=op.last_activity,
                 pause_reason=current_pause_reason(op),
                 pause_seconds_today=paused_today.get(op.id, {}),
@@ -469,7 +471,8 @@ class AnalyticsService:
         )
         paused = await self._pause_seconds(operator_id, start, end)
         # Their own part of calls, transfers split (call legs; asyncio.gather types six).
-        parts = await self._store.legs.operator_totals(operator_id, start, end)
+        parts_of = await self._store.legs.parts_by_operator([operator_id], start, end)
+        parts = parts_of.get(operator_id, OperatorParts())
         answered = per_operator.get(operator_id, CallCounts())
         offered = offered_by.get(operator_id, 0)
         logged_in = logged_in_by.get(operator_id, 0.0)
@@ -480,19 +483,19 @@ class AnalyticsService:
             calls_handled=answered.completed,
             calls_missed=missed,
             calls_offered=offered,
-            calls_answered=answered.answered,
-            total_talk_time=answered.talk_seconds,
-            avg_talk_time=kpis.average_talk(answered),
-            efficiency=kpis.efficiency(answered.answered, offered),
+            calls_answered=parts.answered,
+            total_talk_time=round(parts.talk_seconds),
+            avg_talk_time=kpis.average_part_talk(parts),
+            efficiency=kpis.efficiency(parts.answered, offered),
             first_call_resolution=kpis.first_call_resolution(resolved, answered.completed),
             customer_satisfaction=kpis.satisfaction(rated.rating_mean),
-            occupancy=kpis.occupancy(answered.talk_seconds, logged_in),
+            occupancy=kpis.occupancy(parts.talk_seconds, logged_in),
             logged_in_time=round(logged_in),
             pause_time=sum(paused.values()),
             pause_seconds_by_reason=paused,
-            parts_answered=parts[0],
-            part_talk_time=round(parts[1]),
-            hold_time=round(parts[2]),
+            parts_answered=parts.answered,
+            part_talk_time=round(parts.talk_seconds),
+            hold_time=round(parts.hold_seconds),
         )
 
     async def _pause_seconds(

@@ -7,13 +7,15 @@ less the hold within it: a transferred call's talk is split between its operator
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
+from callcenterd.analytics.kpis import OperatorParts
 from callcenterd.domain.clock import from_iso, to_iso
-from callcenterd.store.db import Database
+from callcenterd.store.db import Database, marks
 
 # Seconds between an ISO column and a bound ISO time (SQLite reads the trailing Z as UTC).
 _ELAPSED = "MAX(0, (julianday(?) - julianday(answered_at)) * 86400.0)"
@@ -118,16 +120,26 @@ class CallLegs:
             for row in rows
         ]
 
-    async def operator_totals(
-        self, operator_id: str, since: datetime, until: datetime
-    ) -> tuple[int, float, float]:
-        """(answered parts, talk seconds, hold seconds) of an operator's legs answered in
-        [since, until): a transferred call counts for each operator who had it."""
-        row = await self._db.fetch_one(
-            "SELECT COUNT(*) AS n, TOTAL(talk_seconds) AS talk, TOTAL(hold_seconds) AS hold"
-            " FROM call_legs WHERE operator_id = ? AND answered_at IS NOT NULL"
-            " AND answered_at >= ? AND answered_at < ?",
-            (operator_id, to_iso(since), to_iso(until)),
+    async def parts_by_operator(
+        self, operator_ids: Sequence[str], since: datetime, until: datetime
+    ) -> dict[str, OperatorParts]:
+        """Each operator's answered legs of the calls that started in [since, until) (the
+        window of every other figure): a transferred call counts for each operator who had
+        it, with their own talk and hold."""
+        if not operator_ids:
+            return {}
+        rows = await self._db.fetch_all(
+            "SELECT l.operator_id, COUNT(*) AS n, COUNT(l.ended_at) AS finished,"
+            " TOTAL(l.talk_seconds) AS talk, TOTAL(l.hold_seconds) AS hold"
+            " FROM calls c JOIN call_legs l ON l.call_id = c.id"
+            " WHERE c.start_time >= ? AND c.start_time < ?"
+            f" AND l.operator_id IN ({marks(operator_ids)}) AND l.answered_at IS NOT NULL"
+            " GROUP BY l.operator_id",
+            (to_iso(since), to_iso(until), *operator_ids),
         )
-        assert row is not None
-        return int(row["n"]), float(row["talk"]), float(row["hold"])
+        return {
+            row["operator_id"]: OperatorParts(
+                int(row["n"]), int(row["finished"]), float(row["talk"]), float(row["hold"])
+            )
+            for row in rows
+        }

@@ -142,6 +142,22 @@ def insert_call(
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     execute(client, f"INSERT INTO calls ({columns}) VALUES ({marks})", tuple(values.values()))
+    if answer is not None and operator_id:  # its operator's part, as the call writer keeps it
+        execute(
+            client,
+            "INSERT INTO call_legs (call_id, leg_id, operator_id, rung_at, answered_at, ended_at,"
+            " outcome, talk_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                call_id,
+                f"{call_id}-1",
+                operator_id,
+                to_iso(start),
+                to_iso(answer),
+                to_iso(end) if end else None,
+                (reason or "caller_hangup") if end else None,
+                talk if end else 0,
+            ),
+        )
     return call_id
 
 

@@ -306,6 +306,16 @@ async def test_attended_transfer_completed_splits_the_talk(
             talk,
             hold,
         )
+        assert (figures["calls_answered"], figures["total_talk_time"]) == (1, talk)
+        assert figures["calls_handled"] == (1 if op_id == ops["second"] else 0)  # who ended it
+    response = await client.get(
+        "/api/dashboard/call-analytics?period=today", headers=actors["admin"].headers
+    )
+    summary = {row["operator_id"]: row for row in (await response.json())["operator_summary"]}
+    assert (summary[ops["first"]]["avg_talk_time"], summary[ops["second"]]["avg_talk_time"]) == (
+        20,
+        56,
+    )
 
 
 async def test_attended_transfer_cancelled_gives_the_call_back(

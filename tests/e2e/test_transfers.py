@@ -321,7 +321,6 @@ async def test_blind_transfer_from_the_operators_phone_by_refer(
     assert record["operators_tried"] == [first, second]
 
 
-
 async def test_attended_transfer_from_the_operators_phone(
     daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
 ) -> None:
