@@ -26,6 +26,16 @@ class CallArrived:
     legs_used: int = 0
     priority: int = 0  # higher is served first; equal priorities in arrival order
     last_operator: str | None = None  # who served this number last (last-operator routing)
+    # A re-adopted call that had talked (a transfer under way at the restart): with whom
+    # last, since when, and its talk so far; it waits again as a transferred caller does.
+    talked: TalkSoFar | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TalkSoFar:
+    operator_id: str
+    connected_at: float
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +49,7 @@ class CallResumed:
     operator_id: str
     leg_id: str
     connected_at: float
+    held_at: float | None = None  # on hold when the daemon stopped: since then
 
 
 @dataclass(frozen=True, slots=True)

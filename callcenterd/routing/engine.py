@@ -289,6 +289,14 @@ class RoutingEngine:
         self.calls[call.id] = call
         if event.last_operator is not None:
             self._reserve(call, queue, event.last_operator, now)
+        if event.talked is not None:  # answered before the restart: a transferred caller
+            call.answered = True
+            call.last_operator = event.talked.operator_id
+            call.connected_at = event.talked.connected_at
+            call.talked = event.talked.seconds
+            self._enqueue(call, queue, now, out, wait_from=now)
+            out.append(cmd.HoldCaller(call.id, queue.config.music_class))
+            return
         self._enqueue(call, queue, now, out, wait_from=arrived)
         if self.settings.auto_answer_delay > 0 and event.arrived_at is None:
             self._deadlines.add(now + self.settings.auto_answer_delay, Due.ANSWER, call.id)
@@ -636,6 +644,7 @@ class RoutingEngine:
         call.connected_leg = event.leg_id
         call.operator_id = event.operator_id
         call.connected_at = call.segment_at = event.connected_at
+        call.held_since = event.held_at
         self.calls[call.id] = call
         self._talking[event.leg_id] = call.id
         operator.talking.add(call.id)

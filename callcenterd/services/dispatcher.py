@@ -360,6 +360,8 @@ class Dispatcher:
                 call.talk_bridge = talk_bridge_of(record.id)
                 self._live.add_leg(record.id, leg_id, record.operator_id)
                 answered = record.answer_time or record.start_time
+                # On hold (or consulting: that leg is hung up as a stray) since then.
+                held_at = (record.held_at or self._clock()).timestamp()
                 self._feed(
                     ev.CallResumed(
                         record.id,
@@ -369,6 +371,7 @@ class Dispatcher:
                         record.operator_id,
                         leg_id,
                         answered.timestamp(),
+                        held_at=held_at if action.held else None,
                     )
                 )
                 log.info("call_resumed", call_id=record.id, operator_id=record.operator_id)
@@ -388,6 +391,7 @@ class Dispatcher:
                         arrived_at=arrived,
                         legs_used=record.legs_used,
                         priority=record.priority,
+                        talked=_talk_so_far(record),
                     )
                 )
                 log.info("call_readopted", call_id=record.id, queue=hint)
@@ -421,6 +425,12 @@ class Dispatcher:
             log.warning("stray_leg_hung_up", channel_id=channel_id)
             with contextlib.suppress(AriNotFound):
                 await control.hangup(channel_id)
+            call_id = channel_id.rpartition("-")[0]
+            if self._live.get(call_id) is not None:  # e.g. a consultation cut by the restart
+                at = self._clock()
+                self._records.later(
+                    call_id, lambda: self._records.leg_ended(call_id, at, channel_id, None, "lost")
+                )
             return
         queue = None
         with contextlib.suppress(AriNotFound, AriRequestFailed):
@@ -593,3 +603,11 @@ def _looks_like_leg(channel_id: str) -> bool:
     """Our legs are named `<call uuid>-<n>`; Asterisk's own ids are `<epoch>.<n>`."""
     head, _, tail = channel_id.rpartition("-")
     return len(head) == 36 and tail.isdigit()
+
+
+def _talk_so_far(record: OpenCall) -> ev.TalkSoFar | None:
+    """An answered record being re-adopted as a waiting caller (a transfer under way)."""
+    if record.status != "answered" or record.operator_id is None:
+        return None
+    answered = record.answer_time or record.start_time
+    return ev.TalkSoFar(record.operator_id, answered.timestamp(), record.talked_seconds)

@@ -48,6 +48,7 @@ class ResumeTalk:
     record: OpenCall
     leg_id: str
     holding: bool
+    held: bool = False  # the caller is in the holding bridge: on hold, or consulting
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,28 @@ class LookAtStray:
 Action = Resync | LostWhileAway | ResumeTalk | EndOrphaned | Requeue | CloseLost | LookAtStray
 
 
+def _adoption(
+    record: OpenCall, snapshot: AsteriskSnapshot, holding: bool
+) -> ResumeTalk | EndOrphaned | Requeue:
+    """A record from before the restart whose caller is still in the application.
+
+    Its operator still in the talk bridge: the talk resumes (held if the caller is in the
+    holding bridge; a consultation's leg there is a stray, hung up). Answered but no operator
+    there while the caller holds: a transfer was under way; the caller waits in its queue
+    again, as a transferred caller does. Answered, alone: the conversation is over."""
+    talk = snapshot.bridges.get(talk_bridge_of(record.id), frozenset())
+    others = sorted(c for c in talk if c != record.channel_id)
+    if record.status != "answered":
+        return Requeue(record, holding)
+    in_hold = record.channel_id in snapshot.bridges.get(hold_bridge_of(record.id), frozenset())
+    leg = record.operator_leg if record.operator_leg in others else next(iter(others), None)
+    if leg and record.operator_id and record.queue_id:
+        return ResumeTalk(record, leg, holding, held=in_hold)
+    if in_hold and record.queue_id:
+        return Requeue(record, holding)
+    return EndOrphaned(record, holding)
+
+
 def reconcile(
     snapshot: AsteriskSnapshot,
     records: list[OpenCall],
@@ -112,15 +135,9 @@ def reconcile(
             )
         elif record.channel_id in in_app:
             accounted.add(record.channel_id)
-            talk = snapshot.bridges.get(talk_bridge_of(record.id), frozenset())
-            leg = next((c for c in sorted(talk) if c != record.channel_id), None)
-            if record.status != "answered":
-                actions.append(Requeue(record, holding))
-            elif leg and record.operator_id and record.queue_id:
-                accounted.add(leg)
-                actions.append(ResumeTalk(record, leg, holding))
-            else:
-                actions.append(EndOrphaned(record, holding))
+            actions.append(_adoption(record, snapshot, holding))
+            if isinstance(actions[-1], ResumeTalk):
+                accounted.add(actions[-1].leg_id)
         else:
             actions.append(CloseLost(record))
     strays = sorted(in_app - accounted - known_channels)

@@ -43,6 +43,18 @@ class OpenCall:
     answer_time: datetime | None
     legs_used: int
     priority: int = 0
+    # Its operator's leg still up (answered, not ended), the talk of its parts that ended (a
+    # transferred call's earlier operators) and when it was last put on hold, if not unheld.
+    operator_leg: str | None = None
+    talked_seconds: float = 0.0
+    held_at: datetime | None = None
+
+
+def _held_at(last_hold_event: str | None) -> datetime | None:
+    """'held <iso>' -> that time; 'unheld ...' or none -> not on hold."""
+    if last_hold_event is None or not last_hold_event.startswith("held "):
+        return None
+    return from_iso(last_hold_event.removeprefix("held "))
 
 
 class CallWriter:
@@ -54,7 +66,14 @@ class CallWriter:
             "SELECT c.id, c.channel_id, c.caller_number, c.called_number, c.status, c.queue_id,"
             " c.operator_id, c.start_time, c.answer_time, c.priority,"
             " (SELECT COUNT(*) FROM call_events e WHERE e.call_id = c.id AND e.kind = 'ringing')"
-            " AS legs_used"
+            " AS legs_used,"
+            " (SELECT l.leg_id FROM call_legs l WHERE l.call_id = c.id"
+            "  AND l.operator_id = c.operator_id AND l.answered_at IS NOT NULL"
+            "  AND l.ended_at IS NULL ORDER BY l.answered_at DESC LIMIT 1) AS operator_leg,"
+            " (SELECT TOTAL(l.talk_seconds) FROM call_legs l WHERE l.call_id = c.id"
+            "  AND l.ended_at IS NOT NULL) AS talked_seconds,"
+            " (SELECT e.kind || ' ' || e.at FROM call_events e WHERE e.call_id = c.id"
+            "  AND e.kind IN ('held', 'unheld') ORDER BY e.at DESC, e.id DESC LIMIT 1) AS hold"
             " FROM calls c WHERE c.status IN ('incoming', 'answered') AND c.routed_by = ?"
             " ORDER BY c.start_time",
             (routed_by,),
@@ -72,6 +91,9 @@ class CallWriter:
                 answer_time=from_iso(row["answer_time"]) if row["answer_time"] else None,
                 legs_used=int(row["legs_used"]),
                 priority=int(row["priority"]),
+                operator_leg=row["operator_leg"],
+                talked_seconds=float(row["talked_seconds"]),
+                held_at=_held_at(row["hold"]),
             )
             for row in rows
         ]

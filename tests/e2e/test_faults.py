@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from callcenterd import keys
+from tests.e2e.ami_watch import ami_watch, moh
 from tests.e2e.daemon import Daemon
 from tests.e2e.daemon_process import (
     FINAL_STATUSES,
@@ -179,6 +180,94 @@ async def test_daemon_killed_mid_conversation_then_restarted(
     assert details["5552003"]["status"] == "completed"
     assert details["5552003"]["operator_id"] == op1002
     assert await asyncio.to_thread(asterisk.active_channel_count) == 0
+
+
+async def test_daemon_killed_with_a_call_on_hold_resumes_it_held(
+    proc: DaemonProcess,
+    asterisk: AsteriskSandbox,
+    operator_phones: OperatorPhones,
+    caller: Callers,
+) -> None:
+    phones = await operator_phones.start({"1003": PhoneBehaviour.answer(200)})
+    op1003 = await proc.operator("1003")
+    await proc.queue("sales", ["1003"])
+    call = await caller.dial(
+        asterisk.queue_number("sales"), "5552011", hang_up_after_ms=CALLER_LIMIT_MS
+    )
+    await talking(phones["1003"], "5552011")
+    record = await record_status(proc, "5552011", "answered")
+    await proc.api("POST", f"/api/calls/{record['id']}/hold")
+    await proc.kill()
+    await asyncio.sleep(1.0)  # on hold while the daemon is away: counted too
+    await proc.start()
+
+    # Taken back on hold: holding again is refused, unholding works and stops the music.
+    async def resumed() -> None:
+        again = await proc.api("POST", f"/api/calls/{record['id']}/hold", status=409)
+        assert again["code"] == "CALL_002"
+
+    await eventually(resumed, 15.0, "resumed on hold")
+    async with ami_watch(asterisk) as ami:
+        unheld = await proc.api("POST", f"/api/calls/{record['id']}/unhold")
+        assert timeline_kinds(unheld)[-1] == "unheld"
+        await ami.wait_for(moh("MusicOnHoldStop", record["channel_id"]))
+    await proc.api("POST", f"/api/asterisk/channels/{record['channel_id']}/hangup")
+    outcome = await ended_cleanly(call)
+    assert outcome.answered
+    [settled] = await proc.settled_calls(1, within=20)
+    detail = await proc.call(settled["id"])
+    assert_closed_properly(detail)
+    assert (detail["status"], detail["operator_id"]) == ("completed", op1003)
+    assert detail["hold_seconds"] >= 1.0  # from the hold before the kill to the unhold
+    [leg] = [leg for leg in detail["legs"] if leg["answered_at"]]
+    assert leg["hold_seconds"] == detail["hold_seconds"]
+    assert len(calls_from(phones["1003"], "5552011")) == 1  # rung once, across the restart
+    await phones["1003"].wait_for(lambda _: calls_from(phones["1003"], "5552011")[0].state.is_final)
+    assert calls_from(phones["1003"], "5552011")[0].state is PhoneCallState.COMPLETED
+
+
+async def test_daemon_killed_during_a_blind_transfer_the_caller_waits_again(
+    proc: DaemonProcess,
+    asterisk: AsteriskSandbox,
+    operator_phones: OperatorPhones,
+    caller: Callers,
+) -> None:
+    phones = await operator_phones.start(
+        {"1004": PhoneBehaviour.answer(200), "1009": PhoneBehaviour.ring_until_cancelled()}
+    )
+    op1004, op1009 = await proc.operator("1004"), await proc.operator("1009")
+    await proc.queue("billing", ["1004"])
+    call = await caller.dial(
+        asterisk.queue_number("billing"), "5552012", hang_up_after_ms=CALLER_LIMIT_MS
+    )
+    await talking(phones["1004"], "5552012")
+    record = await record_status(proc, "5552012", "answered")
+    target = {"target": {"type": "operator", "id": op1009}, "mode": "blind"}
+    await proc.api("POST", f"/api/calls/{record['id']}/transfer", target)
+    await phones["1009"].wait_for(lambda calls: len(calls) == 1)  # the target rings ...
+    await proc.kill()  # ... when the daemon dies
+    await proc.start()
+
+    # The caller is not hung up: it waits in its queue again, and 1004 (free now) has it.
+    await phones["1004"].wait_for(lambda _: len(calls_from(phones["1004"], "5552012")) == 2, 20)
+    await talking(phones["1004"], "5552012")
+    [rung] = await phones["1009"].wait_for(lambda calls: calls[0].state.is_final)
+    assert not rung.answered  # the target's ring was cut by the restart
+    detail = await proc.call(record["id"])
+    assert detail["status"] == "answered" and detail["operator_id"] == op1004
+    assert "reconciled" in timeline_kinds(detail)
+    await proc.api("POST", f"/api/asterisk/channels/{record['channel_id']}/hangup")
+    assert (await ended_cleanly(call)).answered
+    [settled] = await proc.settled_calls(1, within=20)
+    detail = await proc.call(settled["id"])
+    assert_closed_properly(detail)
+    assert (detail["status"], detail["operator_id"]) == ("completed", op1004)
+    outcomes = [(leg["operator_id"], leg["outcome"]) for leg in detail["legs"]]
+    assert outcomes[0] == (op1004, "transferred")
+    assert (op1009, "lost") in outcomes
+    assert outcomes[-1] == (op1004, "caller_hangup")
+    first, last = detail["legs"][0], detail["legs"][-1]
+    assert first["talk_seconds"] > 0 and last["talk_seconds"] >= 0
 
 
 # ---- b. SIGTERM --------------------------------------------------------------------------------

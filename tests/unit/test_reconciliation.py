@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from callcenterd.services.live_calls import LiveCall
@@ -64,6 +65,34 @@ def test_an_answered_call_whose_operator_is_gone_is_ended() -> None:
     orphan = record("c1", "1.1", "answered", operator_id="op1")
     state = snapshot({"1.1"}, **{"talk-c1": {"1.1"}})
     assert reconcile(state, [orphan], {}, set()) == [EndOrphaned(orphan, holding=False)]
+
+
+def test_a_held_call_resumes_held_with_its_operator() -> None:
+    held = record("c1", "1.1", "answered", operator_id="op1")
+    state = snapshot({"1.1", "c1-1"}, **{"talk-c1": {"c1-1"}, "hold-c1": {"1.1"}})
+    assert reconcile(state, [held], {}, set()) == [
+        ResumeTalk(held, "c1-1", holding=True, held=True)
+    ]
+
+
+def test_a_consultation_cut_by_the_restart_resumes_the_operator_and_drops_the_target() -> None:
+    # The operator's leg is c1-1 (the record says so), c1-2 the consulted target's.
+    consulting = replace(record("c1", "1.1", "answered", operator_id="op1"), operator_leg="c1-2")
+    state = snapshot({"1.1", "c1-1", "c1-2"}, **{"talk-c1": {"c1-1", "c1-2"}, "hold-c1": {"1.1"}})
+    assert reconcile(state, [consulting], {}, set()) == [
+        ResumeTalk(consulting, "c1-2", holding=True, held=True),
+        LookAtStray("c1-1"),
+    ]
+
+
+def test_a_caller_being_transferred_waits_again_instead_of_being_hung_up() -> None:
+    # A blind transfer was ringing its target (a leg outside any bridge): the caller holds.
+    moving = record("c1", "1.1", "answered", operator_id="op1")
+    state = snapshot({"1.1", "c1-2"}, **{"talk-c1": set(), "hold-c1": {"1.1"}})
+    assert reconcile(state, [moving], {}, set()) == [
+        Requeue(moving, holding=True),
+        LookAtStray("c1-2"),
+    ]
 
 
 def test_an_answered_record_without_operator_or_queue_cannot_resume() -> None:

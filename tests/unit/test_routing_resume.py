@@ -81,3 +81,44 @@ def test_a_call_lost_while_unobserved_ends_with_reason_lost() -> None:
     out = engine.handle(ev.CallLost("waiting"), 211.0)
     ended = [c for c in out if isinstance(c, cmd.CallEnded) and c.call_id == "waiting"]
     assert [(e.outcome, e.reason) for e in ended] == [(CallOutcome.MISSED, EndReason.LOST)]
+
+
+def test_a_call_resumed_on_hold_can_be_unheld_and_counts_its_hold() -> None:
+    engine = engine_with(["a"])
+    engine.handle(ev.CallResumed("c1", "555", "q", 100.0, "a", "c1-1", 110.0, held_at=150.0), 200.0)
+    out = engine.handle(ev.HoldRequested("c1"), 201.0)
+    assert [c.refusal for c in out if isinstance(c, cmd.Refused)] == [cmd.Refusal.ALREADY_HELD]
+    out = engine.handle(ev.UnholdRequested("c1"), 210.0)
+    assert cmd.ResumeCaller("c1") in out
+    assert cmd.CallUnheld("c1", "a", 60.0) in out  # held since 150, before the restart
+
+
+def test_a_caller_readopted_mid_transfer_waits_and_ends_completed_if_it_hangs_up() -> None:
+    engine = engine_with(["a"])
+    engine.handle(ev.OperatorPresenceSet("a", Presence.PAUSED), 0.0)
+    talked = ev.TalkSoFar("b", connected_at=110.0, seconds=40.0)
+    out = engine.handle(
+        ev.CallArrived("c1", "555", None, "q", arrived_at=100.0, legs_used=2, talked=talked),
+        300.0,
+    )
+    assert not [c for c in out if isinstance(c, cmd.AnswerCaller)]  # answered long ago
+    assert cmd.HoldCaller("c1", "default") in out
+    assert engine.queue_position("c1") == 1
+    out = engine.handle(ev.CallerHungUp("c1"), 320.0)
+    assert (
+        cmd.CallEnded("c1", CallOutcome.COMPLETED, EndReason.CALLER_HANGUP, "q", "b", 10.0, 40.0)
+        in out
+    )
+
+
+def test_a_caller_readopted_mid_transfer_is_answered_as_a_transferred_call() -> None:
+    engine = engine_with(["a"])
+    talked = ev.TalkSoFar("b", connected_at=110.0, seconds=40.0)
+    out = engine.handle(
+        ev.CallArrived("c1", "555", None, "q", arrived_at=100.0, legs_used=2, talked=talked),
+        300.0,
+    )
+    [ring] = [c for c in out if isinstance(c, cmd.RingOperator)]
+    assert ring.leg_id == "c1-3"
+    out = engine.handle(ev.LegAnswered("c1-3"), 305.0)
+    assert cmd.CallAnswered("c1", "c1-3", "a", 205.0, transferred=True) in out
