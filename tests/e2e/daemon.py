@@ -16,6 +16,7 @@ from callcenterd.events.bus import Subscription
 from tests.conftest import make_settings
 from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox
+from tests.sandbox.config import OUTSIDE_CONTEXT
 
 
 class DaemonApi:
@@ -105,6 +106,7 @@ async def start_daemon(
                 "password": asterisk.ari_password,
                 "app": asterisk.ari_app,
             },
+            transfers={"external_context": OUTSIDE_CONTEXT},
         )
     else:
         settings = make_settings(

@@ -17,6 +17,7 @@ from tests.e2e.ari_watch import AriWatch
 from tests.e2e.daemon import Daemon
 from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox, Callers, OperatorPhones, PhoneBehaviour
+from tests.sandbox.config import OUTSIDE_PHONE
 from tests.sandbox.phones import PhoneCallState
 from tests.sandbox.sipp import Side, parse_message_log
 
@@ -287,6 +288,52 @@ async def test_attended_transfer_refused_by_the_target(
     assert "transfer_failed" in kinds(record)
     outcomes = {leg["operator_id"]: leg["outcome"] for leg in record["legs"]}
     assert outcomes == {first: "caller_hangup", second: "busy"}
+
+
+async def test_blind_transfer_to_an_external_number_leaves_through_the_dialplan(
+    daemon: Daemon, asterisk: AsteriskSandbox, operator_phones: OperatorPhones, caller: Callers
+) -> None:
+    """The sandbox's external context dials numbers towards phone 1020's sipp (as a provider
+    would be reached): the caller talks on with the outside, the record ends `transferred`."""
+    phones = await operator_phones.start({"1013": TALKS_ON, OUTSIDE_PHONE: TALKS_ON})
+    first = await daemon.operator("1013")
+    await daemon.queue("support", ["1013"])
+    call = await caller.dial(
+        asterisk.queue_number("support"), caller_number="5556009", hang_up_after_ms=4000
+    )
+    started = await daemon.wait_for_event("call_started")
+    await daemon.wait_for_event("call_answered")
+    target = {"target": {"type": "external", "number": "5559000"}, "mode": "blind"}
+    await daemon.api("POST", f"/api/calls/{started['call_id']}/transfer", target)
+    transferred = await daemon.wait_for_event("call_transferred")
+    assert (transferred["mode"], transferred["target_type"]) == ("blind", "external")
+    assert transferred["target_id"] == "5559000"
+    ended = await daemon.wait_for_event("call_ended")
+    assert (ended["status"], ended["reason"]) == ("completed", "transferred")
+    # The outside got the number in its request URI with the caller's number, and answered.
+    [outside] = await phones[OUTSIDE_PHONE].wait_for(
+        lambda calls: len(calls) == 1 and calls[0].answered
+    )
+    assert outside.caller_number == "5556009"
+    invite = next(
+        m
+        for m in parse_message_log(phones[OUTSIDE_PHONE].logs.messages)
+        if m.is_request("INVITE", sent=False)
+    )
+    assert invite.start_line.startswith("INVITE sip:5559000@")
+    # The operator's phone was hung up; the caller talked on until it hung up itself.
+    [rung] = await phones["1013"].wait_for(lambda calls: calls[0].state.is_final)
+    assert rung.state is PhoneCallState.COMPLETED and rung.hung_up_by is Side.FAR_END
+    outcome = await call.outcome(within=20)
+    assert outcome.exit_code == 0 and outcome.hung_up_by is Side.THIS_END
+    [after] = await phones[OUTSIDE_PHONE].wait_for(lambda calls: calls[0].state.is_final)
+    assert after.hung_up_by is Side.FAR_END
+    record = await daemon.call_record(started["call_id"], "completed")
+    assert record["reason"] == "transferred" and record["operator_id"] == first
+    [leg] = record["legs"]
+    assert (leg["operator_id"], leg["outcome"]) == (first, "transferred")
+    transfer = next(e for e in record["events"] if e["kind"] == "transferred")
+    assert transfer["data"]["target_type"] == "external"
 
 
 async def test_blind_transfer_from_the_operators_phone_by_refer(

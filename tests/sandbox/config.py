@@ -166,6 +166,23 @@ def _pjsip_conf(settings: SandboxSettings, ports: SandboxPorts) -> str:
     return drop_sections(text, EXAMPLE_OPERATORS) + _operators(settings, ports)
 
 
+# The outside world, for external transfers: numbers dialed in this context reach the sipp
+# listening on phone OUTSIDE_PHONE's port (its endpoint used as a trunk, the number in the
+# INVITE's request URI, as towards a provider).
+OUTSIDE_CONTEXT = "sandbox-outside"
+OUTSIDE_PHONE = "1020"
+
+
+def _outside(ports: SandboxPorts) -> str:
+    port = ports.phones[OUTSIDE_PHONE]
+    return (
+        f"\n; ---- sandbox: external numbers reach phone {OUTSIDE_PHONE}'s sipp ----\n"
+        f"[{OUTSIDE_CONTEXT}]\n"
+        f"exten => _X.,1,Dial(PJSIP/{OUTSIDE_PHONE}/sip:${{EXTEN}}@127.0.0.1:{port},30)\n"
+        " same => n,Hangup()\n"
+    )
+
+
 def _extensions_conf(settings: SandboxSettings) -> str:
     text = replace_once(
         _sample("extensions.conf"),
@@ -206,7 +223,7 @@ def render_config(
         manager, "secret=change-me-ami", f"secret={settings.ami_secret}", "manager.conf"
     )
     files["pjsip.conf"] = _pjsip_conf(settings, ports)
-    files["extensions.conf"] = _extensions_conf(settings)
+    files["extensions.conf"] = _extensions_conf(settings) + _outside(ports)
     files["queues.conf"] = _queues_conf(settings)
     # Sandbox-only files: the admin keeps their own.
     files["asterisk.conf"] = _asterisk_conf(instance_dir, modules_dir)
