@@ -17,6 +17,7 @@ const KPI_MIN_GAP_MS = 10_000;
 const KPI_PERIOD_MS = 30_000;
 const RELOAD_DELAY_MS = 700;
 const MISSED_SHOWN = 12;
+const SEES_EVERY_CALL = new Set(['admin', 'manager']);
 
 export function waitLevel(seconds) {
   if (seconds >= WAIT_RED_SECONDS) return 'red';
@@ -402,6 +403,18 @@ export class Board {
     return op.detail ? t(`detail.${op.detail}`, {}, op.detail) : '';
   }
 
+  /** Waiting callers of a queue: from the calls here (admins and managers see every call,
+   * so this is exact and immediate), else from the last queue_stats event. */
+  queueWaiting(queue) {
+    const live = queue.live ?? {};
+    if (!SEES_EVERY_CALL.has(this.role)) {
+      return { count: live.waiting ?? queue.waiting ?? 0, since: null, longest: live.longest_wait_seconds ?? 0 };
+    }
+    const waiting = [...this.calls.values()].filter((call) => call.queueId === queue.id && call.status !== 'answered');
+    const oldest = Math.min(...waiting.map((call) => call.since ?? Infinity));
+    return { count: waiting.length, since: Number.isFinite(oldest) ? oldest : null, longest: 0 };
+  }
+
   renderQueues() {
     const performance = new Map((this.analytics?.queue_performance ?? []).map((row) => [row.queue_id, row]));
     const queues = [...this.queues.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -409,13 +422,13 @@ export class Board {
       h('div', { class: 'tiles' }, queues.map((queue) => {
         const live = queue.live ?? {};
         const today = performance.get(queue.id);
-        const longest = live.longest_wait_seconds ?? 0;
-        return h('div', { class: 'tile', dataset: { queueId: queue.id } },
+        const waiting = this.queueWaiting(queue);
+        return h('div', { class: 'tile', dataset: { queueId: queue.id, waiting: waiting.count } },
           h('div', { class: 'tile-name' }, queue.name),
-          h('div', { class: `tile-big wait-${queue.waiting > 0 ? waitLevel(longest) : 'none'}` },
-            String(queue.waiting ?? 0), h('small', {}, t('queue.waiting'))),
+          h('div', { class: 'tile-big' }, String(waiting.count), h('small', {}, t('queue.waiting'))),
           h('dl', { class: 'tile-facts' },
-            h('dt', {}, t('queue.longest')), h('dd', {}, duration(longest)),
+            h('dt', {}, t('queue.longest')),
+            h('dd', { class: 'timer', dataset: { since: waiting.since ?? '', wait: '1' } }, duration(waiting.longest)),
             h('dt', {}, t('queue.available')),
             h('dd', {}, `${live.operators_available ?? '–'} / ${live.operators_logged_in ?? '–'}`),
             h('dt', {}, t('queue.today')), h('dd', {}, today ? `${today.answered} / ${today.calls}` : '0 / 0'),
