@@ -134,15 +134,23 @@ class Screenshots:
         await page.set_viewport_size(WALL)
 
 
+_SCREENSHOTS = pytest.StashKey[Screenshots]()
+
+
 @pytest.fixture(scope="session")
-def screenshots(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
+def screenshots(request: pytest.FixtureRequest) -> Screenshots:
     folder = Path(os.environ.get(SCREENSHOTS_ENV) or REPO / "test-artifacts" / "screenshots")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     shots = Screenshots(folder)
-    yield shots
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and shots.saved:
-        reporter.write_line(f"browser screenshots ({len(shots.saved)}) in {folder}:")
-        for path in shots.saved:
-            reporter.write_line(f"  {path}")
+    request.config.stash[_SCREENSHOTS] = shots
+    return shots
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    shots = config.stash.get(_SCREENSHOTS, None)
+    if shots is None or not shots.saved:
+        return
+    terminalreporter.write_line(f"browser screenshots ({len(shots.saved)}) in {shots.folder}:")
+    for path in shots.saved:
+        terminalreporter.write_line(f"  {path}")

@@ -15,6 +15,7 @@ from playwright.async_api import BrowserContext, expect
 from tests.browser.conftest import Screenshots
 from tests.browser.pages import STEP_MS, Board, open_board
 from tests.e2e.daemon_process import ADMIN_PASSWORD, DaemonProcess
+from tests.eventually import eventually
 from tests.sandbox import AsteriskSandbox
 
 pytestmark = pytest.mark.e2e
@@ -126,8 +127,8 @@ async def test_the_browser_enforces_the_pages_policy(
         " s.textContent = 'window.injected = true'; document.body.append(s); }"
     )
     assert await board.page.evaluate("window.injected === undefined") is True
-    await expect.poll(lambda: len(board.problems), timeout=STEP_MS).to_be_greater_than(0)
-    assert "Content Security Policy" in board.problems[0]
+    [refused] = await eventually(lambda: board.problems)
+    assert "Content Security Policy" in refused
 
 
 async def user(daemon: DaemonProcess, role: str, **extra: str) -> None:

@@ -72,6 +72,15 @@ async def test_a_call_appears_is_answered_and_ends_and_the_figures_change(
     operator_row = board.section("operators").locator(f'tr[data-operator-id="{operator_id}"]')
     await expect(operator_row).to_have_attribute("data-status", "busy")
     await screenshots.both_sizes(board.page, "board-call-answered")
+    # The admin has no phone of their own: the API says so, and the board shows its words.
+    await talking.locator('[data-action="listen"]').click()
+    await expect(board.page.locator(".notice-error")).to_contain_text("extension")
+    await talking.locator('[data-action="transfer"]').click()
+    dialog = board.page.locator("dialog.dialog")
+    # Two queues, the other operator, an external number.
+    await expect(dialog.locator("select[name=target] option")).to_have_count(4)
+    await dialog.locator('[data-answer="cancel"]').click()
+    await expect(dialog).to_have_count(0)
 
     await expect(talking).to_have_count(0, timeout=STEP_MS)
     outcome = await call.outcome(within=30)
