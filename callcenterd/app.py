@@ -32,7 +32,7 @@ from callcenterd.api import (
 )
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, mount
-from callcenterd.api.headers import Cors, security_headers
+from callcenterd.api.headers import WEB_STATIC, Cors, security_headers
 from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
@@ -96,6 +96,7 @@ from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
 from callcenterd.telephony.ari_link import AriLink
 from callcenterd.telephony.call_control import CallControl
+from callcenterd.web.routes import add_web_routes
 
 log = structlog.get_logger(__name__)
 
@@ -163,6 +164,7 @@ def create_app(
     add_health_routes(app)
     add_docs_routes(app)
     add_ws_routes(app)
+    add_web_routes(app, WEB_STATIC)
     # This app's own registry: never prometheus_client's global one.
     metrics = Metrics(CollectorRegistry())
     add_metrics_routes(app, settings.metrics)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -17,6 +19,24 @@ DOCS_POLICY = (
 DOCS_PATHS = ("/docs",)
 # Swagger UI's files are the same for a given version: the browser may keep them.
 CACHEABLE_PATHS = ("/docs/static/",)
+# The wallboard and admin pages (callcenterd/web/): the page at `/` and its files. Scripts,
+# styles and images from here only, no inline script or style attribute; the API and the
+# event WebSocket on this host. `'self'` alone leaves ws:/wss: out in some browsers, so the
+# socket's own origin is named too (when the Host header is a plain host[:port]).
+WEB_PAGE = "/"
+WEB_STATIC = "/static/"
+_WEB_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'{sockets}; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_PLAIN_HOST = re.compile(
+    r"(?:[A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}(?::\d{1,5})?"  # name or IPv4, port
+    r"|\[[0-9A-Fa-f:.]{2,45}\](?::\d{1,5})?"  # [IPv6], port
+)
+# The pages' files carry no data; they change with the installed version (no hashed names),
+# so the browser keeps them but asks each time whether they changed (ETag).
+REVALIDATED_PATHS = (WEB_STATIC,)
 
 CORS_METHODS = "GET, POST, PUT, DELETE"
 CORS_HEADERS = "Authorization, Content-Type, X-Request-ID"
@@ -24,21 +44,42 @@ CORS_EXPOSED = "X-Request-ID, Retry-After"
 CORS_MAX_AGE = "600"
 
 
-def apply_security_headers(response: web.StreamResponse, *, path: str) -> None:
+def web_policy(host: str | None) -> str:
+    """The pages' policy; the WebSocket's origin only for a Host header that is one."""
+    if host is None or not _PLAIN_HOST.fullmatch(host):
+        return _WEB_POLICY.format(sockets="")
+    return _WEB_POLICY.format(sockets=f" ws://{host} wss://{host}")
+
+
+def is_web_path(path: str) -> bool:
+    return path == WEB_PAGE or path.startswith(WEB_STATIC)
+
+
+def _policy(path: str, host: str | None) -> str:
+    if is_web_path(path):
+        return web_policy(host)
+    return DOCS_POLICY if path.startswith(DOCS_PATHS) else API_POLICY
+
+
+def apply_security_headers(
+    response: web.StreamResponse, *, path: str, host: str | None = None
+) -> None:
     """The same protective headers on every answer the daemon sends."""
     headers = response.headers
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"
-    headers["Content-Security-Policy"] = DOCS_POLICY if path.startswith(DOCS_PATHS) else API_POLICY
-    if not path.startswith(CACHEABLE_PATHS):
+    headers["Content-Security-Policy"] = _policy(path, host)
+    if path.startswith(REVALIDATED_PATHS):
+        headers["Cache-Control"] = "no-cache"
+    elif not path.startswith(CACHEABLE_PATHS):
         # Answers carry users, calls and tokens: no shared or browser cache keeps them.
         headers["Cache-Control"] = "no-store"
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """An on_response_prepare hook: static files and WebSocket handshakes get them too."""
-    apply_security_headers(response, path=request.path)
+    apply_security_headers(response, path=request.path, host=request.host)
 
 
 class Cors:

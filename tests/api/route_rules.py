@@ -237,6 +237,13 @@ OTHER_ROUTES: dict[tuple[str, str], OtherRoute] = {
         (method, "/docs/static"): OtherRoute("public", "/docs/static/swagger-ui.css", 200)
         for method in ("GET", "HEAD")
     },
+    # The wallboard and admin pages (callcenterd/web/): files with no data in them, so no
+    # token; what they show comes from the API, under its own rules.
+    **{(method, "/"): OtherRoute("public", "/", 200) for method in ("GET", "HEAD")},
+    **{
+        (method, "/static/{name}"): OtherRoute("public", "/static/js/main.js", 200)
+        for method in ("GET", "HEAD")
+    },
     # metrics.allow is loopback by default and no scrape token is set in these tests.
     **{(method, "/metrics"): OtherRoute("metrics", "/metrics", 200) for method in ("GET", "HEAD")},
     # The token comes in the first message (or ?token=); a request that is not an upgrade is a

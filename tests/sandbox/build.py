@@ -68,13 +68,17 @@ def sandbox_cache_dir() -> Path:
 def ensure_host_tools() -> None:
     """Install mmdebstrap and sipp through apt when they are missing."""
     missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
-    if not missing:
-        return
+    if missing:
+        apt_install(missing)
+
+
+def apt_install(packages: list[str]) -> None:
+    """Install Debian packages on the host (root only); ProvisioningError says why not."""
     if os.geteuid() != 0:
-        raise ProvisioningError(f"needs root to install {', '.join(missing)}")
-    log.info("installing host packages: %s", " ".join(missing))
+        raise ProvisioningError(f"needs root to install {', '.join(packages)}")
+    log.info("installing host packages: %s", " ".join(packages))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", *missing]):
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", *packages]):
         result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = result.stderr.strip().splitlines()[-1:] or ["no output"]

@@ -8,6 +8,7 @@ api -> keys, routing -> domain):
 
     rank 0  wiring:    app.py, cli.py, __main__.py (build and run everything)
     rank 1  api/       HTTP handlers
+            web/       the wallboard and admin pages' static files (imports nothing of ours)
             keys.py    the typed app keys; `Services` names what create_app builds, so it
                        sits above services/, and handlers read it (api -> keys is listed)
     rank 2  services/  use cases;  metrics/ (Prometheus, fed from the events, links, engine)
@@ -46,6 +47,7 @@ LAYERS: dict[str, int] = {
     "callcenterd.__main__": WIRING,
     "callcenterd.api": API,
     "callcenterd.keys": API,
+    "callcenterd.web": API,  # the pages at / (static files only: they use the API as a client)
     "callcenterd.services": SERVICES,
     "callcenterd.metrics": SERVICES,
     "callcenterd.store": ADAPTERS,

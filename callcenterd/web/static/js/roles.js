@@ -1,0 +1,17 @@
+// What each role may do, as the API's rules say (tests/api/route_rules.py): the pages show
+// only that. The API checks every request again; this only keeps useless buttons away.
+
+const READERS = new Set(['admin', 'manager', 'supervisor']);
+
+export const can = {
+  seeFigures: (role) => READERS.has(role), // dashboards, operators, queues
+  manageUsers: (role) => role === 'admin',
+  readGroups: (role) => READERS.has(role),
+  editGroups: (role) => role === 'admin',
+  readQueues: (role) => READERS.has(role),
+  editQueues: (role) => role === 'admin',
+  editSettings: (role) => role === 'admin',
+  superviseCalls: (role) => READERS.has(role), // listen, whisper, barge
+  transferCalls: (role) => READERS.has(role), // on the board: other people's calls
+  bookCallbacks: (role) => READERS.has(role),
+};

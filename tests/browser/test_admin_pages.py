@@ -1,0 +1,190 @@
+"""The admin pages in a real browser, against the daemon on the real Asterisk: a queue created
+in the pages is there through the API, the API's error is shown, the Asterisk connection test
+answers; Russian by default, English on request and remembered; each role sees what it may do,
+and logging out revokes the token."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import BrowserContext, expect
+
+from tests.browser.conftest import Screenshots
+from tests.browser.pages import STEP_MS, Board, open_board
+from tests.e2e.daemon_process import ADMIN_PASSWORD, DaemonProcess
+from tests.eventually import eventually
+from tests.sandbox import AsteriskSandbox
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "browser-pw"
+
+
+@pytest.fixture
+async def daemon(
+    asterisk: AsteriskSandbox, sandbox_test_dir: Path, tmp_path: Path
+) -> AsyncIterator[DaemonProcess]:
+    running = DaemonProcess(asterisk, tmp_path / "state", sandbox_test_dir / "daemon.log")
+    await running.start()
+    yield running
+    await running.close()
+
+
+async def test_a_queue_created_in_the_admin_pages_is_in_the_api(
+    daemon: DaemonProcess, browser: BrowserContext, screenshots: Screenshots
+) -> None:
+    await daemon.operator("1001")
+    board = await open_board(browser, daemon.base, "admin", ADMIN_PASSWORD)
+    page = board.page
+    await board.open_page("queues")
+    await page.locator('[data-action="new"]').click()
+    form = page.locator(".form-panel form")
+    await form.locator('[name="name"]').fill("Биллинг")
+    await form.locator('[name="asterisk_name"]').fill("billing")
+    await form.locator('[name="strategy"]').select_option("linear")
+    await form.locator('[name="members"]').fill("1001")
+    await form.locator('[name="required_skills"]').fill("billing, ru")
+    await form.locator('[name="announce_every"]').fill("30")
+    await form.locator('[name="announce_wait"]').check()
+    await form.locator('[name="callback_enabled"]').select_option("true")
+    await form.locator('[name="callback_offer_after"]').fill("45")
+    await screenshots.both_sizes(page, "admin-queue-form")
+    await form.locator('button[type="submit"]').click()
+    await expect(page.locator("table.records tr", has_text="billing")).to_be_visible()
+
+    [queue] = await daemon.api("GET", "/api/queues/")
+    assert (queue["name"], queue["asterisk_name"], queue["strategy"]) == (
+        "Биллинг",
+        "billing",
+        "linear",
+    )
+    assert queue["members"] == ["1001"] and queue["required_skills"] == ["billing", "ru"]
+    assert (queue["announce_every"], queue["announce_wait"]) == (30, True)
+    assert (queue["callback_enabled"], queue["callback_offer_after"]) == (True, 45)
+    await screenshots.both_sizes(page, "admin-queues")
+
+    # The same Asterisk name again: the API refuses, and its own words are shown.
+    refused = await daemon.api(
+        "POST", "/api/queues/", {"name": "Again", "asterisk_name": "billing"}, status=409
+    )
+    await page.locator('[data-action="new"]').click()
+    await form.locator('[name="name"]').fill("Again")
+    await form.locator('[name="asterisk_name"]').fill("billing")
+    await form.locator('button[type="submit"]').click()
+    await expect(form.locator(".form-error")).to_have_text(refused["detail"])
+    assert len(await daemon.api("GET", "/api/queues/")) == 1
+    board.assert_clean()
+
+
+async def test_the_asterisk_connection_test_answers_in_the_settings(
+    daemon: DaemonProcess, browser: BrowserContext, screenshots: Screenshots
+) -> None:
+    board = await open_board(browser, daemon.base, "admin", ADMIN_PASSWORD)
+    await board.open_page("settings")
+    await board.page.locator('[data-action="test-asterisk"]').click()
+    result = board.page.locator('[data-result="asterisk-test"]')
+    await expect(result).to_have_attribute("data-success", "true", timeout=STEP_MS)
+    await screenshots.both_sizes(board.page, "admin-settings")
+    board.assert_clean()
+
+
+async def test_russian_by_default_english_on_request_and_remembered(
+    daemon: DaemonProcess, browser: BrowserContext, screenshots: Screenshots
+) -> None:
+    await daemon.operator("1001")
+    await daemon.queue("support", ["1001"])
+    board = await open_board(browser, daemon.base, "admin", ADMIN_PASSWORD)
+    page = board.page
+    await expect(page.locator("html")).to_have_attribute("lang", "ru")
+    await expect(board.nav("board")).to_have_text("Табло")
+    await expect(page.locator('[data-kpi="calls"] .kpi-label')).to_have_text("Звонков")
+
+    await page.locator('.topbar [data-lang="en"]').click()
+    await expect(board.nav("board")).to_have_text("Wallboard")
+    await expect(board.nav("users")).to_have_text("Users & operators")
+    await expect(page.locator('[data-kpi="calls"] .kpi-label')).to_have_text("Calls")
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await screenshots.both_sizes(page, "board-english")
+
+    await page.reload()  # the language is remembered, and the session kept in this tab
+    await expect(board.nav("board")).to_have_text("Wallboard", timeout=STEP_MS)
+    await board.live()
+    await page.locator('.topbar [data-lang="ru"]').click()
+    await expect(board.nav("board")).to_have_text("Табло")
+    board.assert_clean()
+
+
+async def test_the_browser_enforces_the_pages_policy(
+    daemon: DaemonProcess, browser: BrowserContext
+) -> None:
+    """An inline script (what an injected one would be) does not run, and is reported."""
+    board = await open_board(browser, daemon.base, "admin", ADMIN_PASSWORD)
+    await board.page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.injected = true'; document.body.append(s); }"
+    )
+    assert await board.page.evaluate("window.injected === undefined") is True
+    [refused] = await eventually(lambda: board.problems)
+    assert "Content Security Policy" in refused
+
+
+async def user(daemon: DaemonProcess, role: str, **extra: str) -> None:
+    await daemon.api(
+        "POST",
+        "/api/admin/users",
+        {
+            "username": role,
+            "email": f"{role}@example.com",
+            "name": f"{role.title()} Browser",
+            "password": PASSWORD,
+            "role": role,
+            **extra,
+        },
+        status=201,
+    )
+
+
+async def routes_shown(board: Board) -> list[str]:
+    page = board.page
+    return [await link.get_attribute("data-route") for link in await page.locator(".nav a").all()]
+
+
+async def test_each_role_sees_what_it_may_do_and_logout_revokes_the_token(
+    daemon: DaemonProcess, browser: BrowserContext, screenshots: Screenshots
+) -> None:
+    await user(daemon, "supervisor")
+    await user(daemon, "operator", extension="1001")
+    await daemon.queue("support", ["1001"])
+
+    supervisor = await open_board(browser, daemon.base, "supervisor", PASSWORD)
+    assert await routes_shown(supervisor) == ["board", "groups", "queues"]
+    await expect(supervisor.kpi("calls")).to_be_visible()
+    await supervisor.open_page("queues")
+    await expect(supervisor.page.locator('[data-action="new"]')).to_have_count(0)
+    await expect(supervisor.page.locator('[data-action="edit"]')).to_have_count(0)
+
+    operator = await open_board(browser, daemon.base, "operator", PASSWORD)
+    assert await routes_shown(operator) == ["board"]
+    await expect(operator.section("waiting")).to_be_visible()
+    await expect(operator.page.locator('[data-section="kpis"]')).to_have_count(0)
+    await expect(operator.section("operators")).to_have_count(0)
+    await screenshots.both_sizes(operator.page, "board-operator-role")
+
+    token = await operator.page.evaluate("sessionStorage.getItem('callcenterd.token')")
+    assert token
+    await operator.page.locator('[data-action="logout"]').click()
+    await expect(operator.page.locator("form.login")).to_be_visible()
+    assert await operator.page.evaluate("sessionStorage.getItem('callcenterd.token')") is None
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{daemon.base}/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
+        assert response.status == 401
+        assert (await response.json())["code"] == "AUTH_002"
+    supervisor.assert_clean()
+    operator.assert_clean()
