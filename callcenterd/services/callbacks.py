@@ -298,7 +298,7 @@ class CallbackService:
         else:
             assert body.queue_id is not None and body.number is not None
             queue_id, number = body.queue_id, body.number
-        if await self._db.fetch_one("SELECT 1 FROM queues WHERE id = ?", (queue_id,)) is None:
+        if not await self._store.queue_exists(queue_id):
             raise field_error("body", "queue_id", f"queue {queue_id} does not exist")
         scope = await self._scope(actor)
         if scope.queue_ids is not None and queue_id not in scope.queue_ids:

@@ -104,11 +104,8 @@ class UserService:
 
     @staticmethod
     async def _check_group(conn: aiosqlite.Connection, group_id: str | None) -> None:
-        if group_id is None:
-            return
-        async with conn.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)) as cursor:
-            if await cursor.fetchone() is None:
-                raise field_error("body", "group_id", f"group {group_id} does not exist")
+        if group_id is not None and not await GroupRepository.exists(conn, group_id):
+            raise field_error("body", "group_id", f"group {group_id} does not exist")
 
     async def create(self, body: UserCreate, actor: Principal | None) -> User:
         password_hash = await self._hasher.hash(body.password)
@@ -191,7 +188,7 @@ class UserService:
             revoke_tokens = True
         now = to_iso(self._clock())
         async with self._db.transaction() as conn:
-            operator = await self._operator_row(conn, user_id)
+            operator = await OperatorRepository.extension_of_user(conn, user_id)
             extension = body.extension if "extension" in sent else None
             if role is Role.OPERATOR and operator is None:
                 # Becoming an operator: their own phone, unless another is given, takes calls.
@@ -260,14 +257,6 @@ class UserService:
             await audit(conn, self._clock(), actor, "user", "unlock", user_id, {})
         log.info("user_unlocked", user_id=user_id)
         return await self.get(user_id)
-
-    @staticmethod
-    async def _operator_row(conn: aiosqlite.Connection, user_id: str) -> str | None:
-        async with conn.execute(
-            "SELECT extension FROM operators WHERE user_id = ? AND deleted_at IS NULL", (user_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        return str(row[0]) if row else None
 
     async def _sync_operator(
         self,

@@ -82,6 +82,13 @@ class CallbackStore:
     def transaction(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         return self._db.transaction()
 
+    async def queue_exists(self, queue_id: str) -> bool:
+        """Whether a callback can be booked into this queue (it exists, not deleted)."""
+        row = await self._db.fetch_one(
+            "SELECT 1 FROM queues WHERE id = ? AND deleted_at IS NULL", (queue_id,)
+        )
+        return row is not None
+
     async def insert(self, conn: aiosqlite.Connection, values: dict[str, Any]) -> None:
         """A new pending callback; Conflict when one is open for the number and queue."""
         sql, params = insert_sql("callbacks", values)

@@ -232,6 +232,15 @@ class OperatorRepository:
         )
 
     @staticmethod
+    async def extension_of_user(conn: aiosqlite.Connection, user_id: str) -> str | None:
+        """The extension of the user's operator, if they have one (not deleted)."""
+        async with conn.execute(
+            "SELECT extension FROM operators WHERE user_id = ? AND deleted_at IS NULL", (user_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    @staticmethod
     async def extension_taken(
         conn: aiosqlite.Connection, extension: str, except_user: str | None
     ) -> bool:
@@ -283,6 +292,11 @@ class GroupRepository:
     async def list(self) -> list[Group]:
         rows = await self._db.fetch_all("SELECT * FROM groups ORDER BY name COLLATE NOCASE")
         return [_group(row) for row in rows]
+
+    @staticmethod
+    async def exists(conn: aiosqlite.Connection, group_id: str) -> bool:
+        async with conn.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)) as cursor:
+            return await cursor.fetchone() is not None
 
     @staticmethod
     async def name_taken(conn: aiosqlite.Connection, name: str, except_id: str | None) -> bool:
