@@ -208,6 +208,11 @@ def create_app(
         await built.dispatcher.stop()
         await built.supervision.stop()
 
+    async def auth_watch(app: web.Application) -> AsyncIterator[None]:
+        # Changes made by another process (`callcenterd user ...`) reach the auth cache.
+        async with running(app[keys.SERVICES].auth.watch_other_writers(), "auth-watch"):
+            yield
+
     async def event_stream(app: web.Application) -> AsyncIterator[None]:
         stream = app[keys.SERVICES].events_stream
         stream.start()
@@ -244,6 +249,7 @@ def create_app(
             database,
             http_client,
             services,
+            auth_watch,
             dispatcher,
             event_stream,
             ari_link,
@@ -442,6 +448,8 @@ def _wire_changes(built: keys.Services) -> None:
         built.events_stream.revalidate_user(user_id)
 
     built.system_settings.on_change(settings_saved)
+    # At once, before routing or the event stream hear of it: the next request reads the row.
+    built.users.on_written(built.auth.forget_user)
     built.users.on_change(built.operators.sync_user)
     built.users.on_change(user_changed)
     built.auth.on_logout(built.events_stream.revalidate_user)

@@ -119,6 +119,11 @@ class UserRepository:
             await self._db.fetch_value("SELECT COUNT(*) FROM users WHERE deleted_at IS NULL")
         )
 
+    async def auth_epoch(self) -> int:
+        """Moves on every change to users, their phones, their locks or revoked tokens, by any
+        process (triggers of migration 0013)."""
+        return int(await self._db.fetch_value("SELECT value FROM auth_epoch WHERE id = 1"))
+
     # --- inside a write transaction ---------------------------------------------------------
     @staticmethod
     async def taken(
