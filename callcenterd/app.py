@@ -31,7 +31,7 @@ from callcenterd.api import (
     vip_callers,
 )
 from callcenterd.api.docs import add_docs_routes
-from callcenterd.api.endpoints import ENDPOINTS, mount
+from callcenterd.api.endpoints import ENDPOINTS, SHARED_ANSWERS, SharedAnswers, mount
 from callcenterd.api.headers import Cors, security_headers
 from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
@@ -85,6 +85,7 @@ from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
+    AuthEpoch,
     GroupRepository,
     LoginFailureRepository,
     OperatorRepository,
@@ -160,6 +161,7 @@ def create_app(
     app[RATE_LIMITS] = RateLimits(
         settings.rate_limits, TokenBuckets(monotonic), trusted_proxies=settings.http.trusted_proxies
     )
+    app[SHARED_ANSWERS] = SharedAnswers(settings.http.shared_answer_seconds, monotonic)
     add_health_routes(app)
     add_docs_routes(app)
     add_ws_routes(app)
@@ -190,6 +192,7 @@ def create_app(
         app[keys.SERVICES] = built
         await prepare(built)
         yield
+        built.auth.close()
 
     async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         built = app[keys.SERVICES]
@@ -207,11 +210,6 @@ def create_app(
         # Its own step, after the links have stopped: queued call records are always written.
         await built.dispatcher.stop()
         await built.supervision.stop()
-
-    async def auth_watch(app: web.Application) -> AsyncIterator[None]:
-        # Changes made by another process (`callcenterd user ...`) reach the auth cache.
-        async with running(app[keys.SERVICES].auth.watch_other_writers(), "auth-watch"):
-            yield
 
     async def event_stream(app: web.Application) -> AsyncIterator[None]:
         stream = app[keys.SERVICES].events_stream
@@ -249,7 +247,6 @@ def create_app(
             database,
             http_client,
             services,
-            auth_watch,
             dispatcher,
             event_stream,
             ari_link,
@@ -384,6 +381,7 @@ def build_services(
             Lockout(
                 settings.auth.lockout_attempts, timedelta(minutes=settings.auth.lockout_minutes)
             ),
+            AuthEpoch(db.path),
         ),
         users=UserService(
             db,
@@ -448,8 +446,6 @@ def _wire_changes(built: keys.Services) -> None:
         built.events_stream.revalidate_user(user_id)
 
     built.system_settings.on_change(settings_saved)
-    # At once, before routing or the event stream hear of it: the next request reads the row.
-    built.users.on_written(built.auth.forget_user)
     built.users.on_change(built.operators.sync_user)
     built.users.on_change(user_changed)
     built.auth.on_logout(built.events_stream.revalidate_user)

@@ -12,7 +12,6 @@ import structlog
 from callcenterd.domain.users import User
 from callcenterd.errors import (
     AccountLocked,
-    CallcenterError,
     InvalidCredentials,
     NotAuthenticated,
     TokenExpired,
@@ -20,14 +19,10 @@ from callcenterd.errors import (
 )
 from callcenterd.security import Clock, IssuedToken, PasswordHasher, Principal, TokenService
 from callcenterd.store.system import RevokedTokenRepository
-from callcenterd.store.users import LoginFailureRepository, UserRepository
+from callcenterd.store.users import AuthEpoch, LoginFailureRepository, UserRepository
 
 log = structlog.get_logger(__name__)
 
-# How often the daemon looks for changes another process made to users or revocations (the
-# `callcenterd user` commands): such a change takes effect within this time, this process's
-# own changes on the very next request.
-OTHER_WRITERS_POLL_SECONDS = 1.0
 # Far more than a contact center has users: past it the copy starts again (a safety bound).
 MAX_KNOWN_USERS = 10_000
 
@@ -50,23 +45,25 @@ class AuthService:
         clock: Clock,
         failures: LoginFailureRepository,
         lockout: Lockout,
+        epoch: AuthEpoch,
     ) -> None:
         self._users = users
+        self._store_epoch = epoch
         self._failures = failures
         self._lockout = lockout
         self._revoked = revoked
         self._tokens = tokens
         self._hasher = hasher
         self._clock = clock
-        # Revocations and users in memory: no query per request. This process forgets a user
-        # itself the moment it changes one (forget_user, called right after the commit);
-        # another process's changes move the store's auth epoch, and check_other_writers then
-        # forgets every user and reloads the revocations. The table restores them on restart.
+        # Revocations and users in memory: no query per request. Each request first reads the
+        # store's auth epoch (microseconds, see AuthEpoch); when it moved, whoever changed
+        # something (this process or another on the store), every user is forgotten and the
+        # revocations are read again before the request goes on. The table restores them on
+        # restart. Unknown epoch (a busy database): nothing is trusted from memory.
         self._revoked_jtis: set[str] = set()
         self._known_users: dict[str, User] = {}
-        # Counts forgets: a read begun before one is not kept (it may hold the old row).
-        self._forgets = 0
         self._epoch: int | None = None
+        self._catching_up: asyncio.Task[None] | None = None
         self._on_logout: list[Callable[[str], None]] = []
 
     def on_logout(self, listener: Callable[[str], None]) -> None:
@@ -78,46 +75,38 @@ class AuthService:
         return self._tokens.ttl_minutes
 
     async def start(self) -> None:
-        # The epoch first: a change made while the revocations load moves it again.
-        self._epoch = await self._users.auth_epoch()
-        self._revoked_jtis = await self._revoked.live_jtis(self._clock())
+        await self._catch_up()
 
-    def forget_user(self, user_id: str) -> None:
-        """The user's row, phone or lock changed: read them again on their next request."""
-        self._forgets += 1
-        self._known_users.pop(user_id, None)
+    def close(self) -> None:
+        self._store_epoch.close()
 
-    def _forget_username(self, username: str) -> None:
-        key = username.casefold()
-        for user in [u for u in self._known_users.values() if u.username.casefold() == key]:
-            self.forget_user(user.id)
+    def _stored(self) -> int | None:
+        return self._store_epoch.read()
 
-    def forget_all(self) -> None:
-        self._forgets += 1
-        self._known_users.clear()
+    async def _current(self) -> int | None:
+        """The store's epoch, once users and revocations in memory are as of it."""
+        epoch = self._stored()
+        while epoch is None or epoch != self._epoch:
+            if self._catching_up is None:
+                self._catching_up = asyncio.create_task(self._catch_up())
+            # Shared: requests arriving meanwhile wait for the same reload.
+            await asyncio.shield(self._catching_up)
+            if epoch is None:
+                return None  # unknown: the caller reads the user from the database
+            epoch = self._stored()
+        return epoch
 
-    async def check_other_writers(self) -> bool:
-        """Forget every user and reload the revocations if another process changed any
-        (the store's auth epoch moved). Returns whether it did."""
-        epoch = await self._users.auth_epoch()
-        if epoch == self._epoch:
-            return False
-        self.forget_all()
-        # Added to, never replaced: a logout here while this loads is kept. Revocations only
-        # end by expiry, and an expired token is refused anyway.
-        self._revoked_jtis |= await self._revoked.live_jtis(self._clock())
-        self._epoch = epoch
-        return True
-
-    async def watch_other_writers(self, interval: float = OTHER_WRITERS_POLL_SECONDS) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.check_other_writers()
-            except CallcenterError as err:
-                # Not knowing is treated as changed: users are read per request until it works.
-                self.forget_all()
-                log.warning("auth_epoch_unreadable", error=err.detail)
+    async def _catch_up(self) -> None:
+        try:
+            # The epoch before the reads: a change made while they run moves it again.
+            epoch = self._stored()
+            self._known_users.clear()
+            # Added to, never replaced: a logout here while this loads is kept. Revocations
+            # only end by expiry, and an expired token is refused anyway.
+            self._revoked_jtis |= await self._revoked.live_jtis(self._clock())
+            self._epoch = epoch
+        finally:
+            self._catching_up = None
 
     async def login(self, username: str, password: str) -> tuple[IssuedToken, User]:
         # The lock is looked up by the name tried, before any user: a locked name is refused
@@ -133,7 +122,6 @@ class AuthService:
             raise InvalidCredentials()
         if counted is not None:  # written only when there is a count to forget
             await self._failures.clear(username)
-            self._forget_username(username)
         if not user.is_active:
             log.info("login_refused_inactive", user_id=user.id)
             raise UserInactive()
@@ -148,7 +136,6 @@ class AuthService:
         counted = await self._failures.record_failure(
             username, self._clock(), self._lockout.duration, self._lockout.attempts
         )
-        self._forget_username(username)  # a user shows the lock on their name
         log.info("login_failed", username=username, failures=counted.failures)
         if counted.locked_until is not None:
             log.warning(
@@ -162,9 +149,10 @@ class AuthService:
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("Authorization header must be 'Bearer <token>'")
         claims = self._tokens.verify(token.strip())
+        epoch = await self._current()
         if claims.jti in self._revoked_jtis:
             raise TokenExpired("Token has been revoked (logged out)")
-        user = await self._user(claims.user_id)
+        user = await self._user(claims.user_id, epoch)
         if user is None:
             raise NotAuthenticated("User no longer exists")
         if not user.is_active:
@@ -173,13 +161,13 @@ class AuthService:
             raise TokenExpired("Token was issued before a password change; log in again")
         return Principal(user, claims)
 
-    async def _user(self, user_id: str) -> User | None:
-        known = self._known_users.get(user_id)
+    async def _user(self, user_id: str, epoch: int | None) -> User | None:
+        known = self._known_users.get(user_id) if epoch is not None else None
         if known is not None:
             return known
-        forgets = self._forgets
         user = await self._users.get(user_id)
-        if user is not None and forgets == self._forgets:
+        # Kept only if nothing changed while it was read (it could be the old row).
+        if user is not None and epoch is not None and epoch == self._epoch == self._stored():
             if len(self._known_users) >= MAX_KNOWN_USERS:
                 self._known_users.clear()
             self._known_users[user_id] = user

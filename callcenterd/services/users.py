@@ -56,20 +56,10 @@ class UserService:
         self._hasher = hasher
         self._clock = clock
         self._listeners: list[UserChanged] = []
-        self._written: list[Callable[[str], None]] = []
 
     def on_change(self, listener: UserChanged) -> None:
         """Called with the user id after each create, update or delete (routing follows)."""
         self._listeners.append(listener)
-
-    def on_written(self, listener: Callable[[str], None]) -> None:
-        """Called with the user id right after a commit that changed what the user is (row,
-        phone, lock), before anything else can run: the authentication cache forgets them."""
-        self._written.append(listener)
-
-    def _wrote(self, user_id: str) -> None:
-        for listener in self._written:
-            listener(user_id)
 
     async def _changed(self, user_id: str) -> None:
         for listener in self._listeners:
@@ -154,7 +144,6 @@ class UserService:
                 await self._write_operator(conn, user_id, body.extension, body.group_id, body, now)
             created = body.model_dump(exclude={"password"}, mode="json")
             await audit(conn, self._clock(), actor, "user", "create", user_id, created)
-        self._wrote(user_id)
         log.info("user_created", user_id=user_id, role=body.role.value)
         await self._changed(user_id)
         return await self.get(user_id)
@@ -244,7 +233,6 @@ class UserService:
             if body.password is not None:
                 changes_for_audit["password"] = SECRET_CHANGED
             await audit(conn, self._clock(), actor, "user", "update", user_id, changes_for_audit)
-        self._wrote(user_id)
         log.info("user_updated", user_id=user_id, fields=sorted(sent - {"password"}))
         await self._changed(user_id)
         return await self.get(user_id)
@@ -270,7 +258,6 @@ class UserService:
         async with self._db.transaction() as conn:
             await self._login_failures.unlock(conn, user.username)
             await audit(conn, self._clock(), actor, "user", "unlock", user_id, {})
-        self._wrote(user_id)
         log.info("user_unlocked", user_id=user_id)
         return await self.get(user_id)
 
@@ -350,7 +337,6 @@ class UserService:
                 user_id,
                 {"username": current.username},
             )
-        self._wrote(user_id)
         log.info("user_deleted", user_id=user_id)
         await self._changed(user_id)
 
@@ -405,7 +391,6 @@ class UserService:
                 user.id,
                 {"password": SECRET_CHANGED},
             )
-        self._wrote(user.id)
 
 
 class GroupService:

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from callcenterd import keys
 from callcenterd.cli import _user_service
 from callcenterd.domain.users import Role, User
+from callcenterd.errors import UserInactive
 from callcenterd.security import Principal, TokenService
 from callcenterd.services.auth import AuthService, Lockout
 from callcenterd.store.db import Database
@@ -162,9 +163,6 @@ async def test_another_process_changing_a_user_is_picked_up(
     await _create(client, admin, user_body("remote"))
     token = await login(client, "remote", PASSWORD)
     await _warm(client, token)
-    auth = client.app[keys.SERVICES].auth
-    await auth.check_other_writers()  # this process's own writes move the epoch too
-    assert await auth.check_other_writers() is False  # nothing changed since
     settings = client.app[keys.SETTINGS]
     other = Database(settings.database_path)
     await other.open()
@@ -172,7 +170,6 @@ async def test_another_process_changing_a_user_is_picked_up(
         await _user_service(other, settings).set_password("remote", "brand-new-pw")
     finally:
         await other.close()
-    assert await auth.check_other_writers() is True
     await expect_error(await client.get("/api/auth/me", headers=bearer(token)), 401, "AUTH_002")
 
 
@@ -193,7 +190,6 @@ async def test_another_process_revoking_a_token_is_picked_up(
             )
     finally:
         await other.close()
-    assert await client.app[keys.SERVICES].auth.check_other_writers() is True
     await expect_error(await client.get("/api/auth/me", headers=bearer(admin.token)), 401, "AUTH_002")
 
 
@@ -211,21 +207,23 @@ class _SlowUsers:
         await self.release.wait()
         return answer
 
-    async def auth_epoch(self) -> int:
-        return 0
-
 
 class _NoRevocations:
     async def live_jtis(self, now: Any) -> set[str]:
         return set()
 
 
-async def test_a_read_overtaken_by_a_change_is_not_kept(
-    client: TestClient[Any, Any], admin: Actor, clock: FakeClock
-) -> None:
-    """A row read before a change, answered after it, must not become the cached user."""
-    stored = (await _principal(client, admin.token)).user
-    users = _SlowUsers(stored)
+class _Epoch:
+    value: int | None = 0
+
+    def read(self) -> int | None:
+        return self.value
+
+    def close(self) -> None:
+        pass
+
+
+def _service(users: _SlowUsers, epoch: _Epoch, clock: FakeClock) -> tuple[AuthService, str]:
     tokens = TokenService(b"k" * 32, timedelta(minutes=5), clock)
     auth = AuthService(
         users,  # type: ignore[arg-type]
@@ -235,13 +233,52 @@ async def test_a_read_overtaken_by_a_change_is_not_kept(
         clock,
         None,  # type: ignore[arg-type]
         Lockout(0, timedelta(0)),
+        epoch,  # type: ignore[arg-type]
     )
-    header = f"Bearer {tokens.issue(stored.id, stored.token_generation).token}"
+    user = users.user
+    return auth, f"Bearer {tokens.issue(user.id, user.token_generation).token}"
+
+
+async def test_a_read_overtaken_by_a_change_is_not_kept(
+    client: TestClient[Any, Any], admin: Actor, clock: FakeClock
+) -> None:
+    """A row read before a change, answered after it, must not become the cached user."""
+    stored = (await _principal(client, admin.token)).user
+    users, epoch = _SlowUsers(stored), _Epoch()
+    auth, header = _service(users, epoch, clock)
+    await auth.start()
     first = asyncio.create_task(auth.authenticate(header))
     await asyncio.sleep(0)  # the read has begun with the old row
     users.user = replace(stored, role=Role.OPERATOR)  # the change, committed meanwhile
-    auth.forget_user(stored.id)
+    epoch.value = 1
     users.release.set()
     assert (await first).role is stored.role  # that request began before the change
     assert (await auth.authenticate(header)).role is Role.OPERATOR
-    assert users.reads == 2
+    assert (await auth.authenticate(header)).role is Role.OPERATOR
+    assert users.reads == 2  # the second answer was kept, the first was not
+
+
+async def test_an_unknown_epoch_trusts_nothing_from_memory(
+    client: TestClient[Any, Any], admin: Actor, clock: FakeClock
+) -> None:
+    stored = (await _principal(client, admin.token)).user
+    users, epoch = _SlowUsers(stored), _Epoch()
+    users.release.set()
+    auth, header = _service(users, epoch, clock)
+    await auth.start()
+    await auth.authenticate(header)
+    await auth.authenticate(header)
+    assert users.reads == 1  # kept
+    epoch.value = None  # the database is busy: whether anything changed is not known
+    users.user = replace(stored, is_active=False)
+    await _refused(auth, header)
+    await _refused(auth, header)
+    assert users.reads == 3
+
+
+async def _refused(auth: AuthService, header: str) -> None:
+    try:
+        await auth.authenticate(header)
+    except UserInactive:
+        return
+    raise AssertionError("an inactive user was let in")
