@@ -23,7 +23,6 @@ from callcenterd import keys
 from callcenterd.api.ratelimit import RATE_LIMITS
 from callcenterd.contract.validation import body_error, validation_error
 from callcenterd.domain.users import Role
-from callcenterd.security import Principal
 from callcenterd.errors import (
     AsteriskAuthFailed,
     AsteriskTimeout,
@@ -32,6 +31,7 @@ from callcenterd.errors import (
     PermissionDenied,
     UnsupportedMediaType,
 )
+from callcenterd.security import Principal
 
 Handler = Callable[..., Awaitable[Any]]
 RateClass = Literal["auth", "general", "dashboard"]
@@ -296,7 +296,8 @@ def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Turn a declared endpoint into an aiohttp handler enforcing its rules."""
     adapter = endpoint.adapter()
-    writes = endpoint.method not in ("GET", "HEAD")
+    # A change made by someone signed in: shared answers may no longer hold.
+    writes = endpoint.method not in ("GET", "HEAD") and endpoint.roles is not None
 
     async def run(request: web.Request, kwargs: dict[str, Any]) -> web.StreamResponse:
         result = await endpoint.handler(request, **kwargs)

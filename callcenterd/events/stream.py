@@ -17,7 +17,8 @@ Coalescing: once an event arrives, the fan-out waits `flush_seconds` (events.flu
 0.1 s by default) before it takes it and everything queued behind it. Events published
 within that window reach the replay buffer together and go out as one write per client
 (concatenated frames: no protocol change). With 1,000 clients each write is a system call,
-so writes per event cost the loop far more than the bytes they carry. Nothing above changes:
+so writes per event cost the loop far more than the bytes they carry; with many clients the
+window widens (`writes_per_second`, 1,000 clients: 0.25 s). Nothing above changes:
 an event is still offered only once it is in the replay buffer, and `last_id` (what
 `auth_ok` tells a client) only counts events already there, so an event waiting in the
 window reaches a client that attaches meanwhile live, never twice and never not at all.
@@ -68,6 +69,8 @@ Sleep = Callable[[float], Coroutine[Any, Any, None]]  # asyncio.sleep; tests hol
 FAN_OUT_TURN = 100
 # Events queued on the bus while a fan-out ran go out together: one write per client.
 FAN_OUT_BATCH = 100
+# The widest the coalescing window grows with the number of clients.
+MAX_FLUSH_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class StreamSettings:
     watch_seconds: float = 1.0
     # Events published this long after the first one go out with it, one write per client.
     flush_seconds: float = 0.1
+    # With many clients the window widens so that the fan-out makes about this many socket
+    # writes a second at most (1,000 clients: 0.25 s), up to MAX_FLUSH_SECONDS. 0: fixed window.
+    writes_per_second: int = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +358,17 @@ class EventStream:
     async def _flush_window(self) -> None:
         """Let the events published shortly after this one join it (one write per client)."""
         if self.settings.flush_seconds > 0:
-            await self._sleep(self.settings.flush_seconds)
+            await self._sleep(self.flush_window())
+
+    def flush_window(self) -> float:
+        """The coalescing window now: `flush_seconds`, wider when clients are so many that
+        one write each per window would go over `writes_per_second` (each write is a system
+        call on the event loop, which routing shares)."""
+        window = self.settings.flush_seconds
+        if window > 0 and self.settings.writes_per_second > 0:
+            crowd = len(self._clients) / self.settings.writes_per_second
+            window = max(window, min(MAX_FLUSH_SECONDS, crowd))
+        return window
 
     def _take_batch(
         self, first: BusEvent, queue: asyncio.Queue[BusEvent]

@@ -153,7 +153,9 @@ async def test_an_expired_token_is_refused_although_its_check_was_kept(
 ) -> None:
     await _warm(client, admin.token)
     clock.advance(days=2)
-    await expect_error(await client.get("/api/auth/me", headers=bearer(admin.token)), 401, "AUTH_002")
+    await expect_error(
+        await client.get("/api/auth/me", headers=bearer(admin.token)), 401, "AUTH_002"
+    )
 
 
 async def test_another_process_changing_a_user_is_picked_up(
@@ -190,7 +192,9 @@ async def test_another_process_revoking_a_token_is_picked_up(
             )
     finally:
         await other.close()
-    await expect_error(await client.get("/api/auth/me", headers=bearer(admin.token)), 401, "AUTH_002")
+    await expect_error(
+        await client.get("/api/auth/me", headers=bearer(admin.token)), 401, "AUTH_002"
+    )
 
 
 class _SlowUsers:
