@@ -31,7 +31,7 @@ import contextlib
 import json
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -417,23 +417,20 @@ class EventStream:
 
     def _offer(self, entries: list[Entry], clients: list[StreamClient]) -> None:
         attached = self._clients
-        joined: dict[tuple[int, ...], bytes] = {}  # most clients see the same events
+        # Clients of one view (what the filter looks at, and the same subscription) see the
+        # same events: worked out once per view, not per client (most share a handful).
+        views: dict[Hashable, tuple[list[str], bytes] | None] = {}
         for client in clients:
             if client not in attached:  # detached since the fan-out began
                 continue
-            seen = [
-                entry
-                for entry in entries
-                if may_see(client.viewer, entry.audience) and wants(client.types, entry.type)
-            ]
-            if len(seen) == 1:
-                client.offer(seen[0].frame, seen[0].wire)
-            elif seen:
-                ids = tuple(entry.id for entry in seen)
-                wire = joined.get(ids)
-                if wire is None:
-                    wire = joined[ids] = b"".join(entry.wire for entry in seen)
-                client.offer_all([entry.frame for entry in seen], wire)
+            viewer = client.viewer
+            key = (viewer.role, viewer.group_id, viewer.operator_id, client.types)
+            if key in views:
+                view = views[key]
+            else:
+                view = views[key] = _view(entries, viewer, client.types)
+            if view is not None:
+                client.offer_all(*view)
 
     async def _publish_stats(self) -> None:
         assert self._queue_stats is not None
@@ -444,6 +441,18 @@ class EventStream:
             except Exception:
                 # A figure that cannot be computed must not end the stream's stats for good.
                 log.exception("queue_stats_failed")
+
+
+def _view(
+    entries: list[Entry], viewer: Viewer, types: frozenset[str] | None
+) -> tuple[list[str], bytes] | None:
+    """The entries this viewer may see and wants, as frames and as one write; None: none."""
+    seen = [
+        entry for entry in entries if may_see(viewer, entry.audience) and wants(types, entry.type)
+    ]
+    if not seen:
+        return None
+    return [entry.frame for entry in seen], b"".join(entry.wire for entry in seen)
 
 
 def stream_settings(settings: EventsSettings) -> StreamSettings:
