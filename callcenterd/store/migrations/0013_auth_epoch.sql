@@ -1,9 +1,9 @@
 -- 0013: a counter bumped by every change to what authenticating a request reads (issue 17).
--- The daemon keeps users and revoked tokens in memory and forgets them itself when it changes
--- them; this counter is how it notices changes made by another process on the same store (the
--- `callcenterd user` commands today, more daemons later): it polls the one row and forgets
--- everything when the value moved. Operator rows count only for the columns a user shows
--- (their phone), so status and presence writes on every call never bump it.
+-- The daemon keeps users and revoked tokens in memory; it reads this one row on every request
+-- (store/users.py AuthEpoch, microseconds) and reads users and revocations again when the value
+-- moved, whoever changed them: itself, the `callcenterd user` commands, or another daemon on
+-- the same store. Operator rows count only for the columns a user shows (their phone), so
+-- status and presence writes on every call never bump it.
 CREATE TABLE auth_epoch (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     value INTEGER NOT NULL
