@@ -4,9 +4,10 @@ Same set-up as `bench/routing_sandbox.py` (whose `Bench` this extends): one Aste
 sipp operator phones answering after 150 ms, sipp bulk callers at a fixed rate into one queue,
 and the latency from the caller's INVITE to the first INVITE an operator phone received. The
 daemon runs as a subprocess with **rate limits on** (the shipped defaults) and its default log
-level (info: one line per request). It is first started with limits off to create the users
-and log them in (login is limited to 5 a minute per address), then restarted on the same state
-folder with limits on; both phases run on that one daemon and Asterisk:
+level (info: a line per write, error or slow answer; quick successful reads at debug). It is
+first started with limits off to create the users and log them in (login is limited to 5 a
+minute per address), then restarted on the same state folder with limits on; both phases run
+on that one daemon and Asterisk:
 
 1. idle: N calls at R calls/s, nothing else;
 2. loaded: the same N calls at R calls/s while, from two separate processes (so the daemon's

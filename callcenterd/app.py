@@ -31,7 +31,7 @@ from callcenterd.api import (
     vip_callers,
 )
 from callcenterd.api.docs import add_docs_routes
-from callcenterd.api.endpoints import ENDPOINTS, mount
+from callcenterd.api.endpoints import ENDPOINTS, SHARED_ANSWERS, SharedAnswers, mount
 from callcenterd.api.headers import WEB_STATIC, Cors, security_headers
 from callcenterd.api.health import add_health_routes
 from callcenterd.api.metrics import add_metrics_routes, metrics_context
@@ -85,6 +85,7 @@ from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
+    AuthEpoch,
     GroupRepository,
     LoginFailureRepository,
     OperatorRepository,
@@ -161,6 +162,7 @@ def create_app(
     app[RATE_LIMITS] = RateLimits(
         settings.rate_limits, TokenBuckets(monotonic), trusted_proxies=settings.http.trusted_proxies
     )
+    app[SHARED_ANSWERS] = SharedAnswers(settings.http.shared_answer_seconds, monotonic)
     add_health_routes(app)
     add_docs_routes(app)
     add_ws_routes(app)
@@ -192,6 +194,7 @@ def create_app(
         app[keys.SERVICES] = built
         await prepare(built)
         yield
+        built.auth.close()
 
     async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         built = app[keys.SERVICES]
@@ -380,6 +383,7 @@ def build_services(
             Lockout(
                 settings.auth.lockout_attempts, timedelta(minutes=settings.auth.lockout_minutes)
             ),
+            AuthEpoch(db.path),
         ),
         users=UserService(
             db,

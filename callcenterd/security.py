@@ -87,11 +87,15 @@ class IssuedToken:
 
 class TokenService:
     ALGORITHM = "HS256"
+    # Tokens whose signature was checked, kept so a client's next request skips the decode.
+    # Only correctly signed tokens get in, so only tokens this daemon issued fill it.
+    MAX_VERIFIED = 4096
 
     def __init__(self, signing_key: bytes, ttl: timedelta, clock: Clock = utcnow) -> None:
         self._key = signing_key
         self._ttl = ttl
         self._clock = clock
+        self._verified: dict[str, TokenClaims] = {}
 
     @property
     def ttl_minutes(self) -> int:
@@ -110,12 +114,26 @@ class TokenService:
         return IssuedToken(jwt.encode(payload, self._key, algorithm=self.ALGORITHM), claims)
 
     def verify(self, token: str) -> TokenClaims:
+        """The claims of a token signed with our key and not expired (revocation is the
+        caller's). The same token string always has the same claims: decoded once."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if len(self._verified) >= self.MAX_VERIFIED:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims.expires_at <= self._clock():
+            del self._verified[token]
+            raise TokenExpired()
+        return claims
+
+    def _decode(self, token: str) -> TokenClaims:
         try:
             payload = jwt.decode(
                 token,
                 self._key,
                 algorithms=[self.ALGORITHM],
-                # Expiry is judged below by the same clock that issued the token.
+                # Expiry is judged in verify() by the same clock that issued the token.
                 options={
                     "require": ["exp", "iat", "jti", "sub"],
                     "verify_exp": False,
@@ -134,8 +152,6 @@ class TokenService:
             )
         except (TypeError, ValueError, OverflowError, OSError) as err:
             raise NotAuthenticated("Invalid token") from err
-        if claims.expires_at <= self._clock():
-            raise TokenExpired()
         return claims
 
 

@@ -57,6 +57,9 @@ class HttpSettings(_Section):
     # Browser origins (scheme://host[:port]) allowed to call the API cross-origin. Empty: CORS
     # off, no Access-Control-* header is ever sent. In the environment: comma-separated.
     cors_origins: tuple[str, ...] = ()
+    # Identical dashboard and list reads by viewers of one scope within this many seconds share
+    # one answer (api/endpoints.py SharedAnswers); a write through the API forgets them. 0: off.
+    shared_answer_seconds: float = Field(1.0, ge=0, le=60)
 
     _split_lists = field_validator("trusted_proxies", "cors_origins", mode="before")(
         _comma_separated

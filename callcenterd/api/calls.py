@@ -97,6 +97,7 @@ def call_detail(found: CallWithTimeline) -> CallDetail:
     query=CallListQuery,
     response=CallPage,
     notes=SCOPE_NOTE,
+    shared=True,
 )
 async def list_calls(request: web.Request, query: CallListQuery, user: Principal) -> web.Response:
     result = await request.app[keys.SERVICES].calls.page(query, user)
@@ -150,6 +151,7 @@ async def export_calls(
     response=CallStats,
     rate="dashboard",
     notes="supervisor: their own group only (another group_id: 403 AUTH_003).",
+    shared=True,
 )
 async def call_stats(request: web.Request, query: StatsQuery, user: Principal) -> CallStats:
     return await request.app[keys.SERVICES].analytics.call_stats(query, user)

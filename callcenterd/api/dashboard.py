@@ -43,6 +43,7 @@ PERIOD_NOTE = (
     response=DashboardStats,
     rate="dashboard",
     notes=GROUP_NOTE + PERIOD_NOTE,
+    shared=True,
 )
 async def dashboard_stats(
     request: web.Request, query: StatsQuery, user: Principal
@@ -59,6 +60,7 @@ async def dashboard_stats(
     response=Realtime,
     rate="dashboard",
     notes=GROUP_NOTE + " Waiting callers come from the routing engine's live state.",
+    shared=True,
 )
 async def dashboard_realtime(request: web.Request, query: GroupQuery, user: Principal) -> Realtime:
     return await request.app[keys.SERVICES].analytics.realtime(query.group_id, user)
@@ -73,6 +75,7 @@ async def dashboard_realtime(request: web.Request, query: GroupQuery, user: Prin
     response=CallAnalytics,
     rate="dashboard",
     notes=GROUP_NOTE + PERIOD_NOTE,
+    shared=True,
 )
 async def call_analytics(request: web.Request, query: StatsQuery, user: Principal) -> CallAnalytics:
     return await request.app[keys.SERVICES].analytics.call_analytics(query, user)
@@ -87,6 +90,7 @@ async def call_analytics(request: web.Request, query: StatsQuery, user: Principa
     response=list[OperatorActivity],
     rate="dashboard",
     notes="supervisor: their own group only (another group_id: 403 AUTH_003).",
+    shared=True,
 )
 async def operator_activity(
     request: web.Request, query: GroupQuery, user: Principal

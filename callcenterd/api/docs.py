@@ -135,6 +135,12 @@ def _operation(endpoint: Endpoint, defs: dict[str, Any]) -> dict[str, Any]:
         description += f" Rate limit class: `{endpoint.rate}`."
     if endpoint.notes:
         description += f"\n\n{endpoint.notes}"
+    if endpoint.shared:
+        description += (
+            "\n\nIdentical requests (same query, same role and group; an operator's own) within"
+            " `http.shared_answer_seconds` (1 s) share one answer; a change made through the API"
+            " is read back at once."
+        )
     responses: dict[str, Any] = {
         str(endpoint.status): {
             "description": "Success",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +31,7 @@ from callcenterd.errors import (
     PermissionDenied,
     UnsupportedMediaType,
 )
+from callcenterd.security import Principal
 
 Handler = Callable[..., Awaitable[Any]]
 RateClass = Literal["auth", "general", "dashboard"]
@@ -62,6 +64,9 @@ class Endpoint:
     # A streamed, non-JSON answer (the handler returns a web.StreamResponse): its media type.
     produces: str | None = None
     errors: Errors = ()
+    # Identical requests by viewers of one scope share one answer for a short window (see
+    # SharedAnswers): for reads whose answer depends on the viewer's role and group only.
+    shared: bool = False
 
     def adapter(self) -> TypeAdapter[Any] | None:
         return None if self.response is None else TypeAdapter(self.response)
@@ -89,6 +94,7 @@ class ApiRoutes:
         notes: str = "",
         produces: str | None = None,
         errors: Errors = (),
+        shared: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             wants = frozenset(inspect.signature(handler).parameters) - {"request"}
@@ -109,11 +115,80 @@ class ApiRoutes:
                     wants=wants,
                     produces=produces,
                     errors=errors,
+                    shared=shared,
                 )
             )
             return handler
 
         return register
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A JSON answer as sent: encoded once, given to every request that shares it."""
+
+    body: bytes
+    status: int
+
+    def response(self) -> web.Response:
+        return encoded_response(self.body, self.status)
+
+
+class SharedAnswers:
+    """Identical reads by viewers of the same scope, within `seconds`, share one answer.
+
+    Two hundred wallboards polling the same figures every few seconds cost one computation
+    (and one encoding) per scope and window instead of one each. The key is the endpoint, the
+    validated query and the viewer's scope (role and group; an operator's own id), so an
+    answer never reaches a viewer who could not have got it themselves; the token, the role
+    and the rate limit are still checked on every request before the key is looked at.
+    Requests that arrive while the answer is computed wait for it. An answer is at most
+    `seconds` older than the request (figures of calls under way move anyway); a write made
+    through the API forgets every answer, so whoever changed something reads it back at once.
+    0 seconds: nothing is shared.
+    """
+
+    MAX_KEYS = 1000
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._answers: dict[Hashable, tuple[float, asyncio.Task[Answer]]] = {}
+
+    async def answer(self, key: Hashable, compute: Callable[[], Awaitable[Answer]]) -> Answer:
+        now = self._clock()
+        found = self._answers.get(key)
+        if found is None or found[0] <= now:
+            if len(self._answers) >= self.MAX_KEYS:
+                self._prune(now)
+            task = asyncio.create_task(self._compute(key, compute))
+            # Read the outcome even if every asker has gone (no "never retrieved" warning).
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            found = self._answers[key] = (now + self.seconds, task)
+        # One asker leaving (a client gone) must not cancel the answer for the others.
+        return await asyncio.shield(found[1])
+
+    async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[Answer]]) -> Answer:
+        try:
+            return await compute()
+        except BaseException:
+            # An error is not kept: the next request tries again.
+            if (held := self._answers.get(key)) and held[1] is asyncio.current_task():
+                del self._answers[key]
+            raise
+
+    def forget(self) -> None:
+        self._answers.clear()
+
+    def _prune(self, now: float) -> None:
+        self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+
+
+def viewer_scope(user: Principal | None) -> Hashable:
+    """What a shared answer may depend on: role and group (and an operator's identity)."""
+    if user is None:
+        return None
+    return (user.role, user.group_id, user.id if user.role is Role.OPERATOR else None)
 
 
 # Responses with more items than this are encoded off the event loop.
@@ -221,6 +296,41 @@ def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Turn a declared endpoint into an aiohttp handler enforcing its rules."""
     adapter = endpoint.adapter()
+    # A change made by someone signed in: shared answers may no longer hold.
+    writes = endpoint.method not in ("GET", "HEAD") and endpoint.roles is not None
+
+    async def run(request: web.Request, kwargs: dict[str, Any]) -> web.StreamResponse:
+        result = await endpoint.handler(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if adapter is None:
+            return json_response(result, endpoint.status)
+        if isinstance(result, list | BaseModel) and _large(result):
+            # Serialising a big page holds the loop for tens of ms; in a thread the loop keeps
+            # getting turns (the GIL switches every few ms), so routing is not held up.
+            encoded = await asyncio.to_thread(_encode, adapter, result)
+            return encoded_response(encoded, endpoint.status)
+        return encoded_response(_encode(adapter, result), endpoint.status)
+
+    async def share(
+        request: web.Request, kwargs: dict[str, Any], user: Principal | None
+    ) -> web.StreamResponse:
+        async def compute() -> Answer:
+            response = await run(request, kwargs)
+            if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+                raise TypeError(f"{endpoint.path}: a shared endpoint must answer JSON bytes")
+            return Answer(response.body, response.status)
+
+        # The query as sent (validated above): the same text is the same question.
+        key = (
+            endpoint.method,
+            endpoint.path,
+            viewer_scope(user),
+            tuple(sorted(request.query.items())),
+            tuple(sorted(request.match_info.items())),
+        )
+        answer = await request.app[SHARED_ANSWERS].answer(key, compute)
+        return answer.response()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         services = request.app[keys.SERVICES]
@@ -243,17 +353,12 @@ def bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResp
             kwargs["user"] = user
         for name in endpoint.wants - {"body", "query", "user"}:
             kwargs[name] = request.match_info[name]
-        result = await endpoint.handler(request, **kwargs)
-        if isinstance(result, web.StreamResponse):
-            return result
-        if adapter is None:
-            return json_response(result, endpoint.status)
-        if isinstance(result, list | BaseModel) and _large(result):
-            # Serialising a big page holds the loop for tens of ms; in a thread the loop keeps
-            # getting turns (the GIL switches every few ms), so routing is not held up.
-            encoded = await asyncio.to_thread(_encode, adapter, result)
-            return encoded_response(encoded, endpoint.status)
-        return encoded_response(_encode(adapter, result), endpoint.status)
+        if endpoint.shared and request.app[SHARED_ANSWERS].seconds > 0:
+            return await share(request, kwargs, user)
+        response = await run(request, kwargs)
+        if writes:
+            request.app[SHARED_ANSWERS].forget()  # whoever wrote reads it back at once
+        return response
 
     handle.__name__ = endpoint.handler.__name__
     return handle
@@ -292,14 +397,18 @@ def _refuse_method(allowed: set[str]) -> Callable[[web.Request], Awaitable[web.S
 
 # What mount() declared, for the OpenAPI document.
 ENDPOINTS = web.AppKey("endpoints", list[Endpoint])
+# The app's shared answers: built by create_app, used by every endpoint declared `shared`.
+SHARED_ANSWERS = web.AppKey("shared_answers", SharedAnswers)
 
 __all__ = [
     "ALL_ROLES",
     "ASTERISK_ERRORS",
     "ENDPOINTS",
+    "SHARED_ANSWERS",
     "ApiRoutes",
     "Endpoint",
     "Errors",
+    "SharedAnswers",
     "json_response",
     "mount",
 ]

@@ -16,6 +16,9 @@ from callcenterd.errors import CallcenterError, RateLimited
 log = structlog.get_logger("callcenterd.http")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# An answer slower than this is logged at info even when it is a successful read.
+SLOW_REQUEST_SECONDS = 0.5
 
 _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     400: ("bad_request", "BAD_REQUEST"),
@@ -42,12 +45,17 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         return response
     finally:
         # Paths only: query strings may carry tokens (WebSocket clients), never logged.
-        log.info(
+        # Successful quick reads (wallboards polling, hundreds a second) at debug: at info
+        # their lines would cost the loop more than answering them. Errors, writes and slow
+        # answers stay at info.
+        duration = time.perf_counter() - started
+        routine = status < 400 and request.method in _READS and duration < SLOW_REQUEST_SECONDS
+        (log.debug if routine else log.info)(
             "http_request",
             method=request.method,
             path=request.path,
             status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            duration_ms=round(duration * 1000, 2),
             remote=request.remote,
         )
 

@@ -52,6 +52,7 @@ def operator_item(view: OperatorView) -> OperatorListItem:
     query=OperatorListQuery,
     response=list[OperatorListItem],
     notes="A supervisor always gets their own group, whatever `group_id` says.",
+    shared=True,
 )
 async def list_operators(
     request: web.Request, query: OperatorListQuery, user: Principal

@@ -72,6 +72,7 @@ def member_out(member: QueueMember) -> QueueMemberOut:
     summary="List queues, with calls answered and waiting now",
     roles=READERS,
     response=list[QueueOut],
+    shared=True,
 )
 async def list_queues(request: web.Request) -> list[QueueOut]:
     return [queue_out(view) for view in await request.app[keys.SERVICES].queues.list_queues()]

@@ -17,7 +17,8 @@ Coalescing: once an event arrives, the fan-out waits `flush_seconds` (events.flu
 0.1 s by default) before it takes it and everything queued behind it. Events published
 within that window reach the replay buffer together and go out as one write per client
 (concatenated frames: no protocol change). With 1,000 clients each write is a system call,
-so writes per event cost the loop far more than the bytes they carry. Nothing above changes:
+so writes per event cost the loop far more than the bytes they carry; with many clients the
+window widens (`writes_per_second`, 1,000 clients: 0.25 s). Nothing above changes:
 an event is still offered only once it is in the replay buffer, and `last_id` (what
 `auth_ok` tells a client) only counts events already there, so an event waiting in the
 window reaches a client that attaches meanwhile live, never twice and never not at all.
@@ -30,7 +31,7 @@ import contextlib
 import json
 import struct
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -68,6 +69,8 @@ Sleep = Callable[[float], Coroutine[Any, Any, None]]  # asyncio.sleep; tests hol
 FAN_OUT_TURN = 100
 # Events queued on the bus while a fan-out ran go out together: one write per client.
 FAN_OUT_BATCH = 100
+# The widest the coalescing window grows with the number of clients.
+MAX_FLUSH_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,9 @@ class StreamSettings:
     watch_seconds: float = 1.0
     # Events published this long after the first one go out with it, one write per client.
     flush_seconds: float = 0.1
+    # With many clients the window widens so that the fan-out makes about this many socket
+    # writes a second at most (1,000 clients: 0.25 s), up to MAX_FLUSH_SECONDS. 0: fixed window.
+    writes_per_second: int = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +358,17 @@ class EventStream:
     async def _flush_window(self) -> None:
         """Let the events published shortly after this one join it (one write per client)."""
         if self.settings.flush_seconds > 0:
-            await self._sleep(self.settings.flush_seconds)
+            await self._sleep(self.flush_window())
+
+    def flush_window(self) -> float:
+        """The coalescing window now: `flush_seconds`, wider when clients are so many that
+        one write each per window would go over `writes_per_second` (each write is a system
+        call on the event loop, which routing shares)."""
+        window = self.settings.flush_seconds
+        if window > 0 and self.settings.writes_per_second > 0:
+            crowd = len(self._clients) / self.settings.writes_per_second
+            window = max(window, min(MAX_FLUSH_SECONDS, crowd))
+        return window
 
     def _take_batch(
         self, first: BusEvent, queue: asyncio.Queue[BusEvent]
@@ -401,23 +417,20 @@ class EventStream:
 
     def _offer(self, entries: list[Entry], clients: list[StreamClient]) -> None:
         attached = self._clients
-        joined: dict[tuple[int, ...], bytes] = {}  # most clients see the same events
+        # Clients of one view (what the filter looks at, and the same subscription) see the
+        # same events: worked out once per view, not per client (most share a handful).
+        views: dict[Hashable, tuple[list[str], bytes] | None] = {}
         for client in clients:
             if client not in attached:  # detached since the fan-out began
                 continue
-            seen = [
-                entry
-                for entry in entries
-                if may_see(client.viewer, entry.audience) and wants(client.types, entry.type)
-            ]
-            if len(seen) == 1:
-                client.offer(seen[0].frame, seen[0].wire)
-            elif seen:
-                ids = tuple(entry.id for entry in seen)
-                wire = joined.get(ids)
-                if wire is None:
-                    wire = joined[ids] = b"".join(entry.wire for entry in seen)
-                client.offer_all([entry.frame for entry in seen], wire)
+            viewer = client.viewer
+            key = (viewer.role, viewer.group_id, viewer.operator_id, client.types)
+            if key in views:
+                view = views[key]
+            else:
+                view = views[key] = _view(entries, viewer, client.types)
+            if view is not None:
+                client.offer_all(*view)
 
     async def _publish_stats(self) -> None:
         assert self._queue_stats is not None
@@ -428,6 +441,18 @@ class EventStream:
             except Exception:
                 # A figure that cannot be computed must not end the stream's stats for good.
                 log.exception("queue_stats_failed")
+
+
+def _view(
+    entries: list[Entry], viewer: Viewer, types: frozenset[str] | None
+) -> tuple[list[str], bytes] | None:
+    """The entries this viewer may see and wants, as frames and as one write; None: none."""
+    seen = [
+        entry for entry in entries if may_see(viewer, entry.audience) and wants(types, entry.type)
+    ]
+    if not seen:
+        return None
+    return [entry.frame for entry in seen], b"".join(entry.wire for entry in seen)
 
 
 def stream_settings(settings: EventsSettings) -> StreamSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,9 +19,12 @@ from callcenterd.errors import (
 )
 from callcenterd.security import Clock, IssuedToken, PasswordHasher, Principal, TokenService
 from callcenterd.store.system import RevokedTokenRepository
-from callcenterd.store.users import LoginFailureRepository, UserRepository
+from callcenterd.store.users import AuthEpoch, LoginFailureRepository, UserRepository
 
 log = structlog.get_logger(__name__)
+
+# Far more than a contact center has users: past it the copy starts again (a safety bound).
+MAX_KNOWN_USERS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,17 +45,25 @@ class AuthService:
         clock: Clock,
         failures: LoginFailureRepository,
         lockout: Lockout,
+        epoch: AuthEpoch,
     ) -> None:
         self._users = users
+        self._store_epoch = epoch
         self._failures = failures
         self._lockout = lockout
         self._revoked = revoked
         self._tokens = tokens
         self._hasher = hasher
         self._clock = clock
-        # The daemon is the only writer of revocations: an in-memory copy saves a query
-        # per request, and the table restores it after a restart.
+        # Revocations and users in memory: no query per request. Each request first reads the
+        # store's auth epoch (microseconds, see AuthEpoch); when it moved, whoever changed
+        # something (this process or another on the store), every user is forgotten and the
+        # revocations are read again before the request goes on. The table restores them on
+        # restart. Unknown epoch (a busy database): nothing is trusted from memory.
         self._revoked_jtis: set[str] = set()
+        self._known_users: dict[str, User] = {}
+        self._epoch: int | None = None
+        self._catching_up: asyncio.Task[None] | None = None
         self._on_logout: list[Callable[[str], None]] = []
 
     def on_logout(self, listener: Callable[[str], None]) -> None:
@@ -63,7 +75,38 @@ class AuthService:
         return self._tokens.ttl_minutes
 
     async def start(self) -> None:
-        self._revoked_jtis = await self._revoked.live_jtis(self._clock())
+        await self._catch_up()
+
+    def close(self) -> None:
+        self._store_epoch.close()
+
+    def _stored(self) -> int | None:
+        return self._store_epoch.read()
+
+    async def _current(self) -> int | None:
+        """The store's epoch, once users and revocations in memory are as of it."""
+        epoch = self._stored()
+        while epoch is None or epoch != self._epoch:
+            if self._catching_up is None:
+                self._catching_up = asyncio.create_task(self._catch_up())
+            # Shared: requests arriving meanwhile wait for the same reload.
+            await asyncio.shield(self._catching_up)
+            if epoch is None:
+                return None  # unknown: the caller reads the user from the database
+            epoch = self._stored()
+        return epoch
+
+    async def _catch_up(self) -> None:
+        try:
+            # The epoch before the reads: a change made while they run moves it again.
+            epoch = self._stored()
+            self._known_users.clear()
+            # Added to, never replaced: a logout here while this loads is kept. Revocations
+            # only end by expiry, and an expired token is refused anyway.
+            self._revoked_jtis |= await self._revoked.live_jtis(self._clock())
+            self._epoch = epoch
+        finally:
+            self._catching_up = None
 
     async def login(self, username: str, password: str) -> tuple[IssuedToken, User]:
         # The lock is looked up by the name tried, before any user: a locked name is refused
@@ -106,9 +149,10 @@ class AuthService:
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("Authorization header must be 'Bearer <token>'")
         claims = self._tokens.verify(token.strip())
+        epoch = await self._current()
         if claims.jti in self._revoked_jtis:
             raise TokenExpired("Token has been revoked (logged out)")
-        user = await self._users.get(claims.user_id)
+        user = await self._user(claims.user_id, epoch)
         if user is None:
             raise NotAuthenticated("User no longer exists")
         if not user.is_active:
@@ -116,6 +160,18 @@ class AuthService:
         if claims.generation != user.token_generation:
             raise TokenExpired("Token was issued before a password change; log in again")
         return Principal(user, claims)
+
+    async def _user(self, user_id: str, epoch: int | None) -> User | None:
+        known = self._known_users.get(user_id) if epoch is not None else None
+        if known is not None:
+            return known
+        user = await self._users.get(user_id)
+        # Kept only if nothing changed while it was read (it could be the old row).
+        if user is not None and epoch is not None and epoch == self._epoch == self._stored():
+            if len(self._known_users) >= MAX_KNOWN_USERS:
+                self._known_users.clear()
+            self._known_users[user_id] = user
+        return user
 
     async def logout(self, principal: Principal) -> None:
         claims = principal.claims

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -149,6 +150,38 @@ class UserRepository:
     async def update(conn: aiosqlite.Connection, user_id: str, changes: Mapping[str, Any]) -> None:
         assignments, params = set_sql(_with_keys(changes))
         await conn.execute(f"UPDATE users SET {assignments} WHERE id = ?", (*params, user_id))
+
+
+class AuthEpoch:
+    """The store's auth epoch (migration 0014), read on the calling thread: the event loop.
+
+    It moves on every committed change to users, their phones, the locks on their names and
+    revoked tokens, by any process on the store (triggers), so comparing it on each request
+    tells whether what was read about users is still true. One indexed row of a WAL database
+    is read in microseconds without a thread hop (the aiosqlite readers cost far more). It
+    never waits: a busy or unreadable database answers None (unknown).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def read(self) -> int | None:
+        try:
+            if self._conn is None:
+                # Read-only; timeout 0: never waits for a lock on the loop.
+                uri = f"{self._path.resolve().as_uri()}?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
+            row = self._conn.execute("SELECT value FROM auth_epoch WHERE id = 1").fetchone()
+        except sqlite3.Error:
+            self.close()
+            return None
+        return int(row[0]) if row else None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 @dataclass(frozen=True, slots=True)

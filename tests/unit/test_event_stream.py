@@ -15,6 +15,7 @@ from callcenterd.events.filters import Audience, AudienceTracker, Viewer, may_se
 from callcenterd.events.stream import (
     CLOSE_TOO_SLOW,
     FAN_OUT_TURN,
+    MAX_FLUSH_SECONDS,
     Entry,
     EventStream,
     ReplayBuffer,
@@ -530,6 +531,21 @@ def test_the_flush_window_is_a_setting() -> None:
     assert stream_settings(EventsSettings(flush_seconds=0)).flush_seconds == 0
     with pytest.raises(ValueError, match="flush_seconds"):
         EventsSettings(flush_seconds=-1)
+
+
+def test_the_flush_window_widens_with_the_crowd_of_clients() -> None:
+    def window_with(clients: int, **settings: Any) -> float:
+        stream = stream_over(EventBus(clock), **settings)
+        for _ in range(clients):
+            stream.attach(MANAGER)
+        return stream.flush_window()
+
+    # 4,000 writes a second at most: 0.1 s holds up to 400 clients, 1,000 need 0.25 s.
+    assert window_with(10, flush_seconds=0.1) == 0.1
+    assert window_with(1000, flush_seconds=0.1) == 0.25
+    assert window_with(5000, flush_seconds=0.1) == MAX_FLUSH_SECONDS
+    assert window_with(1000, flush_seconds=0.1, writes_per_second=0) == 0.1
+    assert window_with(1000, flush_seconds=0) == 0  # no window stays no window
 
 
 async def test_no_window_sends_each_event_as_soon_as_the_fan_out_takes_it() -> None:
