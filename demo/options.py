@@ -25,6 +25,7 @@ class DemoOptions:
     seed: int
     abandon_share: float
     callback_share: float
+    with_sandbox: bool  # False: the daemon alone, even where the sandbox could run
 
 
 def _env_default(env: Mapping[str, str], name: str, fallback: str) -> str:
@@ -75,6 +76,12 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str] = os.enviro
     )
     parser.add_argument("--abandon-share", type=float, default=0.25, help="impatient callers")
     parser.add_argument("--callback-share", type=float, default=0.15, help="callers pressing 1")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        default=bool(env.get("DEMO_NO_SANDBOX")),
+        help="the daemon alone, with the call center but no calls (DEMO_NO_SANDBOX=1)",
+    )
     arguments = parser.parse_args(argv)
     if arguments.rate <= 0:
         parser.error("--rate must be positive")
@@ -89,4 +96,5 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str] = os.enviro
         seed=arguments.seed,
         abandon_share=arguments.abandon_share,
         callback_share=arguments.callback_share,
+        with_sandbox=not arguments.no_sandbox,
     )

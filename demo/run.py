@@ -53,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sandbox: AsteriskSandbox | None = None
     try:
-        with sigterm_as_interrupt():
-            sandbox = start_sandbox()
+        if options.with_sandbox:
+            with sigterm_as_interrupt():
+                sandbox = start_sandbox()
+        else:
+            say("demo: --no-sandbox: the daemon alone, as `make run`")
     except ProvisioningError as error:
         say(f"demo: no sandbox Asterisk here ({error}); running the daemon alone, as `make run`")
     except KeyboardInterrupt:
@@ -198,9 +201,9 @@ class Demo:
         self, stack: contextlib.AsyncExitStack, provisioned: Provisioned
     ) -> list[asyncio.Task[None]]:
         """Phones, then the operators' day and the callers; returns their tasks."""
-        tasks = [asyncio.create_task(self._report_every_minute())]
         if self.sandbox is None:
-            return tasks
+            return []  # no calls: nothing to report either
+        tasks = [asyncio.create_task(self._report_every_minute())]
         rng = random.Random(self.options.seed)
         log_dir = self.options.state_dir / "sipp"
         supervisor_phone = PhoneBehaviour.answer(after_ms=2000)
@@ -291,6 +294,8 @@ class Demo:
         return self.callers.placed if self.callers is not None else 0
 
     async def _final_report(self) -> None:
+        if self.callers is None:
+            return
         with contextlib.suppress(DaemonError):
             now = await read_figures(self.daemon.api)
             say(minute_line(-1, self._placed(), Figures(), now).replace("[min -1]", "[total]"))
