@@ -23,6 +23,9 @@ import aiohttp
 
 from tests.sandbox.processes import die_with_parent
 
+# A request refused by the rate limiter (429) is sent again after its Retry-After, this often.
+RATE_LIMITED_RETRIES = 3
+
 
 class DaemonError(RuntimeError):
     """The daemon did not start, or answered a request with an error."""
@@ -49,6 +52,11 @@ class DaemonConfig:
             "CALLCENTERD_HTTP_PORT": str(self.port),
             "CALLCENTERD_ADMIN_PASSWORD": self.admin_password,
             "CALLCENTERD_LOG_LEVEL": "info",
+            # Everything here comes from 127.0.0.1 as admin: the demo itself, the wallboard
+            # and whoever explores the API. The defaults (100 requests a minute) are for a
+            # shared service; the demo keeps the limits on, only higher.
+            "CALLCENTERD_RATE_LIMITS_GENERAL_PER_MINUTE": "1000",
+            "CALLCENTERD_RATE_LIMITS_DASHBOARD_PER_MINUTE": "600",
             **self.telephony_env,
         }
 
@@ -115,12 +123,18 @@ class DaemonProcess:
         """One request as admin; DaemonError with the daemon's JSON error on a 4xx/5xx."""
         assert self._session is not None, "daemon not started"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        async with self._session.request(method, path, json=body, headers=headers) as response:
-            answer = await response.json(content_type=None)
-            if response.status >= 400:
-                detail = answer.get("detail") if isinstance(answer, dict) else answer
-                raise DaemonError(f"{method} {path}: {response.status} {detail}")
-            return answer
+        for attempt in range(RATE_LIMITED_RETRIES + 1):
+            async with self._session.request(method, path, json=body, headers=headers) as response:
+                answer = await response.json(content_type=None)
+                retry_after = response.headers.get("Retry-After", "1")
+                if response.status == 429 and attempt < RATE_LIMITED_RETRIES:
+                    await asyncio.sleep(float(retry_after) if retry_after.isdigit() else 1.0)
+                    continue
+                if response.status >= 400:
+                    detail = answer.get("detail") if isinstance(answer, dict) else answer
+                    raise DaemonError(f"{method} {path}: {response.status} {detail}")
+                return answer
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def stop(self, within: float = 30.0) -> int | None:
         """SIGTERM (graceful: calls are closed, the database is flushed), SIGKILL after
