@@ -18,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 # The sandbox Asterisk (root and the package registries: built on first use), the daemon on
 # 127.0.0.1:8001 with its state in ./demo-state, simulated operators and callers; Ctrl-C stops
 # it all. Without the sandbox it says why and runs the daemon alone. DEMO_RATE: calls a
-# minute (4); DEMO_MINUTES: stop after (0: at Ctrl-C); also DEMO_PORT, DEMO_SEED (demo/options.py).
+# minute (6); DEMO_MINUTES: stop after (0: at Ctrl-C); also DEMO_PORT, DEMO_SEED (demo/options.py).
 DEMO_RATE ?=
 DEMO_MINUTES ?=
 demo: $(STAMP)
