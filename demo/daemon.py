@@ -68,10 +68,6 @@ class DaemonProcess:
         self._token = ""
         self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
     async def start(self, *, want_ari: bool, within: float = 60.0) -> None:
         """Spawn it, wait until it is ready (and, with `want_ari`, linked to Asterisk), log in."""
         self.config.log_file.parent.mkdir(parents=True, exist_ok=True)

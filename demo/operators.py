@@ -37,8 +37,6 @@ class DemoOperators:
         self._phones = OperatorPhones(sandbox, log_dir)
         self._behaviours = {p.extension: phone_behaviour(p) for p in profiles} | extra_phones
         self._running: dict[str, OperatorPhone] = {}
-        self.pauses = 0
-        self.logoffs = 0
 
     async def start_phones(self) -> None:
         """Every phone listening and seen online by Asterisk."""
@@ -52,12 +50,35 @@ class DemoOperators:
         began: float,
         say: Say,
     ) -> None:
-        for change in schedule:
-            await asyncio.sleep(max(0.0, began + change.at - time.monotonic()))
-            try:
-                await self._apply(change, operator_ids[change.extension], api, say)
-            except DaemonError as error:  # the demo goes on; the line says what was refused
-                say(f"operator {change.extension}: {error}")
+        # One chain of changes per operator: logging off waits for the call in progress, and
+        # that must hold up only this operator's next change, not the others'.
+        chains: dict[str, asyncio.Task[None]] = {}
+        try:
+            for change in schedule:
+                await asyncio.sleep(max(0.0, began + change.at - time.monotonic()))
+                previous = chains.get(change.extension)
+                chains[change.extension] = asyncio.create_task(
+                    self._after(previous, change, operator_ids[change.extension], api, say)
+                )
+        finally:
+            for task in chains.values():
+                task.cancel()
+            await asyncio.gather(*chains.values(), return_exceptions=True)
+
+    async def _after(
+        self,
+        previous: asyncio.Task[None] | None,
+        change: OperatorChange,
+        operator_id: str,
+        api: Api,
+        say: Say,
+    ) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await self._apply(change, operator_id, api, say)
+        except DaemonError as error:  # the demo goes on; the line says what was refused
+            say(f"operator {change.extension}: {error}")
 
     async def _apply(self, change: OperatorChange, operator_id: str, api: Api, say: Say) -> None:
         phone = self._running[change.extension]
@@ -70,11 +91,9 @@ class DemoOperators:
             say(f"operator {change.extension} is back online")
         elif change.presence is Presence.PAUSED:
             await api("PUT", status_path, {"status": "busy", "reason": change.reason})
-            self.pauses += 1
             say(f"operator {change.extension} pauses ({change.reason})")
         else:
             await api("PUT", status_path, {"status": "offline"})
-            self.logoffs += 1
             say(f"operator {change.extension} logs off")
             if not change.phone_on:
                 await self._finish_call(phone)

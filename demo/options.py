@@ -75,8 +75,18 @@ def parse_options(argv: Sequence[str] | None, env: Mapping[str, str] = os.enviro
         default=int(_env_default(env, "DEMO_SEED", str(random.SystemRandom().randrange(10**6)))),
         help="the random draws' seed, printed at start to repeat a run (DEMO_SEED)",
     )
-    parser.add_argument("--abandon-share", type=float, default=0.25, help="impatient callers")
-    parser.add_argument("--callback-share", type=float, default=0.15, help="callers pressing 1")
+    parser.add_argument(
+        "--abandon-share",
+        type=float,
+        default=0.25,
+        help="share of callers who give up waiting (default 0.25)",
+    )
+    parser.add_argument(
+        "--callback-share",
+        type=float,
+        default=0.15,
+        help="share of callers who press 1 for a callback (default 0.15)",
+    )
     parser.add_argument(
         "--no-sandbox",
         action="store_true",

@@ -302,7 +302,10 @@ class Demo:
 
     async def _stop_callers(self, callers: DemoCallers) -> None:
         await callers.stop()
-        say(f"demo: callers stopped ({callers.placed} calls placed)")
+        say(
+            f"demo: callers stopped ({callers.placed} calls placed, {callers.gave_up} hung up"
+            f" while waiting, {callers.asked_for_callback} pressed 1 for a callback)"
+        )
 
     async def _close_the_day(self, sandbox: AsteriskSandbox, provisioned: Provisioned) -> None:
         """Every operator logs off (no callback is started now), then every call still up in
