@@ -1,4 +1,5 @@
-# The two commands a new user needs: `make run` (the daemon) and `make test` (the suite).
+# The two commands a new user needs: `make demo` (a live call center to look at) and
+# `make test` (the suite); `make run` is the daemon alone, for a real Asterisk.
 # Each does its own set-up: a virtual environment in .venv, the package and its test extras.
 PYTHON ?= python3
 VENV   := .venv
@@ -6,13 +7,22 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 STATE  ?= $(CURDIR)/state
 
-.PHONY: run test lint format audit unit e2e fuzz bench bench-sandbox sandbox clean
+.PHONY: demo run test lint format audit unit e2e fuzz bench bench-sandbox sandbox clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The sandbox Asterisk (root and the package registries: built on first use), the daemon on
+# 127.0.0.1:8001 with its state in ./demo-state, simulated operators and callers; Ctrl-C stops
+# it all. Without the sandbox it says why and runs the daemon alone. DEMO_RATE: calls a
+# minute (6); DEMO_MINUTES: stop after (0: at Ctrl-C); also DEMO_PORT, DEMO_SEED (demo/options.py).
+DEMO_RATE ?=
+DEMO_MINUTES ?=
+demo: $(STAMP)
+	DEMO_RATE="$(DEMO_RATE)" DEMO_MINUTES="$(DEMO_MINUTES)" $(BIN)/python -m demo
 
 run: $(STAMP)
 	CALLCENTERD_STATE_DIR="$${CALLCENTERD_STATE_DIR:-$(STATE)}" $(BIN)/callcenterd run

@@ -151,13 +151,20 @@ class Callers:
         return call
 
     async def dial_and_press_1(
-        self, number: str, caller_number: str, *, press_after_ms: int
+        self,
+        number: str,
+        caller_number: str,
+        *,
+        press_after_ms: int,
+        scenario: str = "caller_dtmf.xml",
     ) -> CallerCall:
         """Dial `number`; `press_after_ms` after the answer press 1 (RFC 4733 DTMF), then wait
-        for the far end to hang up (a callback booked: confirmed, then hung up)."""
+        for the far end to hang up (a callback booked: confirmed, then hung up). `scenario`:
+        a variant taking the same variables (caller_press_1_until_served.xml presses again
+        every few seconds and waits without a timeout)."""
         logs = SippLogs(self._log_dir, f"caller-{next(self._names)}-{caller_number}-dtmf")
         process = await run_sipp(
-            "caller_dtmf.xml",
+            scenario,
             logs,
             [*self._target(number), "-m", "1"],
             {"caller_number": caller_number, "press_ms": str(press_after_ms)},

@@ -58,6 +58,29 @@ class PhoneBehaviour:
         return cls("phone.xml", {"answer_ms": str(after_ms), "hangup_ms": str(hang_up)})
 
     @classmethod
+    def human(
+        cls,
+        answer_ms: tuple[int, int] = (1000, 6000),
+        talk_ms: tuple[int, int] = (20_000, 120_000),
+        busy_ratio: float = 0.0,
+    ) -> PhoneBehaviour:
+        """A person (the demo's): each call rings for a time drawn in `answer_ms` (low, high)
+        and is talked for one drawn in `talk_ms`; `busy_ratio` of the calls (0..1) get 486
+        Busy Here instead. sipp draws them per call (phone_human.xml)."""
+        if not (0 <= answer_ms[0] <= answer_ms[1] and 0 <= talk_ms[0] <= talk_ms[1]):
+            raise ValueError(f"bad ranges: answer {answer_ms}, talk {talk_ms}")
+        if not 0 <= busy_ratio <= 1:
+            raise ValueError(f"busy_ratio must be within 0..1, not {busy_ratio}")
+        variables = {
+            "answer_min_ms": str(answer_ms[0]),
+            "answer_max_ms": str(answer_ms[1]),
+            "talk_min_ms": str(talk_ms[0]),
+            "talk_max_ms": str(talk_ms[1]),
+            "busy_ratio": str(busy_ratio),
+        }
+        return cls("phone_human.xml", variables)
+
+    @classmethod
     def ring_until_cancelled(cls) -> PhoneBehaviour:
         """180 Ringing and never answer; a CANCEL gets 200, then 487, then the ACK."""
         return cls("phone.xml", {"answer_ms": str(NEVER_MS), "hangup_ms": str(NEVER_MS)})
@@ -161,6 +184,11 @@ class OperatorPhone:
         self.behaviour = behaviour
         self.logs = SippLogs(log_dir, f"phone-{extension}")
         self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def running(self) -> bool:
+        """Its sipp is up (start() was awaited, stop() was not, and it has not exited)."""
+        return self._process is not None and self._process.returncode is None
 
     async def start(self, within: float = 5.0) -> None:
         if self.behaviour.scenario is None:
