@@ -37,6 +37,18 @@ async function readJson(response) {
   }
 }
 
+/** When a JWT expires (its `exp`, in ms), or null. The token is only read here, never trusted:
+ * the server checks it on every request. */
+export function tokenExpiry(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(payload)).exp;
+    return Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 export class Api {
   constructor(networkErrorText) {
     this.token = sessionStorage.getItem(TOKEN_KEY);
@@ -78,6 +90,11 @@ export class Api {
   noteServerTime(response) {
     const date = Date.parse(response.headers.get('Date') ?? '');
     if (!Number.isNaN(date)) this.clockOffset = date + 500 - Date.now(); // Date has whole seconds
+  }
+
+  /** When this session's token expires, on the server's clock (ms), or null. */
+  get expiresAt() {
+    return this.token ? tokenExpiry(this.token) : null;
   }
 
   /** The server's clock, in milliseconds: wait times are counted from the server's stamps. */
