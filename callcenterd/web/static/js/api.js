@@ -107,7 +107,8 @@ export class Api {
     this.token = answer.access_token;
     sessionStorage.setItem(TOKEN_KEY, this.token);
     this.user = answer.user;
-    return this.user;
+    // /auth/me adds the user's operator (its id and status), which the login answer has not.
+    return this.me();
   }
 
   async me() {
