@@ -269,7 +269,8 @@ export class Board {
         if (call) Object.assign(call, { queueId: data.queue_id, status: 'waiting' });
         break;
       case 'call_ringing':
-        if (call) Object.assign(call, { status: 'ringing', operatorId: data.operator_id });
+        // A consultation rings its target while the caller stays (held) with the operator.
+        if (call && !call.consult) Object.assign(call, { status: 'ringing', operatorId: data.operator_id });
         break;
       case 'call_answered':
         if (call) {
@@ -290,7 +291,10 @@ export class Board {
         if (call) Object.assign(call, { held: false, heldSince: null });
         break;
       case 'call_transfer_started':
-        if (call && data.mode === 'attended') call.consult = { targetId: data.target_id };
+        // The consultation's call_ringing may come first: the call is still the operator's.
+        if (call && data.mode === 'attended') {
+          Object.assign(call, { consult: { targetId: data.target_id }, status: 'answered', operatorId: data.operator_id });
+        }
         break;
       case 'call_transferred':
       case 'call_transfer_failed':
