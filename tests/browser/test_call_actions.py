@@ -232,8 +232,9 @@ async def test_an_operator_pauses_with_a_reason_and_a_supervisor_sets_them_back_
     await expect(me).to_have_attribute("data-reason", "lunch")
     await expect(me.locator(".me-reason")).to_have_text("обед")
     [listed] = await daemon.api("GET", "/api/operators/")
+    # Chosen as paused with the reason; shown as busy (not rung).
     assert (listed["presence"], listed["presence_reason"], listed["status"]) == (
-        "busy",
+        "paused",
         "lunch",
         "busy",
     )
