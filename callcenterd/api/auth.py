@@ -6,6 +6,8 @@ from aiohttp import web
 
 from callcenterd import keys
 from callcenterd.api.endpoints import ALL_ROLES, ApiRoutes
+from callcenterd.api.operators import operator_item
+from callcenterd.contract.routing import MeOut
 from callcenterd.contract.schemas import LoginRequest, Message, TokenResponse, UserOut
 from callcenterd.domain.users import User
 from callcenterd.errors import AccountLocked, InvalidCredentials, UserInactive
@@ -50,9 +52,20 @@ async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
     )
 
 
-@routes.route("GET", "/auth/me", summary="The current user", roles=ALL_ROLES, response=UserOut)
-async def me(request: web.Request, user: Principal) -> UserOut:
-    return user_out(user.user)
+@routes.route(
+    "GET",
+    "/auth/me",
+    summary="The current user",
+    roles=ALL_ROLES,
+    response=MeOut,
+    notes="`operator`: the user's operator as GET /api/operators/ lists it (null when none),"
+    " so an operator can read and set their own status.",
+)
+async def me(request: web.Request, user: Principal) -> MeOut:
+    services = request.app[keys.SERVICES]
+    found = await services.users.operator_of(user.id)
+    operator = operator_item(await services.operators.view(found.id)) if found else None
+    return MeOut(**user_out(user.user).model_dump(), operator=operator)
 
 
 @routes.route(

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from callcenterd.contract.schemas import Extension, Name, Skill, Skip, _In, reject_null
+from callcenterd.contract.schemas import Extension, Name, Skill, Skip, UserOut, _In, reject_null
 from callcenterd.domain.queues import OverflowAction, Presence, Strategy
 from callcenterd.domain.users import OperatorStatus
 
@@ -363,6 +363,13 @@ DateOrTime = Annotated[
     PlainValidator(_date_or_datetime),
     WithJsonSchema(DATE_OR_TIME_SCHEMA),
 ]
+
+
+class MeOut(UserOut):
+    """GET /api/auth/me: the user and, when they have one, their operator as GET
+    /api/operators/ lists it (an operator reads and sets their own status with it)."""
+
+    operator: OperatorListItem | None = Field(None, description="null: the user has no operator")
 
 
 class CallFilterQuery(BaseModel):

@@ -91,6 +91,8 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     # Fields that may be omitted but not sent as null (see reject_null); documented so.
     NOT_NULL: ClassVar[tuple[str, ...]] = ()
+    # Read-only fields of this body's own answers, dropped like _READ_ONLY when sent back.
+    ALSO_READ_ONLY: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __get_pydantic_json_schema__(
@@ -106,7 +108,8 @@ class _In(BaseModel):
     @classmethod
     def _drop_read_only(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {key: _whole(val) for key, val in data.items() if key not in _READ_ONLY}
+            dropped = (*_READ_ONLY, *cls.ALSO_READ_ONLY)
+            return {key: _whole(val) for key, val in data.items() if key not in dropped}
         return data
 
 
@@ -204,6 +207,7 @@ class UserCreate(_In):
 
 class UserUpdate(_In):
     NOT_NULL = ("username", "email", "name", "password", "role", "is_active")
+    ALSO_READ_ONLY = ("operator",)  # GET /api/auth/me's view of the user's operator
     username: Username | None = None
     email: Email | None = None
     name: Name | None = None

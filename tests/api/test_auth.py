@@ -160,10 +160,14 @@ async def test_me_returns_the_callers_own_record(
         response = await _me(client, actor.token)
         assert response.status == 200
         me = await response.json()
-        assert set(me) == USER_KEYS
+        assert set(me) == USER_KEYS | {"operator"}
         assert me["role"] == role
         assert me["id"] == actor.user["id"]
         assert me["username"] == actor.user["username"]
+        # Only an operator has an operator record (their own status is set with its id).
+        assert (me["operator"] is not None) is (role == "operator"), role
+        if me["operator"] is not None:
+            assert me["operator"]["user_id"] == me["id"] and me["operator"]["status"]
     supervisor = await (await _me(client, actors["supervisor"].token)).json()
     assert supervisor["group_id"] == group["id"]
 

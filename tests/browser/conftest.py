@@ -28,6 +28,7 @@ from tests.e2e.conftest import (  # fixtures shared with the e2e suite
     operator_phones,
     sandbox_test_dir,
 )
+from tests.e2e.daemon_process import DaemonProcess
 from tests.sandbox import AsteriskSandbox, ProvisioningError
 from tests.sandbox.build import apt_install
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["caller", "operator_phones", "sandbox_test_dir"]
 
+PASSWORD = "browser-pw"  # every user the browser tests create logs in with it
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -109,6 +111,44 @@ async def browser(chromium: Path, tmp_path: Path) -> AsyncIterator[BrowserContex
             yield context
         finally:
             await context.close()
+
+
+@pytest.fixture
+async def daemon(
+    asterisk: AsteriskSandbox, sandbox_test_dir: Path, tmp_path: Path
+) -> AsyncIterator[DaemonProcess]:
+    """The daemon as a process on the sandbox Asterisk (a module may define its own)."""
+    running = DaemonProcess(asterisk, tmp_path / "state", sandbox_test_dir / "daemon.log")
+    await running.start()
+    yield running
+    await running.close()
+
+
+async def create_user(
+    daemon: DaemonProcess, username: str, role: str, **extra: str
+) -> dict[str, Any]:
+    """A user who logs in with PASSWORD (`extra`: extension, group_id...)."""
+    created: dict[str, Any] = await daemon.api(
+        "POST",
+        "/api/admin/users",
+        {
+            "username": username,
+            "email": f"{username}@example.com",
+            "name": f"{username.title()} Browser",
+            "password": PASSWORD,
+            "role": role,
+            **extra,
+        },
+        status=201,
+    )
+    return created
+
+
+async def online_operator(daemon: DaemonProcess, user: dict[str, Any]) -> str:
+    """The operator record of an operator user, set online; answers its id."""
+    operator = await daemon.api("GET", f"/api/admin/users/{user['id']}/operator")
+    await daemon.api("PUT", f"/api/operators/{operator['id']}/status", {"status": "online"})
+    return str(operator["id"])
 
 
 class Screenshots:

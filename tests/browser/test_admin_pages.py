@@ -5,32 +5,16 @@ and logging out revokes the token."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import aiohttp
 import pytest
 from playwright.async_api import BrowserContext, expect
 
-from tests.browser.conftest import Screenshots
+from tests.browser.conftest import PASSWORD, Screenshots, create_user
 from tests.browser.pages import STEP_MS, Board, open_board
 from tests.e2e.daemon_process import ADMIN_PASSWORD, DaemonProcess
 from tests.eventually import eventually
-from tests.sandbox import AsteriskSandbox
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "browser-pw"
-
-
-@pytest.fixture
-async def daemon(
-    asterisk: AsteriskSandbox, sandbox_test_dir: Path, tmp_path: Path
-) -> AsyncIterator[DaemonProcess]:
-    running = DaemonProcess(asterisk, tmp_path / "state", sandbox_test_dir / "daemon.log")
-    await running.start()
-    yield running
-    await running.close()
 
 
 async def test_a_queue_created_in_the_admin_pages_is_in_the_api(
@@ -132,19 +116,7 @@ async def test_the_browser_enforces_the_pages_policy(
 
 
 async def user(daemon: DaemonProcess, role: str, **extra: str) -> None:
-    await daemon.api(
-        "POST",
-        "/api/admin/users",
-        {
-            "username": role,
-            "email": f"{role}@example.com",
-            "name": f"{role.title()} Browser",
-            "password": PASSWORD,
-            "role": role,
-            **extra,
-        },
-        status=201,
-    )
+    await create_user(daemon, role, role, **extra)
 
 
 async def routes_shown(board: Board) -> list[str]:
@@ -188,3 +160,82 @@ async def test_each_role_sees_what_it_may_do_and_logout_revokes_the_token(
         assert (await response.json())["code"] == "AUTH_002"
     supervisor.assert_clean()
     operator.assert_clean()
+
+
+async def test_a_group_and_a_user_created_in_the_admin_pages_are_in_the_api(
+    daemon: DaemonProcess, browser: BrowserContext, screenshots: Screenshots
+) -> None:
+    board = await open_board(browser, daemon.base, "admin", ADMIN_PASSWORD)
+    page = board.page
+    await board.open_page("groups")
+    await page.locator('[data-action="new"]').click()
+    form = page.locator(".form-panel form")
+    await form.locator('[name="name"]').fill("Смена А")
+    await form.locator('[name="description"]').fill("Утренняя смена")
+    await form.locator('button[type="submit"]').click()
+    await expect(page.locator("table.records tr", has_text="Смена А")).to_be_visible()
+    [group] = await daemon.api("GET", "/api/admin/groups")
+    assert (group["name"], group["description"]) == ("Смена А", "Утренняя смена")
+    await screenshots.both_sizes(page, "admin-groups")
+
+    await board.open_page("users")
+    await page.locator('[data-action="new"]').click()
+    await form.locator('[name="username"]').fill("ivanova")
+    await form.locator('[name="name"]').fill("Мария Иванова")
+    await form.locator('[name="email"]').fill("ivanova@example.com")
+    await form.locator('[name="password"]').fill(PASSWORD)
+    await form.locator('[name="role"]').select_option("operator")
+    await form.locator('[name="group_id"]').select_option(group["id"])
+    await form.locator('[name="extension"]').fill("1003")
+    await form.locator('[name="skills"]').fill("ru, billing")
+    await screenshots.both_sizes(page, "admin-user-form")
+    await form.locator('button[type="submit"]').click()
+    row = page.locator("table.records tr", has_text="ivanova")
+    await expect(row).to_contain_text("Смена А")
+    await screenshots.both_sizes(page, "admin-users")
+
+    users = await daemon.api("GET", "/api/admin/users")
+    [created] = [found for found in users if found["username"] == "ivanova"]
+    assert (created["name"], created["role"], created["group_id"]) == (
+        "Мария Иванова",
+        "operator",
+        group["id"],
+    )
+    assert created["extension"] == "1003"
+    operator = await daemon.api("GET", f"/api/admin/users/{created['id']}/operator")
+    assert sorted(operator["skills"]) == ["billing", "ru"] and operator["group_id"] == group["id"]
+    # The new user logs in with the password set in the page.
+    operator_board = await open_board(browser, daemon.base, "ivanova", PASSWORD)
+    await expect(operator_board.section("me")).to_contain_text("1003")
+    board.assert_clean()
+    operator_board.assert_clean()
+
+
+async def test_a_revoked_or_expired_session_says_so_instead_of_a_frozen_board(
+    daemon: DaemonProcess, browser: BrowserContext, screenshots: Screenshots
+) -> None:
+    """The API has no refresh endpoint: when the token stops working (expired, or revoked as
+    here) the board is replaced by a screen that says so, and logging in again brings it back."""
+    board = await open_board(browser, daemon.base, "admin", ADMIN_PASSWORD)
+    page = board.page
+    token = await page.evaluate("sessionStorage.getItem('callcenterd.token')")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{daemon.base}/api/auth/logout", headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
+        assert response.status == 200
+    expired = page.locator("form.login [data-expired]")
+    await expect(expired).to_be_visible(timeout=STEP_MS)
+    await expect(expired).to_contain_text("Сеанс истёк")
+    await expect(page.locator(".topbar")).to_have_count(0)
+    # The username is kept: only the password is asked for.
+    await expect(page.locator('form.login input[name="username"]')).to_have_value("admin")
+    await screenshots.both_sizes(page, "board-session-expired")
+
+    await page.locator('form.login input[name="password"]').fill(ADMIN_PASSWORD)
+    await page.locator('form.login button[type="submit"]').click()
+    await board.live()
+    await expect(page.locator("form.login")).to_have_count(0)
+    board.assert_clean()

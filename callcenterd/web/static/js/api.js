@@ -37,6 +37,18 @@ async function readJson(response) {
   }
 }
 
+/** When a JWT expires (its `exp`, in ms), or null. The token is only read here, never trusted:
+ * the server checks it on every request. */
+export function tokenExpiry(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(payload)).exp;
+    return Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 export class Api {
   constructor(networkErrorText) {
     this.token = sessionStorage.getItem(TOKEN_KEY);
@@ -80,6 +92,11 @@ export class Api {
     if (!Number.isNaN(date)) this.clockOffset = date + 500 - Date.now(); // Date has whole seconds
   }
 
+  /** When this session's token expires, on the server's clock (ms), or null. */
+  get expiresAt() {
+    return this.token ? tokenExpiry(this.token) : null;
+  }
+
   /** The server's clock, in milliseconds: wait times are counted from the server's stamps. */
   now() {
     return Date.now() + this.clockOffset;
@@ -90,7 +107,8 @@ export class Api {
     this.token = answer.access_token;
     sessionStorage.setItem(TOKEN_KEY, this.token);
     this.user = answer.user;
-    return this.user;
+    // /auth/me adds the user's operator (its id and status), which the login answer has not.
+    return this.me();
   }
 
   async me() {

@@ -9,6 +9,7 @@ import { t } from './i18n.js';
 import { duration, clockTime, percent } from './format.js';
 import { hourlyChart } from './chart.js';
 import { can } from './roles.js';
+import { CallControls } from './call_controls.js';
 
 // Wait-time colours: green below 30 s, amber from 30 s, red from 60 s.
 export const WAIT_AMBER_SECONDS = 30;
@@ -18,6 +19,9 @@ const KPI_PERIOD_MS = 30_000;
 const RELOAD_DELAY_MS = 700;
 const MISSED_SHOWN = 12;
 const SEES_EVERY_CALL = new Set(['admin', 'manager']);
+// Calls whose hold, consultation and supervision are read from their record after a (re)load:
+// two requests each, so a board with many calls does not spend its rate limit on them.
+const DETAILS_LOADED = 20;
 
 export function waitLevel(seconds) {
   if (seconds >= WAIT_RED_SECONDS) return 'red';
@@ -62,6 +66,42 @@ function stamp(iso) {
   return Number.isNaN(value) ? null : value;
 }
 
+/** An operator as the board keeps it, from GET /api/operators/ (or /api/auth/me). */
+function operatorFrom(item) {
+  return {
+    id: item.id,
+    name: item.name,
+    extension: item.extension,
+    status: item.status,
+    reason: item.presence_reason,
+    detail: item.status_reason,
+    since: stamp(item.last_activity),
+  };
+}
+
+/** Hold and an attended transfer under way, from a call's timeline (GET /api/calls/{id}). */
+export function liveState(events) {
+  const state = { held: false, heldSince: null, consult: null };
+  for (const entry of events ?? []) {
+    if (entry.kind === 'held') Object.assign(state, { held: true, heldSince: stamp(entry.at) });
+    else if (entry.kind === 'unheld') Object.assign(state, { held: false, heldSince: null });
+    else if (entry.kind === 'transfer_started' && entry.data?.mode === 'attended') {
+      state.consult = { targetId: entry.data.target_id };
+    } else if (entry.kind === 'transferred' || entry.kind === 'transfer_failed') state.consult = null;
+  }
+  return state;
+}
+
+function sessionFrom(data) {
+  return {
+    id: data.session_id,
+    callId: data.call_id,
+    supervisorId: data.supervisor_id,
+    mode: data.mode,
+    state: data.state,
+  };
+}
+
 function section(name, titleKey, ...extra) {
   return h('section', { class: `panel panel-${name}`, dataset: { section: name } },
     h('h2', {}, t(titleKey), ...extra),
@@ -74,6 +114,11 @@ export class Board {
     this.notify = notify;
     this.dialogs = dialogs;
     this.role = api.user.role;
+    // The user's own operator (an operator sets their status with it), or null.
+    this.myOperator = api.user.operator ? operatorFrom(api.user.operator) : null;
+    this.pauseReasons = [];
+    this.sessions = new Map(); // supervision sessions, by id
+    this.controls = new CallControls(this);
     this.calls = new Map();
     this.operators = new Map();
     this.queues = new Map();
@@ -105,9 +150,11 @@ export class Board {
 
   /** Everything over REST: at start and after a resync. */
   async reload() {
-    const loads = [this.loadCalls(), this.loadCallbacks(), this.loadMissed()];
+    const loads = [this.loadCalls(), this.loadCallbacks(), this.loadMissed(), this.loadPauseReasons()];
     if (can.seeFigures(this.role)) loads.push(this.loadOperators(), this.loadQueues());
     await Promise.allSettled(loads);
+    this.sessions.clear();
+    await this.loadLiveDetails([...this.calls.values()]);
     if (can.seeFigures(this.role)) await this.figures.run();
     this.render();
   }
@@ -131,31 +178,48 @@ export class Board {
       this.api.get('/calls/?status=incoming&limit=200'),
       this.api.get('/calls/?status=answered&limit=200'),
     ]);
-    this.calls.clear();
+    const before = this.calls;
+    this.calls = new Map();
     for (const item of [...incoming.items, ...answered.items]) {
+      const known = before.get(item.id);
       this.calls.set(item.id, {
+        held: false,
+        heldSince: null,
+        consult: null,
+        // Hold and consultation are not in the list: kept from the events seen.
+        ...(known ? { held: known.held, heldSince: known.heldSince, consult: known.consult } : {}),
         id: item.id,
         number: item.caller_number,
         queueId: item.queue_id,
         operatorId: item.operator_id,
         status: item.status === 'answered' ? 'answered' : 'waiting',
         since: stamp(item.status === 'answered' ? item.answer_time : item.start_time),
-        held: false,
       });
     }
   }
 
+  /** Hold, consultation and supervision of calls in progress, from their records. */
+  async loadLiveDetails(calls) {
+    const talking = calls.filter((call) => call.status === 'answered').slice(0, DETAILS_LOADED);
+    await Promise.allSettled(talking.map(async (call) => {
+      const record = await this.api.get(`/calls/${call.id}`);
+      Object.assign(call, liveState(record.events));
+      if (!can.superviseCalls(this.role)) return;
+      const sessions = await this.api.get(`/calls/${call.id}/supervisions`);
+      for (const session of sessions.filter((found) => found.state !== 'ended')) {
+        this.sessionChanged({ ...session, session_id: session.id });
+      }
+    }));
+  }
+
+  async loadPauseReasons() {
+    if (this.pauseReasons.length) return;
+    this.pauseReasons = (await this.api.get('/operators/pause-reasons')).reasons;
+  }
+
   async loadOperators() {
     const found = await this.api.get('/operators/');
-    this.operators = new Map(found.map((item) => [item.id, {
-      id: item.id,
-      name: item.name,
-      extension: item.extension,
-      status: item.status,
-      reason: item.presence_reason,
-      detail: item.status_reason,
-      since: stamp(item.last_activity),
-    }]));
+    this.operators = new Map(found.map((item) => [item.id, operatorFrom(item)]));
   }
 
   async loadQueues() {
@@ -198,14 +262,15 @@ export class Board {
       case 'call_started':
         this.calls.set(data.call_id, {
           id: data.call_id, number: data.caller_number, queueId: null, operatorId: null,
-          status: 'waiting', since: stamp(data.timestamp), held: false,
+          status: 'waiting', since: stamp(data.timestamp), held: false, heldSince: null, consult: null,
         });
         break;
       case 'call_queued':
         if (call) Object.assign(call, { queueId: data.queue_id, status: 'waiting' });
         break;
       case 'call_ringing':
-        if (call) Object.assign(call, { status: 'ringing', operatorId: data.operator_id });
+        // A consultation rings its target while the caller stays (held) with the operator.
+        if (call && !call.consult) Object.assign(call, { status: 'ringing', operatorId: data.operator_id });
         break;
       case 'call_answered':
         if (call) {
@@ -215,16 +280,32 @@ export class Board {
         break;
       case 'call_ended':
         this.calls.delete(data.call_id);
+        for (const session of this.sessionsOf(data.call_id)) this.sessions.delete(session.id);
         if (data.status === 'missed') this.later('missed', () => this.loadMissed());
         this.figures.request();
         break;
       case 'call_held':
+        if (call) Object.assign(call, { held: true, heldSince: stamp(data.timestamp) });
+        break;
       case 'call_unheld':
-        if (call) call.held = event.type === 'call_held';
+        if (call) Object.assign(call, { held: false, heldSince: null });
+        break;
+      case 'call_transfer_started':
+        // The consultation's call_ringing may come first: the call is still the operator's.
+        if (call && data.mode === 'attended') {
+          Object.assign(call, { consult: { targetId: data.target_id }, status: 'answered', operatorId: data.operator_id });
+        }
         break;
       case 'call_transferred':
       case 'call_transfer_failed':
-        this.later('calls', () => this.loadCalls());
+        this.transferOver(call, event.type, data);
+        break;
+      case 'supervision_started':
+      case 'supervision_changed':
+        this.sessionChanged(data);
+        break;
+      case 'supervision_ended':
+        this.sessionEnded(data.session_id);
         break;
       case 'operator_status_changed':
         this.operatorChanged(data);
@@ -242,7 +323,30 @@ export class Board {
     this.render();
   }
 
+  transferOver(call, type, data) {
+    if (call) call.consult = null;
+    if (type === 'call_transfer_failed' && data.reason !== 'cancelled' && call) {
+      this.notify(t('board.transfer_failed', { number: call.number, reason: t(`transfer.failed.${data.reason}`, {}, data.reason) }), 'error');
+    }
+    this.later('calls', () => this.loadCalls());
+  }
+
+  sessionChanged(data) {
+    this.sessions.set(data.session_id, sessionFrom(data));
+    this.render();
+  }
+
+  sessionEnded(sessionId) {
+    this.sessions.delete(sessionId);
+    this.render();
+  }
+
+  sessionsOf(callId) {
+    return [...this.sessions.values()].filter((session) => session.callId === callId);
+  }
+
   operatorChanged(data) {
+    if (this.myOperator && data.operator_id === this.myOperator.id) this.ownStatusChanged(data);
     const operator = this.operators.get(data.operator_id);
     if (!operator) {
       if (can.seeFigures(this.role)) this.later('operators', () => this.loadOperators());
@@ -264,25 +368,30 @@ export class Board {
   }
 
   // --- actions ---------------------------------------------------------------------------
-  async supervise(call, mode) {
+  /** online | busy (paused, with a reason or none) | offline, as the dialog chose. */
+  async chooseStatus(operator) {
+    const chosen = await this.dialogs.statusChoice(operator.name, this.pauseReasons,
+      { status: operator.status, reason: operator.reason });
+    if (!chosen) return;
+    const body = chosen.reason ? chosen : { status: chosen.status };
     try {
-      await this.api.request('POST', `/calls/${call.id}/supervise`, { mode });
-      this.notify(t('board.supervise_started', { mode: t(`mode.${mode}`) }));
+      const changed = await this.api.request('PUT', `/operators/${operator.id}/status`, body);
+      this.notify(t('presence.saved', { name: changed.name }));
+      if (this.myOperator?.id === changed.id) Object.assign(this.myOperator, operatorFrom(changed));
+      if (this.operators.has(changed.id)) this.operators.set(changed.id, operatorFrom(changed));
+      this.render();
     } catch (error) {
       this.notify(error.detail, 'error');
     }
   }
 
-  async transfer(call) {
-    const target = await this.dialogs.transferTarget(
-      [...this.queues.values()], [...this.operators.values()].filter((op) => op.id !== call.operatorId));
-    if (!target) return;
-    try {
-      await this.api.request('POST', `/calls/${call.id}/transfer`, { target, mode: 'blind' });
-      this.notify(t('board.transferred'));
-    } catch (error) {
-      this.notify(error.detail, 'error');
-    }
+  ownStatusChanged(data) {
+    Object.assign(this.myOperator, {
+      status: data.status,
+      reason: data.reason,
+      detail: data.status_reason,
+      since: stamp(data.timestamp),
+    });
   }
 
   async callBack(missed, button) {
@@ -303,6 +412,7 @@ export class Board {
     const figures = can.seeFigures(this.role);
     this.root = h('div', { class: figures ? 'board' : 'board board-operator' },
       figures ? h('div', { class: 'kpis', dataset: { section: 'kpis' } }) : null,
+      this.myOperator && !figures ? section('me', 'board.my_status') : null,
       section('waiting', 'board.waiting', h('span', { class: 'count', dataset: { count: 'waiting' } })),
       section('talking', 'board.talking', h('span', { class: 'count', dataset: { count: 'talking' } })),
       figures ? section('operators', 'board.operators') : null,
@@ -335,6 +445,7 @@ export class Board {
     }
     this.renderCallbacks();
     this.renderMissed();
+    this.renderOwnStatus();
     this.tick();
   }
 
@@ -365,23 +476,23 @@ export class Board {
   }
 
   talkingRow(call) {
-    const actions = [];
-    if (can.superviseCalls(this.role)) {
-      for (const mode of ['listen', 'whisper', 'barge']) {
-        actions.push(h('button', { type: 'button', class: 'small', dataset: { action: mode },
-          onclick: () => this.supervise(call, mode) }, t(`mode.${mode}`)));
-      }
-    }
-    if (can.transferCalls(this.role)) {
-      actions.push(h('button', { type: 'button', class: 'small', dataset: { action: 'transfer' },
-        onclick: () => this.transfer(call) }, t('board.transfer')));
-    }
-    return h('li', { class: 'row', dataset: { callId: call.id, status: 'answered' } },
+    const sessions = this.sessionsOf(call.id);
+    const actions = this.controls.buttons(call, sessions);
+    return h('li', { class: 'row', dataset: { callId: call.id, status: 'answered', held: String(call.held), consulting: String(Boolean(call.consult)) } },
       h('span', { class: 'number' }, call.number),
       h('span', { class: 'where' }, this.operatorName(call.operatorId) || this.queueName(call.queueId)),
-      h('span', { class: 'state' }, call.held ? t('call.held') : t('call.talking')),
+      h('span', { class: 'state' }, this.callState(call),
+        call.held && call.heldSince ? h('span', { class: 'timer hold', dataset: { since: call.heldSince } }) : null),
       h('span', { class: 'timer', dataset: { since: call.since ?? '' } }),
+      sessions.length ? h('span', { class: 'supervision' }, this.controls.badges(sessions)) : null,
       actions.length ? h('span', { class: 'actions' }, actions) : null);
+  }
+
+  callState(call) {
+    if (call.consult) {
+      return t('call.consulting', { name: this.operatorName(call.consult.targetId) || t('transfer.an_operator') });
+    }
+    return call.held ? t('call.held') : t('call.talking');
   }
 
   renderOperators() {
@@ -389,13 +500,31 @@ export class Board {
     fill(this.body('operators'), operators.length === 0 ? h('p', { class: 'empty' }, t('board.no_operators')) :
       h('table', { class: 'table' },
         h('thead', {}, h('tr', {}, h('th', {}, t('op.name')), h('th', {}, t('op.extension')),
-          h('th', {}, t('op.status')), h('th', {}, t('op.reason')), h('th', { class: 'num' }, t('op.in_state')))),
+          h('th', {}, t('op.status')), h('th', {}, t('op.reason')), h('th', { class: 'num' }, t('op.in_state')),
+          can.setOperatorStatus(this.role) ? h('th', {}) : null)),
         h('tbody', {}, operators.map((op) => h('tr', { dataset: { operatorId: op.id, status: op.status } },
           h('td', {}, op.name),
           h('td', {}, op.extension),
           h('td', {}, h('span', { class: `badge badge-${op.status}` }, t(`status.${op.status}`))),
           h('td', {}, this.operatorDetail(op)),
-          h('td', { class: 'num timer', dataset: { since: op.since ?? '' } }))))));
+          h('td', { class: 'num timer', dataset: { since: op.since ?? '' } }),
+          can.setOperatorStatus(this.role) ? h('td', { class: 'actions' }, h('button', {
+            type: 'button', class: 'small', dataset: { action: 'set-status' },
+            onclick: () => this.chooseStatus(op) }, t('presence.change'))) : null)))));
+  }
+
+  /** An operator's own status, and the button to change it. */
+  renderOwnStatus() {
+    const body = this.body('me');
+    const me = this.myOperator;
+    if (!body || !me) return;
+    fill(body, h('div', { class: 'me', dataset: { status: me.status, reason: me.reason ?? '' } },
+      h('span', { class: 'me-name' }, `${me.name} (${me.extension})`),
+      h('span', { class: `badge badge-${me.status}` }, t(`status.${me.status}`)),
+      h('span', { class: 'me-reason' }, this.operatorDetail(me)),
+      h('span', { class: 'timer', dataset: { since: me.since ?? '' } }),
+      h('button', { type: 'button', class: 'primary', dataset: { action: 'set-status' },
+        onclick: () => this.chooseStatus(me) }, t('presence.change'))));
   }
 
   operatorDetail(op) {

@@ -4,7 +4,7 @@ import { t, language, setLanguage, LANGUAGES } from './i18n.js';
 import { Api } from './api.js';
 import { LiveEvents } from './live.js';
 import { Board } from './board.js';
-import { transferTarget } from './dialogs.js';
+import { transferChoice, statusChoice } from './dialogs.js';
 import { usersPage, groupsPage, queuesPage, SettingsPage } from './admin.js';
 import { can } from './roles.js';
 
@@ -26,6 +26,8 @@ class App {
     this.board = null;
     this.live = null;
     this.liveState = 'connecting';
+    this.expired = false; // the last session ended by itself: the login says so until used
+    this.expiry = null;
     this.notices = h('div', { class: 'notices', 'aria-live': 'polite' });
     window.addEventListener('hashchange', () => this.show());
   }
@@ -65,8 +67,10 @@ class App {
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const form = h('form', { class: 'login', novalidate: true },
       h('h1', {}, t('app.title')),
+      this.expired ? h('p', { class: 'expired', role: 'alert', dataset: { expired: 'true' } },
+        h('strong', {}, t('login.expired_title')), h('br'), t('login.expired')) : null,
       h('label', { class: 'field' }, h('span', {}, t('login.username')),
-        h('input', { name: 'username', autocomplete: 'username', required: true })),
+        h('input', { name: 'username', autocomplete: 'username', required: true, value: this.lastUsername ?? '' })),
       h('label', { class: 'field' }, h('span', {}, t('login.password')),
         h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
       error,
@@ -82,14 +86,16 @@ class App {
         error.hidden = false;
         return;
       }
+      this.expired = false;
       this.render();
     });
     fill(this.root, h('div', { class: 'login-screen' }, form), this.notices);
-    form.elements.username.focus();
+    (this.lastUsername ? form.elements.password : form.elements.username).focus();
   }
 
   async logout() {
     this.stopLive();
+    this.expired = false;
     try {
       await this.api.logout();
     } catch {
@@ -99,11 +105,26 @@ class App {
     this.render();
   }
 
+  /** The token expired, was revoked or refused (a 401, the socket closed 4001/4003): the API
+   * has no refresh endpoint and the password is not kept, so the board cannot renew itself.
+   * It says so in place of the board, never a board silently frozen. */
   signedOut() {
+    if (!this.api.user && !this.live) return;
     this.stopLive();
+    this.lastUsername = this.api.user?.username ?? this.lastUsername;
     this.api.forget();
+    this.expired = true;
     this.render();
-    this.notify(t('login.expired'), 'error');
+  }
+
+  /** At the token's expiry (on the server's clock) the session ends on this screen too. */
+  watchExpiry() {
+    clearTimeout(this.expiry);
+    const expiresAt = this.api.expiresAt;
+    if (expiresAt === null) return;
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a longer token is checked again then.
+    const wait = Math.min(Math.max(0, expiresAt - this.api.now()), 2 ** 31 - 1);
+    this.expiry = setTimeout(() => (this.api.now() >= expiresAt ? this.signedOut() : this.watchExpiry()), wait);
   }
 
   // --- the frame -------------------------------------------------------------------------
@@ -158,7 +179,8 @@ class App {
   // --- live ------------------------------------------------------------------------------
   ensureLive() {
     if (this.live) return;
-    this.board = new Board(this.api, this.notify, { transferTarget });
+    this.watchExpiry();
+    this.board = new Board(this.api, this.notify, { transferChoice, statusChoice });
     this.board.start();
     this.live = new LiveEvents(this.api.token, {
       onEvent: (event) => this.board.apply(event),
@@ -173,6 +195,7 @@ class App {
   }
 
   stopLive() {
+    clearTimeout(this.expiry);
     this.live?.stop();
     this.board?.stop();
     this.live = null;

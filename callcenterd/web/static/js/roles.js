@@ -12,6 +12,10 @@ export const can = {
   editQueues: (role) => role === 'admin',
   editSettings: (role) => role === 'admin',
   superviseCalls: (role) => READERS.has(role), // listen, whisper, barge
+  controlAnySession: (role) => role === 'admin' || role === 'manager', // else only one's own
+  setOperatorStatus: (role) => READERS.has(role), // a supervisor: their group's operators
   transferCalls: (role) => READERS.has(role), // on the board: other people's calls
+  // Hold and unhold: these roles on any call they see, and an operator on their own call.
+  holdCalls: (role) => READERS.has(role),
   bookCallbacks: (role) => READERS.has(role),
 };
