@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import aiosqlite
 
 from callcenterd.domain.clock import to_iso
-from callcenterd.notify.messages import OutgoingMessage
+from callcenterd.domain.messages import OutgoingMessage
 
 
 async def enqueue_in(

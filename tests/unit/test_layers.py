@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "callcenterd.store": ADAPTERS,
     "callcenterd.telephony": ADAPTERS,
     "callcenterd.events": ADAPTERS,
+    "callcenterd.notify": ADAPTERS,  # transports: the SMS gateway, SMTP, webhooks
     "callcenterd.contract": CONTRACT,
     "callcenterd.domain": CORE,
     "callcenterd.routing": CORE,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenterd.notify.messages import MessageKind, OutgoingMessage
+from callcenterd.domain.messages import MessageKind, OutgoingMessage
 from callcenterd.store.db import Database
 from callcenterd.store.outbox import enqueue_in
 

@@ -7,7 +7,7 @@ CREATE TABLE outbox (
     recipient       TEXT NOT NULL,
     topic           TEXT NOT NULL DEFAULT '',
     idempotency_key TEXT NOT NULL UNIQUE,
-    content         TEXT NOT NULL,                   -- JSON, by kind (notify/messages.py)
+    content         TEXT NOT NULL,                   -- JSON, by kind (domain/messages.py)
     state           TEXT NOT NULL DEFAULT 'queued'
                     CHECK (state IN ('queued', 'sent', 'failed', 'cancelled')),
     attempts        INTEGER NOT NULL DEFAULT 0,
