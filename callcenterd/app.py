@@ -25,10 +25,12 @@ from callcenterd.api import (
     calls,
     dashboard,
     operators,
+    outbox,
     queues,
     supervision,
     transfers,
     vip_callers,
+    webhooks,
 )
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, SHARED_ANSWERS, SharedAnswers, mount
@@ -44,6 +46,7 @@ from callcenterd.events.filters import AudienceTracker
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
+from callcenterd.notify.webhooks import TargetPolicy
 from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
     Clock,
@@ -67,6 +70,7 @@ from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
+from callcenterd.services.outbox import OutboxService, OutboxWorker
 from callcenterd.services.queues import QueueService
 from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
@@ -74,6 +78,7 @@ from callcenterd.services.system_settings import SystemSettingsService, seed_fro
 from callcenterd.services.transfers import CallTransfers
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.services.vip_callers import VipCallers
+from callcenterd.services.webhooks import WebhookService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
@@ -81,6 +86,7 @@ from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
+from callcenterd.store.outbox import OutboxRepository
 from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
@@ -92,6 +98,7 @@ from callcenterd.store.users import (
     UserRepository,
 )
 from callcenterd.store.vip_callers import VipCallerRepository
+from callcenterd.store.webhooks import WebhookRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
@@ -117,6 +124,8 @@ API_AREAS = (
     asterisk.routes,
     dashboard.routes,
     vip_callers.routes,
+    outbox.routes,
+    webhooks.routes,
 )
 
 
@@ -196,6 +205,14 @@ def create_app(
         yield
         built.auth.close()
 
+    async def outbox_worker(app: web.Application) -> AsyncIterator[None]:
+        # Before the dispatcher: the webhooks are known before the first call fact.
+        built = app[keys.SERVICES]
+        await built.webhooks.load()
+        async with running(built.outbox.worker.run(), "outbox-worker"):
+            yield
+        await built.webhooks.transport.close()
+
     async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         built = app[keys.SERVICES]
         await built.dispatcher.apply_settings(await built.system_settings.current())
@@ -249,6 +266,7 @@ def create_app(
             database,
             http_client,
             services,
+            outbox_worker,
             dispatcher,
             event_stream,
             ari_link,
@@ -271,11 +289,30 @@ def build_services(
     """Every object the daemon runs on, wired together; nothing started, nothing read."""
     signing_key, secret_key = _keys(settings)
     hasher = PasswordHasher(settings.auth.bcrypt_rounds)
+    box = SecretBox(secret_key)
     system_settings = SystemSettingsService(
-        db, SettingsRepository(db), SecretBox(secret_key), clock, session, settings.ari.app
+        db, SettingsRepository(db), box, clock, session, settings.ari.app
     )
     bus = EventBus(clock)
-    records = CallRecorder(CallWriter(db), bus)
+    outbox_rows = OutboxRepository(db)
+    outbox_worker = OutboxWorker(
+        db, outbox_rows, settings.outbox, clock, on_outcome=metrics.count_outbox
+    )
+    outbox_service = OutboxService(db, outbox_rows, outbox_worker, clock)
+    webhook_service = WebhookService(
+        db,
+        WebhookRepository(db),
+        outbox_rows,
+        outbox_service,
+        box,
+        TargetPolicy(settings.webhooks.allow_private_targets, settings.webhooks.allow_networks),
+        clock,
+    )
+    outbox_worker.register(webhook_service.transport)
+    # Call facts enqueue their messages (webhook deliveries) in their own transactions.
+    records = CallRecorder(
+        CallWriter(db), bus, sources=[webhook_service.source], on_enqueued=outbox_worker.wake
+    )
     callback_store = CallbackStore(db)
     callback_facts = CallbackFacts(callback_store, records, bus)
     links: list[AriLink] = []
@@ -428,6 +465,8 @@ def build_services(
         operator_groups=operator_groups,
         supervision=supervision_service,
         vip_callers=vips,
+        outbox=outbox_service,
+        webhooks=webhook_service,
     )
     _wire_changes(built)
     return built

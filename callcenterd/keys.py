@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
+    from callcenterd.services.outbox import OutboxService
     from callcenterd.services.queues import QueueService
     from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from callcenterd.services.transfers import CallTransfers
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.services.vip_callers import VipCallers
+    from callcenterd.services.webhooks import WebhookService
     from callcenterd.store.db import Database
     from callcenterd.telephony.ami import AmiLink
     from callcenterd.telephony.ari_link import AriLink
@@ -67,6 +69,8 @@ class Services:
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
     vip_callers: VipCallers
+    outbox: OutboxService  # the durable outbox (issue 15): the worker and the admin API
+    webhooks: WebhookService
 
 
 SETTINGS = web.AppKey("settings", Settings)
