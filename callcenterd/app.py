@@ -465,6 +465,7 @@ def build_services(
         operator_groups=operator_groups,
         supervision=supervision_service,
         vip_callers=vips,
+        records=records,
         outbox=outbox_service,
         webhooks=webhook_service,
     )

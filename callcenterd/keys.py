@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
     from callcenterd.services.callbacks import CallbackService
+    from callcenterd.services.call_records import CallRecorder
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.operator_groups import OperatorGroups
@@ -69,6 +70,7 @@ class Services:
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
     vip_callers: VipCallers
+    records: CallRecorder  # call facts: stored, their messages enqueued, then published
     outbox: OutboxService  # the durable outbox (issue 15): the worker and the admin API
     webhooks: WebhookService
 

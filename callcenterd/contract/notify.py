@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from callcenterd.contract.schemas import PASSWORD_MASK, Skip, _In, reject_null
 
@@ -86,31 +94,64 @@ WebhookUrl = Annotated[
     AfterValidator(_http_url),
 ]
 WebhookSecret = Annotated[str, StringConstraints(min_length=16, max_length=200)]
-EventTypes = Literal["*"] | Annotated[list[WebhookEventType], Field(min_length=1, max_length=20)]
+MAX_EVENT_TYPES = 20
+
+
+def _event_types(value: Any) -> Any:
+    """'*' alone (or ['*']) is every type; else the list, each once, without '*'."""
+    if value == ALL_EVENTS:
+        return [ALL_EVENTS]
+    return value
+
+
+def _no_star_among_others(value: list[str]) -> list[str]:
+    """Each type once; ['*'] (every type) stands alone."""
+    chosen = list(dict.fromkeys(value))
+    if ALL_EVENTS in chosen and len(chosen) > 1:
+        raise ValueError("'*' stands alone: every call event type")
+    return chosen
+
+
+def _every_type() -> list[Literal["*", WebhookEventType]]:
+    return [ALL_EVENTS]
+
+
+EventTypes = Annotated[
+    list[Literal["*", WebhookEventType]],
+    Field(min_length=1, max_length=MAX_EVENT_TYPES),
+    BeforeValidator(_event_types),
+    AfterValidator(_no_star_among_others),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "const": ALL_EVENTS},
+                {
+                    "type": "array",
+                    "items": {"enum": [ALL_EVENTS, *WEBHOOK_EVENT_TYPES]},
+                    "minItems": 1,
+                    "maxItems": MAX_EVENT_TYPES,
+                },
+            ]
+        }
+    ),
+]
 SECRET_NOTE = (
     "Signs each delivery (X-Callcenterd-Signature). Generated when not given; shown in the"
     f" answer to its creation only, '{PASSWORD_MASK}' afterwards"
 )
 
 
-def _unique(cls: type, value: Any) -> Any:
-    """The same event type twice is once."""
-    if isinstance(value, list):
-        return list(dict.fromkeys(value))
-    return value
-
-
 class WebhookIn(_In):
     url: WebhookUrl
     event_types: EventTypes = Field(
-        ALL_EVENTS, description="'*' (every call event) or a list of call event types"
+        default_factory=_every_type,
+        description="'*' (every call event) or a list of call event types",
     )
     secret: WebhookSecret | None = Field(None, description=SECRET_NOTE)
     active: bool = True
     description: Annotated[str, StringConstraints(max_length=200)] = ""
     NOT_NULL = ("secret",)
 
-    _dedupe = field_validator("event_types", mode="after")(_unique)
     _not_null = field_validator("secret")(reject_null)
 
 
@@ -119,7 +160,7 @@ class WebhookUpdate(_In):
 
     url: WebhookUrl | None = None
     event_types: EventTypes | None = None
-    secret: WebhookSecret | None = Field(
+    secret: Literal["********"] | WebhookSecret | None = Field(
         None, description=f"A new secret; '{PASSWORD_MASK}' or left out: keep the current one"
     )
     active: bool | None = None
@@ -127,7 +168,6 @@ class WebhookUpdate(_In):
     NOT_NULL = ("url", "event_types", "secret", "active", "description")
     ALSO_READ_ONLY = ("secret_set",)
 
-    _dedupe = field_validator("event_types", mode="after")(_unique)
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
 

@@ -42,7 +42,8 @@ from callcenterd.security import Clock, Principal
 from callcenterd.services.context import audit
 from callcenterd.settings import OutboxSettings
 from callcenterd.store.db import Database
-from callcenterd.store.outbox import OutboxRepository, OutboxRow, OutboxStats, enqueue_in
+from callcenterd.store.outbox import OutboxRepository, OutboxStats, enqueue_in
+from callcenterd.store.outbox import OutboxRow as OutboxRow
 
 log = structlog.get_logger(__name__)
 

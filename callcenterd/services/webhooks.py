@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from callcenterd.contract.notify import WebhookIn, WebhookUpdate
+from callcenterd.contract.notify import ALL_EVENTS, WebhookIn, WebhookUpdate
 from callcenterd.contract.schemas import PASSWORD_MASK
 from callcenterd.contract.validation import field_error
 from callcenterd.domain.messages import MessageKind
@@ -183,6 +183,8 @@ class WebhookService:
             changes.pop("secret", None)
         else:
             changes["secret"] = self._box.encrypt(changes["secret"])
+        if "event_types" in changes:
+            changes["event_types"] = _types(changes["event_types"])
         if "url" in changes:
             await self._check_url(changes["url"])
         now = self._clock()
@@ -246,8 +248,9 @@ class WebhookService:
         )
 
 
-def _types(event_types: str | Sequence[str]) -> str | list[str]:
-    return event_types if isinstance(event_types, str) else list(event_types)
+def _types(event_types: Sequence[str]) -> str | list[str]:
+    """As stored and answered: "*" for every type, else the list."""
+    return ALL_EVENTS if list(event_types) == [ALL_EVENTS] else list(event_types)
 
 
 def _logged(changes: dict[str, Any]) -> dict[str, Any]:
