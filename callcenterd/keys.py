@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from callcenterd.services.analytics import AnalyticsService
     from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
-    from callcenterd.services.callbacks import CallbackService
     from callcenterd.services.call_records import CallRecorder
+    from callcenterd.services.callbacks import CallbackService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.operator_groups import OperatorGroups

@@ -11,7 +11,8 @@ so the far end can tell the resend. A failed try is retried after an exponential
 with full jitter (a random time up to min(max_delay, base_delay * 2**(tries-1))); after
 `max_attempts` tries, or at once when the transport says trying again cannot help
 (`DeliveryFailed(retryable=False)`), the message is `failed`. In that same transaction the
-`failure_sources` may enqueue messages about it (an alert to admins, say).
+`failure_sources` may enqueue messages about it (an alert to admins, say); those carry the
+topic FAILURE_TOPIC, and one of them failing causes nothing more.
 
 Transports are registered by `MessageKind` (`register`): a message of a kind with no
 transport is a retryable failure, so it waits (and finally fails) like any other.
@@ -23,7 +24,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 
 # What a message that finally failed causes: more messages, enqueued as it is marked failed.
 FailureSource = Callable[[QueuedMessage, str], Sequence[OutgoingMessage]]
+# The topic those messages are given: one of them failing in turn causes nothing more (an
+# alert about an alert that could not go would never end). Throttle on it if need be.
+FAILURE_TOPIC = "outbox_failure"
 # Told of each try's outcome, for the metrics: (kind, "sent" | "retry" | "failed").
 OutcomeListener = Callable[[MessageKind, str], None]
 ERROR_CHARS = 500  # of a far end's answer kept as last_error
@@ -212,7 +216,15 @@ class OutboxWorker:
     async def _finally_failed(
         self, message: QueuedMessage, error: str, status_code: int | None, now: datetime
     ) -> None:
-        caused = [m for source in self._failure_sources for m in source(message, error)]
+        caused = (
+            []
+            if message.topic == FAILURE_TOPIC
+            else [
+                replace(alert, topic=FAILURE_TOPIC)
+                for source in self._failure_sources
+                for alert in source(message, error)
+            ]
+        )
         async with self._db.transaction() as conn:
             marked = await self._repository.mark_failed_in(
                 conn, message.id, now, error, status_code

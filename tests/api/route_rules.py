@@ -100,9 +100,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/admin/webhooks"): Row(ADMIN, 200),
     # A loopback target, refused (these tests do not allow private targets): 422 naming url.
-    ("POST", "/admin/webhooks"): Row(
-        ADMIN, 422, "DB_003", body={"url": "http://127.0.0.1:9/hook"}
-    ),
+    ("POST", "/admin/webhooks"): Row(ADMIN, 422, "DB_003", body={"url": "http://127.0.0.1:9/hook"}),
     ("GET", "/admin/webhooks/{webhook_id}"): Row(
         ADMIN, 404, "DB_002", params={"webhook_id": "missing"}
     ),
