@@ -8,7 +8,7 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -329,3 +329,28 @@ async def test_retry_and_cancel_follow_the_state(db: Database) -> None:
         await service.cancel(1, None)
     again = await service.retry(1, None)
     assert (again.state, again.attempts) == ("queued", 0)
+
+
+async def test_stats_count_states_and_the_oldest_message_waiting(db: Database) -> None:
+    repository = OutboxRepository(db)
+    t0 = now()
+    later = OutgoingMessage(
+        MessageKind.SMS,
+        "+79001234567",
+        "reminder",
+        {"text": "soon"},
+        not_before=t0 + timedelta(hours=1),
+    )
+    async with db.transaction() as conn:
+        await enqueue_in(conn, [webhook("old")], t0 - timedelta(seconds=90))
+        await enqueue_in(conn, [webhook("new")], t0 - timedelta(seconds=10))
+        await enqueue_in(conn, [later], t0 - timedelta(seconds=500))  # not due: not waiting
+    await repository.mark_sent(2, t0, 200)
+    stats = await repository.stats(t0)
+    assert stats.counts == {("queued", "webhook"): 1, ("sent", "webhook"): 1, ("queued", "sms"): 1}
+    assert stats.oldest_waiting is not None
+    assert round((t0 - stats.oldest_waiting).total_seconds()) == 90
+    rows, total = await repository.page(state="queued", limit=1)
+    assert total == 2 and [row.idempotency_key for row in rows] == ["reminder"]
+    rows, total = await repository.page(kind="webhook", skip=1, limit=1)
+    assert total == 2 and [row.idempotency_key for row in rows] == ["old"]
