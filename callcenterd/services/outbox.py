@@ -121,8 +121,11 @@ class OutboxWorker:
                     wait = await self._seconds_to_next(wait)
                 except CallcenterError as err:  # the database in trouble: look again later
                     log.warning("outbox_poll_failed", error=err.detail)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that comes as the event is set, and the worker would not stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._wakeup.wait()
         finally:
             tasks = list(self._in_flight.values())
             for task in tasks:
@@ -168,7 +171,8 @@ class OutboxWorker:
             return _Outcome(None, DeliveryFailed(f"no {message.kind.value} transport configured"))
         timeout = self._settings.send_timeout
         try:
-            receipt = await asyncio.wait_for(transport.send(message), timeout)
+            async with asyncio.timeout(timeout):
+                receipt = await transport.send(message)
         except DeliveryFailed as failure:
             return _Outcome(None, failure)
         except TimeoutError:
