@@ -6,7 +6,10 @@
   :00/:30 for 30) one email per supervisor lists the calls that ended missed in the window.
   Its idempotency key names the window, so a restart never sends one twice; the first
   digest after a start covers the time since the last digest in the outbox (at most
-  `DIGEST_CATCH_UP` back), so a window cut short by a stop is still reported.
+  `DIGEST_CATCH_UP` back, and that far when there is none), so a window cut short by a
+  stop is still reported. While running, a tick in another mode marks its windows done, so
+  switching to digests does not repeat calls already alerted; a restart right after that
+  switch, before any digest, does (once, at most `DIGEST_CATCH_UP` of them).
 - A daily report to managers (`daily_report_recipients`, or every active manager): the
   previous local day's figures per queue, from the dashboards' own definitions (the
   rollups' counts through `AnalyticsStore.by_queue`, figures by analytics/kpis.py). Sent at
@@ -182,8 +185,7 @@ class EmailNotifications:
         if self._digest_until is None:
             last_key = await self._directory.last_key_of_topic(DIGEST_TOPIC)
             self._digest_until = digest_until_of_key(last_key) if last_key else None
-        interval = timedelta(minutes=config.digest_interval_minutes)
-        since = max(self._digest_until or until - interval, until - DIGEST_CATCH_UP)
+        since = max(self._digest_until or until - DIGEST_CATCH_UP, until - DIGEST_CATCH_UP)
         if since >= until:
             return 0
         rows = await self._directory.missed_calls(since, until)

@@ -17,7 +17,7 @@ from callcenterd.notify.email import SmtpFailed, SmtpProblem, SmtpTransport, mes
 from tests.conftest import free_port
 from tests.smtp_server import Certificate, Mailbox, SmtpServer, self_signed, smtp_server
 
-SECRET = "s3cret-Pass"  # noqa: S105 - the test account's password
+SECRET = "s3cret-Pass"
 CONTENT = {"subject": "Пропущенный звонок", "text": "Текст письма", "html": "<p>HTML</p>"}
 
 
@@ -37,7 +37,9 @@ def config(server: SmtpServer | None = None, **changes: Any) -> EmailConfig:
     return EmailConfig.model_validate({**data, **changes})
 
 
-def queued(to: str = "boss@example.com", key: str = "email:test:1", **content: Any) -> QueuedMessage:
+def queued(
+    to: str = "boss@example.com", key: str = "email:test:1", **content: Any
+) -> QueuedMessage:
     return QueuedMessage(
         id=1,
         kind=MessageKind.EMAIL,
