@@ -123,7 +123,7 @@ class Mailbox:
         assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
-        login = session.login_data.decode() if session.login_data else None
+        login = session.auth_data.login.decode() if session.auth_data else None
         tls = server.transport.get_extra_info("ssl_object") is not None
         with self.lock:
             self.received.append(

@@ -18,6 +18,8 @@ import hashlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from enum import StrEnum
@@ -81,7 +83,7 @@ def build_message(
     assert config.from_address is not None
     message = EmailMessage()
     message["From"] = config.from_address
-    message["To"] = to
+    message["To"] = _address(to)
     message["Subject"] = content.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id(idempotency_key, config.from_address)
@@ -90,6 +92,16 @@ def build_message(
     if content.html is not None:
         message.add_alternative(content.html, subtype="html")
     return message
+
+
+def _address(to: str) -> Address:
+    """One address, as it is: never a list or a display name parsed out of it."""
+    try:
+        return Address(addr_spec=to)
+    except (ValueError, IndexError, HeaderParseError):
+        raise SmtpFailed(
+            SmtpProblem.RECIPIENT_REFUSED, f"{to!r} is not one email address", retryable=False
+        ) from None
 
 
 def content_of(message: QueuedMessage) -> EmailContent:
@@ -134,7 +146,13 @@ class SmtpTransport:
         email = build_message(config, to, content, idempotency_key)
         where = f"{config.host}:{config.port}"
         try:
-            _refused_some, answer = await aiosmtplib.send(email, **self._session_options(config))
+            # The envelope is exactly this one recipient, whatever the headers hold.
+            _refused_some, answer = await aiosmtplib.send(
+                email,
+                sender=config.from_address,
+                recipients=[to],
+                **self._session_options(config),
+            )
         except aiosmtplib.SMTPException as err:
             raise failure(err, where, config) from None
         except ssl.SSLError as err:

@@ -127,6 +127,11 @@ class EmailNotifications:
         self._reported_on: date | None = None  # the local date whose report time was handled
 
     # --- what the sources know --------------------------------------------------------------
+    @property
+    def transport(self) -> SmtpTransport:
+        """The outbox worker's transport for MessageKind.EMAIL (the settings of the moment)."""
+        return self._transport
+
     def config(self) -> EmailConfig:
         """The SMTP settings of the last refresh (password in clear): for the transport."""
         return self._settings.email_config

@@ -228,3 +228,11 @@ def test_the_mailbox_helper_is_per_test() -> None:
 def test_certificates_are_written(tmp_path: Path) -> None:
     made = self_signed(tmp_path)
     assert made.cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+
+
+async def test_an_address_list_is_not_one_recipient(plain: SmtpServer) -> None:
+    sender = transport(config(plain, username="mailer", password=SECRET))
+    for to in ("a,boss@example.com", "x<boss@example.com>@example.com"):
+        err = await failed(sender, queued(to))
+        assert (err.problem, err.retryable) == (SmtpProblem.RECIPIENT_REFUSED, False)
+    assert plain.mailbox.received == []
