@@ -54,6 +54,10 @@ _PLAIN = (
     "last_operator_wait",
     "callback_enabled",
     "callback_offer_after",
+    "sms_missed_call",
+    "sms_callback_scheduled",
+    "sms_callback_reminder",
+    "notification_language",
 )
 
 
