@@ -14,7 +14,9 @@ may succeed later (retryable); any other answer will not. No detail names the au
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -171,7 +173,7 @@ class SmsGateway:
                 f"no answer from {self._host} within {self._settings.timeout:g} s", True
             ) from err
         except aiohttp.ClientConnectorError as err:
-            cause = err.os_error.strerror if err.os_error and err.os_error.strerror else str(err)
+            cause = _connect_cause(err.os_error)
             raise self._failed(f"cannot connect to {self._host}: {cause}", True) from err
         except aiohttp.ClientError as err:
             raise self._failed(f"the request to {self._host} failed: {err}", True) from err
@@ -214,6 +216,16 @@ class SmsGateway:
             if part == secret or len(part) >= SECRET_PART_MIN:
                 text = text.replace(part, MASK)
         return text
+
+
+def _connect_cause(error: OSError) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if isinstance(error, socket.gaierror):
+        return "the host name does not resolve"
+    if error.errno and error.errno > 0:
+        return os.strerror(error.errno).lower()
+    return str(error) or type(error).__name__
 
 
 def _snippet(body: str) -> str:
