@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.sms import SmsService
     from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
@@ -67,6 +68,7 @@ class Services:
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
     vip_callers: VipCallers
+    sms: SmsService  # SMS notices (the call-event MessageSource: sms.notices) and the test
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -43,6 +43,22 @@ _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 SECRET_PART_MIN = 6  # parts of the auth value this long are masked too ("Bearer <token>")
 
 
+class GatewayTimeout(DeliveryFailed):
+    """The gateway did not answer in time."""
+
+
+class GatewayUnreachable(DeliveryFailed):
+    """No connection: refused, unresolvable host, network down, TLS failure."""
+
+
+class GatewayRefused(DeliveryFailed):
+    """The gateway answered with a status that is not a success."""
+
+
+class GatewayNotAccepted(DeliveryFailed):
+    """The gateway answered 2xx, but the answer did not say the SMS was accepted."""
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayRequest:
     """One request to the gateway, as it will go on the wire."""
@@ -169,20 +185,21 @@ class SmsGateway:
         try:
             status, reason, body = await self._exchange(request)
         except TimeoutError as err:
-            raise self._failed(
-                f"no answer from {self._host} within {self._settings.timeout:g} s", True
-            ) from err
+            detail = f"no answer from {self._host} within {self._settings.timeout:g} s"
+            raise self._failed(GatewayTimeout, detail, True) from err
         except aiohttp.ClientConnectorError as err:
-            cause = _connect_cause(err.os_error)
-            raise self._failed(f"cannot connect to {self._host}: {cause}", True) from err
+            detail = f"cannot connect to {self._host}: {_connect_cause(err.os_error)}"
+            raise self._failed(GatewayUnreachable, detail, True) from err
         except aiohttp.ClientError as err:
-            raise self._failed(f"the request to {self._host} failed: {err}", True) from err
+            detail = f"the request to {self._host} failed: {err}"
+            raise self._failed(GatewayUnreachable, detail, True) from err
         problem = judge(self._settings, status, body)
         snippet = _snippet(body)
         if problem is not None:
             detail = f"{problem}: {snippet}" if snippet else problem
-            retry = retryable_status(status) and not (200 <= status < 300)
-            raise self._failed(detail, retry, status)
+            if 200 <= status < 300:
+                raise self._failed(GatewayNotAccepted, detail, False, status)
+            raise self._failed(GatewayRefused, detail, retryable_status(status), status)
         log.info("sms_sent", key=key, status_code=status)
         answer = f"HTTP {status} {reason}".strip()
         return DeliveryReceipt(f"{answer}: {snippet}" if snippet else answer, status)
@@ -202,10 +219,16 @@ class SmsGateway:
             body = await response.text(errors="replace")
             return response.status, response.reason or "", body
 
-    def _failed(self, detail: str, retryable: bool, status: int | None = None) -> DeliveryFailed:
+    def _failed(
+        self,
+        kind: type[DeliveryFailed],
+        detail: str,
+        retryable: bool,
+        status: int | None = None,
+    ) -> DeliveryFailed:
         detail = self._scrub(detail)
         log.warning("sms_failed", detail=detail, retryable=retryable, status_code=status)
-        return DeliveryFailed(detail, retryable=retryable, status_code=status)
+        return kind(detail, retryable=retryable, status_code=status)
 
     def _scrub(self, text: str) -> str:
         """Whatever the gateway echoed, the auth value never leaves in a detail."""
