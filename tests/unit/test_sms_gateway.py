@@ -5,8 +5,10 @@ mapped to DeliveryFailed (retryable or not) without the secret in its detail."""
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -279,3 +281,40 @@ def test_bad_settings_are_refused(values: dict[str, Any], message_part: str) -> 
     with pytest.raises(ValueError) as caught:
         SmsSettings.model_validate({"url": "http://127.0.0.1:9/x", **values})
     assert message_part in str(caught.value)
+
+
+# --- the sample configuration's examples -------------------------------------------------------
+def _sample_examples() -> list[dict[str, Any]]:
+    """The commented `[sms]` examples of etc/callcenterd.toml, uncommented and parsed."""
+    sample = Path(__file__).resolve().parents[2] / "etc" / "callcenterd.toml"
+    blocks: list[list[str]] = []
+    for line in sample.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# [sms]"):
+            blocks.append([])
+        elif blocks and line.startswith("# ") and "=" in line:
+            blocks[-1].append(line[2:])
+        elif blocks and line.strip() and not line.startswith("#"):
+            break
+    return [tomllib.loads("\n".join(block)) for block in blocks]
+
+
+async def test_the_sample_examples_work_against_a_gateway(
+    session: aiohttp.ClientSession, gateway: FakeGateway
+) -> None:
+    bearer_json, basic_form = _sample_examples()
+    assert "example" in bearer_json["url"] and "example" in basic_form["url"]
+    gateway.status, gateway.body = 202, '{"status": "accepted", "id": "m-9"}'
+    settings = sms_settings(url_of(gateway), **{**bearer_json, "url": url_of(gateway)})
+    await SmsGateway(session, settings).send(message(text="Hello"))
+    got = gateway.received[-1]
+    assert got.headers["Authorization"] == "Bearer <token>"
+    assert got.json == {
+        "messages": [{"to": "+79161234567", "from": "ACME", "text": "Hello"}],
+        "reference": "sms:test:1",
+    }
+    gateway.status, gateway.body = 201, '{"sid": "SM1"}'
+    settings = sms_settings(url_of(gateway), **{**basic_form, "url": url_of(gateway)})
+    await SmsGateway(session, settings).send(message(text="Hello"))
+    got = gateway.received[-1]
+    assert got.headers["Authorization"].startswith("Basic ")
+    assert got.form == {"To": "+79161234567", "From": "+15550001111", "Body": "Hello"}
