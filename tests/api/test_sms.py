@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from callcenterd import keys
 from callcenterd.domain.clock import from_iso
 from callcenterd.domain.messages import CallFacts
+from callcenterd.store.outbox import enqueue_in
 from tests.api.conftest import Actor, ClientFactory, bearer, login
 from tests.api.helpers import database_file, expect_error, query_db
 from tests.conftest import FakeClock, free_port
@@ -457,3 +458,32 @@ async def test_switched_off_or_internal_numbers_queue_nothing(
     await client.put("/api/admin/settings", json={"sms_notifications": False}, headers=admin)
     await book(client, admin, {"queue_id": queue_id, "number": "+79031112233"})
     assert outbox(client) == []
+
+
+async def test_one_missed_call_sms_per_number_per_window(
+    booking: tuple[TestClient[Any, Any], str, dict[str, str]], clock: FakeClock
+) -> None:
+    """What the call recorder does with the source's messages: enqueue them in the record's
+    transaction; the outbox drops a second one to the same number within the window."""
+    client, queue_id, _ = booking
+    services = client.app[keys.SERVICES]
+
+    async def missed(call_id: str, caller: str) -> int:
+        facts = CallFacts(call_id, caller, None, queue_id, status="missed", reason="abandoned")
+        messages = services.sms.notices.messages_for("call_ended", {}, facts, clock())
+        async with services.db.transaction() as conn:
+            return await enqueue_in(conn, messages, clock())
+
+    assert await missed("c1", CALLER) == 1
+    clock.advance(minutes=59)
+    assert await missed("c2", "+7 916 123 45 67") == 0  # the same number, written otherwise
+    assert await missed("c3", "+79031112233") == 1  # another number
+    clock.advance(minutes=2)
+    assert await missed("c4", BOOKED) == 1  # the window has passed
+    assert await missed("c4", BOOKED) == 0  # the same call again: idempotent
+    rows = outbox(client)
+    assert [(r["recipient"], r["idempotency_key"]) for r in rows] == [
+        (E164, "sms:missed_call:c1"),
+        ("+79031112233", "sms:missed_call:c3"),
+        (E164, "sms:missed_call:c4"),
+    ]

@@ -304,7 +304,7 @@ async def test_the_sample_examples_work_against_a_gateway(
     bearer_json, basic_form = _sample_examples()
     assert "example" in bearer_json["url"] and "example" in basic_form["url"]
     gateway.status, gateway.body = 202, '{"status": "accepted", "id": "m-9"}'
-    settings = sms_settings(url_of(gateway), **{**bearer_json, "url": url_of(gateway)})
+    settings = SmsSettings.model_validate({**bearer_json, "url": url_of(gateway)})
     await SmsGateway(session, settings).send(message(text="Hello"))
     got = gateway.received[-1]
     assert got.headers["Authorization"] == "Bearer <token>"
@@ -313,7 +313,7 @@ async def test_the_sample_examples_work_against_a_gateway(
         "reference": "sms:test:1",
     }
     gateway.status, gateway.body = 201, '{"sid": "SM1"}'
-    settings = sms_settings(url_of(gateway), **{**basic_form, "url": url_of(gateway)})
+    settings = SmsSettings.model_validate({**basic_form, "url": url_of(gateway)})
     await SmsGateway(session, settings).send(message(text="Hello"))
     got = gateway.received[-1]
     assert got.headers["Authorization"].startswith("Basic ")
