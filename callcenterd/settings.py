@@ -224,9 +224,6 @@ class TransferSettings(_Section):
     external_context: str = Field("", max_length=80, pattern=r"^[A-Za-z0-9_.-]*$")
 
 
-SMS_PLACEHOLDERS = ("{to}", "{to_digits}", "{text}", "{sender}", "{id}")
-
-
 def _json_object(value: object) -> object:
     """A body template given in the environment as one JSON object."""
     if isinstance(value, str):
@@ -241,8 +238,8 @@ class SmsSettings(_Section):
     """The HTTP SMS gateway (callcenterd/notify/sms.py) and what the SMS notices say.
 
     Generic: a URL, a method, one auth header, a body template whose string values may hold
-    {to}, {to_digits}, {text}, {sender}, {id}, sent as JSON or form fields (GET: the query
-    string). Which answers mean success is configured too, so no provider needs code.
+    {to}, {to_digits}, {text}, {sender}, {id}, {auth}, sent as JSON or form fields (GET: the
+    query string). Which answers mean success is configured too, so no provider needs code.
     """
 
     url: str = ""  # empty: no gateway, no SMS (the test endpoint says "not configured")
@@ -250,6 +247,7 @@ class SmsSettings(_Section):
     encoding: Literal["json", "form"] = "json"
     auth_header: str = Field("Authorization", max_length=100, pattern=r"^[A-Za-z0-9-]*$")
     # E.g. "Bearer <token>" or "Basic <base64 of user:password>". Never logged or answered.
+    # Sent in `auth_header` (empty: no header); the body template may also hold it as {auth}.
     auth_value: SecretStr = SecretStr("")
     body: dict[str, Any] = Field(
         default_factory=lambda: {"to": "{to}", "text": "{text}", "sender": "{sender}"}

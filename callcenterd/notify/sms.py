@@ -1,8 +1,9 @@
 """The HTTP SMS gateway: one configurable request per message, for any provider's REST API.
 
 What is sent is the `[sms]` section of the settings: a URL and method, one auth header, a
-body template whose string values may hold `{to}`, `{to_digits}`, `{text}`, `{sender}` and
-`{id}` (the message's idempotency key, also sent as the `Idempotency-Key` header), encoded
+body template whose string values may hold `{to}`, `{to_digits}`, `{text}`, `{sender}`,
+`{id}` (the message's idempotency key, also sent as the `Idempotency-Key` header) and
+`{auth}` (the auth value, for providers that take their key as a field), encoded
 as JSON or as form fields (GET: the query string). Values are filled in, never spliced into
 text, so JSON and form escaping is the encoder's.
 
@@ -91,16 +92,17 @@ def _form_value(value: Any) -> str:
 
 def build_request(settings: SmsSettings, to: str, text: str, key: str) -> GatewayRequest:
     """The request sending `text` to `to` (E.164) under the idempotency key `key`."""
+    secret = settings.auth_value.get_secret_value()
     values = {
         "{to_digits}": digits_of(to),
         "{to}": to,
         "{text}": text,
         "{sender}": settings.sender,
         "{id}": key,
+        "{auth}": secret,  # for providers taking the key as a field, not a header
     }
     body = fill(settings.body, values)
     headers = {IDEMPOTENCY_HEADER: key}
-    secret = settings.auth_value.get_secret_value()
     if settings.auth_header and secret:
         headers[settings.auth_header] = secret
     if settings.method == "GET":
@@ -206,12 +208,17 @@ class SmsGateway:
 
     async def _exchange(self, request: GatewayRequest) -> tuple[int, str, str]:
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout)
+        headers = request.headers
+        data: dict[str, str] | bytes | None = request.form
+        if request.json_body is not None:
+            # UTF-8 as it is, not \u escapes: what providers' own examples send.
+            headers = {**headers, "Content-Type": "application/json; charset=utf-8"}
+            data = json.dumps(request.json_body, ensure_ascii=False).encode()
         async with self._session.request(
             request.method,
             request.url,
-            headers=request.headers,
-            json=request.json_body,
-            data=request.form,
+            headers=headers,
+            data=data,
             params=request.query,
             timeout=timeout,
             allow_redirects=False,  # a redirect would turn the POST into a GET elsewhere

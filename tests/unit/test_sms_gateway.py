@@ -93,6 +93,8 @@ async def test_json_with_a_bearer_token(
         "reference": "sms:test:1",
         "options": {"priority": 1, "flash": False},
     }
+    assert "Поддержка".encode() in got.raw  # UTF-8 as it is, the escaping JSON's own
+    assert got.headers["Content-Type"] == "application/json; charset=utf-8"
     assert receipt.status_code == 200
     assert receipt.answer.startswith("HTTP 200 OK")
 
@@ -135,6 +137,23 @@ async def test_get_sends_the_fields_as_a_query_string(
     assert (got.method, got.raw) == ("GET", b"")
     assert got.query == {"phone": "79161234567", "msg": TEXT, "json": "1"}
     assert got.headers["X-Api-Key"] == "key-123456"
+
+
+async def test_a_key_taken_as_a_field(session: aiohttp.ClientSession, gateway: FakeGateway) -> None:
+    settings = sms_settings(
+        url_of(gateway, "/send"),
+        method="GET",
+        encoding="form",
+        auth_header="",
+        auth_value="api-key-987654",
+        body={"api_id": "{auth}", "to": "{to_digits}", "msg": "{text}"},
+    )
+    gateway.status, gateway.body = 400, "ERROR api_id api-key-987654 blocked"
+    err = await failure(SmsGateway(session, settings))
+    [got] = gateway.received
+    assert got.query["api_id"] == "api-key-987654"
+    assert "Authorization" not in got.headers
+    assert "api-key-987654" not in err.detail
 
 
 def test_a_text_holding_a_placeholder_is_sent_as_written() -> None:
