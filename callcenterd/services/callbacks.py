@@ -49,6 +49,7 @@ from callcenterd.store.outbox import enqueue_in
 log = structlog.get_logger(__name__)
 
 CALLBACK_ROUTED_BY = "callback"
+SAME_TIME = timedelta(milliseconds=1)
 Submit = Callable[[ev.Event], Awaitable[None]]
 _STATUS_OF_STEP = {
     "requested": "pending",
@@ -162,9 +163,11 @@ class CallbackFacts:
         # unanswered dial) and its time changed (a re-adopted callback keeps its own).
         if before is None or before.status != "pending" or scheduled_at is None:
             return [], None
-        if before.scheduled_at is not None and to_iso(before.scheduled_at) == scheduled_at:
+        moved_to = from_iso(scheduled_at)
+        # The engine's times are float seconds: the same time may differ by a microsecond.
+        if before.scheduled_at is not None and abs(before.scheduled_at - moved_to) < SAME_TIME:
             return [], None
-        notice = _notice(before, from_iso(scheduled_at))
+        notice = _notice(before, moved_to)
         return self._notices.callback_rescheduled(notice, at), withdraw
 
     def withdraw_reminders(self, callback_id: str) -> str | None:

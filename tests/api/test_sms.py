@@ -335,7 +335,7 @@ async def test_a_timed_callback_queues_its_confirmation_and_reminder(
     booking: tuple[TestClient[Any, Any], str, dict[str, str]], clock: FakeClock
 ) -> None:
     client, queue_id, admin = booking
-    at = (clock.now + timedelta(hours=3)).replace(microsecond=0)
+    at = clock.now + timedelta(hours=3, microseconds=123_457)
     callback = await book(
         client, admin, {"queue_id": queue_id, "number": BOOKED, "scheduled_at": at.isoformat()}
     )
@@ -414,7 +414,7 @@ async def test_a_restart_queues_nothing_again(
     booking: tuple[TestClient[Any, Any], str, dict[str, str]], clock: FakeClock
 ) -> None:
     client, queue_id, admin = booking
-    at = (clock.now + timedelta(hours=3)).replace(microsecond=0)
+    at = clock.now + timedelta(hours=3, microseconds=987_654)  # float seconds round this
     await book(
         client, admin, {"queue_id": queue_id, "number": BOOKED, "scheduled_at": at.isoformat()}
     )
