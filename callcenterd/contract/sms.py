@@ -10,8 +10,15 @@ from callcenterd.contract.schemas import _In
 
 
 class SmsTestRequest(_In):
-    to: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = (
-        Field(description="The number to send to: E.164, or as callers' ids are written locally")
+    to: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[+0-9 ()./-]+$"
+        ),
+    ] = Field(
+        description="The number to send to: E.164 (+79161234567), or as callers' numbers are"
+        " written locally (8 916 123-45-67). 422 when it is not a plausible number under"
+        " the daemon's [sms] numbering plan (extensions and short numbers never get an SMS)"
     )
     text: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = Field(
         None, description="Left out: a test text in the daemon's [sms] language"
