@@ -17,7 +17,7 @@ import structlog
 from callcenterd.contract.schemas import SystemSettings
 from callcenterd.contract.sms import SmsTestRequest, SmsTestResult
 from callcenterd.contract.validation import field_error
-from callcenterd.domain.messages import DeliveryFailed
+from callcenterd.domain.messages import DeliveryFailed, Transport
 from callcenterd.domain.phone_numbers import to_e164
 from callcenterd.domain.queues import QueueConfig
 from callcenterd.notify import sms_templates as texts
@@ -131,6 +131,11 @@ class SmsService:
         self._gateway = gateway
         self._current_settings = current_settings
         self._queue_configs = queue_configs
+
+    @property
+    def transport(self) -> Transport | None:
+        """The Transport for MessageKind.SMS, for the outbox worker (None: no [sms] url)."""
+        return self._gateway
 
     # --- keeping the notices current --------------------------------------------------------
     async def load(self) -> None:

@@ -16,7 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenterd import keys
 from callcenterd.domain.clock import from_iso
-from callcenterd.domain.messages import CallFacts
+from callcenterd.domain.messages import CallFacts, MessageKind
+from callcenterd.notify.sms import SmsGateway
 from callcenterd.store.outbox import enqueue_in
 from tests.api.conftest import Actor, ClientFactory, bearer, login
 from tests.api.helpers import database_file, expect_error, query_db
@@ -146,6 +147,14 @@ async def test_a_timeout(make_client: ClientFactory, gateway: FakeGateway) -> No
     result = await probe(client, {"to": E164})
     assert (result["success"], result["data"]["code"]) == (False, "SMS_003")
     assert "within 0.3 s" in result["message"]
+
+
+async def test_the_transport_for_the_outbox(
+    make_client: ClientFactory, sms_client: TestClient[Any, Any]
+) -> None:
+    transport = sms_client.app[keys.SERVICES].sms.transport
+    assert isinstance(transport, SmsGateway) and transport.kind is MessageKind.SMS
+    assert (await make_client()).app[keys.SERVICES].sms.transport is None
 
 
 async def test_not_configured(make_client: ClientFactory) -> None:
