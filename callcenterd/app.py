@@ -27,6 +27,7 @@ from callcenterd.api import (
     email_settings,
     operators,
     queues,
+    sms_settings,
     supervision,
     transfers,
     vip_callers,
@@ -46,6 +47,8 @@ from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_s
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
 from callcenterd.notify.email import SmtpTransport
+from callcenterd.notify.sms import SmsGateway
+from callcenterd.notify.sms_notices import SmsNotices, SmsRules
 from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
     Clock,
@@ -71,6 +74,7 @@ from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.sms import SmsService
 from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
@@ -122,6 +126,7 @@ API_AREAS = (
     asterisk.routes,
     dashboard.routes,
     vip_callers.routes,
+    sms_settings.routes,
 )
 
 
@@ -288,7 +293,9 @@ def build_services(
     bus = EventBus(clock)
     records = CallRecorder(CallWriter(db), bus)
     callback_store = CallbackStore(db)
-    callback_facts = CallbackFacts(callback_store, records, bus)
+    sms_rules = SmsRules.of(settings)
+    sms_notices = SmsNotices(sms_rules)
+    callback_facts = CallbackFacts(callback_store, records, bus, sms_notices)
     links: list[AriLink] = []
 
     def control_of(node: str) -> CallControl | None:
@@ -456,6 +463,13 @@ def build_services(
         supervision=supervision_service,
         vip_callers=vips,
         email=email,
+        sms=SmsService(
+            sms_rules,
+            sms_notices,
+            SmsGateway(session, settings.sms) if settings.sms.configured else None,
+            system_settings.current,
+            queue_store.configs,
+        ),
     )
     _wire_changes(built)
     return built
@@ -465,8 +479,9 @@ def _wire_changes(built: keys.Services) -> None:
     """Saved changes act at once on what runs."""
 
     async def settings_saved(new: SystemSettings, old: SystemSettings) -> None:
-        # The engine's timings, recording, the ARI link.
+        # The engine's timings, recording, the ARI link, the SMS switches.
         await built.dispatcher.apply_settings(new)
+        await built.sms.apply_settings(new)
         if new.asterisk_config != old.asterisk_config:
             await reconnect_ari(built, new.asterisk_config)
 
@@ -477,6 +492,7 @@ def _wire_changes(built: keys.Services) -> None:
 
     built.system_settings.on_change(settings_saved)
     built.system_settings.on_change(built.email.settings_saved)
+    built.queues.on_change(built.sms.reload_queues)
     built.users.on_change(built.operators.sync_user)
     built.users.on_change(user_changed)
     built.users.on_change(built.email.user_changed)
@@ -498,6 +514,7 @@ async def prepare(built: keys.Services) -> None:
     await built.analytics.prepare()
     await built.operator_groups.reload()
     await built.email.refresh()
+    await built.sms.load()
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     generated = await built.users.ensure_initial_admin(admin_password)
     if generated:

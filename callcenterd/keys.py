@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.sms import SmsService
     from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
@@ -69,6 +70,7 @@ class Services:
     supervision: SupervisionService
     vip_callers: VipCallers
     email: EmailNotifications  # email notifications and the SMTP test (issue 15)
+    sms: SmsService  # SMS notices (the call-event MessageSource: sms.notices) and the test
 
 
 SETTINGS = web.AppKey("settings", Settings)

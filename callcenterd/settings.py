@@ -7,6 +7,7 @@ drift apart. ``callcenterd check-config`` prints them all.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 ENV_PREFIX = "CALLCENTERD_"
@@ -222,6 +224,91 @@ class TransferSettings(_Section):
     external_context: str = Field("", max_length=80, pattern=r"^[A-Za-z0-9_.-]*$")
 
 
+def _json_object(value: object) -> object:
+    """A body template given in the environment as one JSON object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"is not a JSON object: {err}") from err
+    return value
+
+
+class SmsSettings(_Section):
+    """The HTTP SMS gateway (callcenterd/notify/sms.py) and what the SMS notices say.
+
+    Generic: a URL, a method, one auth header, a body template whose string values may hold
+    {to}, {to_digits}, {text}, {sender}, {id}, {auth}, sent as JSON or form fields (GET: the
+    query string). Which answers mean success is configured too, so no provider needs code.
+    """
+
+    url: str = ""  # empty: no gateway, no SMS (the test endpoint says "not configured")
+    method: Literal["POST", "GET"] = "POST"
+    encoding: Literal["json", "form"] = "json"
+    auth_header: str = Field("Authorization", max_length=100, pattern=r"^[A-Za-z0-9-]*$")
+    # E.g. "Bearer <token>" or "Basic <base64 of user:password>". Never logged or answered.
+    # Sent in `auth_header` (empty: no header); the body template may also hold it as {auth}.
+    auth_value: SecretStr = SecretStr("")
+    body: dict[str, Any] = Field(
+        default_factory=lambda: {"to": "{to}", "text": "{text}", "sender": "{sender}"}
+    )
+    # Success: one of these status codes (empty: any 2xx), and when set, the JSON answer's
+    # field (dotted path, e.g. "result.status") equal to the value, and/or the body holding
+    # the substring.
+    success_status: tuple[int, ...] = ()
+    success_json_field: str = Field("", max_length=200)
+    success_json_value: str = Field("", max_length=200)
+    success_body_contains: str = Field("", max_length=200)
+    timeout: float = Field(10.0, gt=0, le=120)  # seconds for one request to the gateway
+    sender: str = Field("", max_length=50)
+    # A number gets at most one missed-call SMS (and one callback confirmation) per window.
+    window_seconds: int = Field(3600, ge=0, le=30 * 24 * 3600)
+    # Normalisation to E.164: numbers without an international prefix are national ones.
+    country_code: str = Field("7", pattern=r"^[1-9][0-9]{0,2}$")
+    national_prefix: str = Field("8", pattern=r"^[0-9]{0,2}$")
+    national_number_length: int = Field(10, ge=0, le=14)  # 0: any length
+    # Numbers this short (or shorter) are internal extensions: never an SMS.
+    internal_max_length: int = Field(6, ge=0, le=10)
+    language: Literal["ru", "en"] = "ru"  # queues without a language of their own
+    company: str = Field("", max_length=60)  # named in every text before the queue's name
+    reminder_minutes: int = Field(15, ge=0, le=24 * 60)  # before a timed callback; 0: none
+
+    _split_status = field_validator("success_status", mode="before")(_comma_separated)
+    _body_from_json = field_validator("body", mode="before")(_json_object)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url_or_empty(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError("must be empty or an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("success_status")
+    @classmethod
+    def _status_codes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for code in value:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code")
+        return value
+
+    @model_validator(mode="after")
+    def _body_fits_encoding(self) -> SmsSettings:
+        if self.method == "GET" and self.encoding == "json":
+            raise ValueError('GET sends the fields as a query string: use encoding = "form"')
+        if self.encoding == "form":
+            for key, value in self.body.items():
+                if not isinstance(value, str | int | float | bool):
+                    raise ValueError(f"body.{key}: form encoding takes flat key/value pairs")
+        if self.success_json_value and not self.success_json_field:
+            raise ValueError("success_json_value needs success_json_field")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
 class Settings(_Section):
     http: HttpSettings = HttpSettings()
     state_dir: Path = Path("state")
@@ -237,6 +324,7 @@ class Settings(_Section):
     callbacks: CallbackSettings = CallbackSettings()
     events: EventsSettings = EventsSettings()
     transfers: TransferSettings = TransferSettings()
+    sms: SmsSettings = SmsSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"

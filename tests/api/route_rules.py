@@ -88,6 +88,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     # Email not configured in the matrix: the test answers 200 with success false at once.
     ("POST", "/admin/settings/email/test"): Row(ADMIN, 200, body={"to": "probe@example.com"}),
+    # No gateway configured in these tests: the test answers 200 with success false (SMS_001).
+    ("POST", "/admin/settings/sms/test"): Row(ADMIN, 200, body={"to": "+79161234567"}),
     ("GET", "/admin/system/info"): Row(ADMIN, 200),
     # Queues, operators, calls: per-record scoping (own group, own calls) is in their own tests;
     # "missing" ids answer the same for every allowed role.
