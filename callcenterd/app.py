@@ -25,6 +25,7 @@ from callcenterd.api import (
     calls,
     dashboard,
     operators,
+    privacy,
     queues,
     supervision,
     transfers,
@@ -67,7 +68,9 @@ from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
+from callcenterd.services.privacy import PrivacyService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.retention import AriRecordings, RetentionService
 from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
@@ -81,7 +84,9 @@ from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
+from callcenterd.store.privacy import PrivacyStore
 from callcenterd.store.queues import QueueRepository, all_queue_configs
+from callcenterd.store.retention import RetentionStore
 from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
@@ -95,6 +100,8 @@ from callcenterd.store.vip_callers import VipCallerRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
+from callcenterd.telephony.ari_client import AriClient
+from callcenterd.telephony.ari_control import AriCallControl
 from callcenterd.telephony.ari_link import AriLink
 from callcenterd.telephony.call_control import CallControl
 from callcenterd.web.routes import add_web_routes
@@ -117,6 +124,7 @@ API_AREAS = (
     asterisk.routes,
     dashboard.routes,
     vip_callers.routes,
+    privacy.routes,
 )
 
 
@@ -241,6 +249,10 @@ def create_app(
         async with running(_watchdog_loop(app[keys.SERVICES], interval), "systemd-watchdog"):
             yield
 
+    async def retention(app: web.Application) -> AsyncIterator[None]:
+        async with running(app[keys.SERVICES].retention.nightly(), "retention-purge"):
+            yield
+
     def ws_clients() -> int:
         return len(app[keys.SERVICES].events_stream.clients())
 
@@ -255,6 +267,7 @@ def create_app(
             ami_link,
             metrics_context(metrics, ws_clients),
             watchdog,
+            retention,
         ]
     )
     app.on_shutdown.append(_close_event_sockets)
@@ -368,6 +381,14 @@ def build_services(
         clock,
     )
     dispatcher.watch_supervision(supervision_service)
+    # Recordings live in Asterisk (bridges recorded by call id), deleted through ARI.
+    recordings = AriRecordings(lambda: ari.connected_control)
+    retention_store = RetentionStore(db)
+
+    async def forget_number(key: str) -> None:
+        await vips.load()
+        dispatcher.last_operators.forget(key)
+
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -428,6 +449,12 @@ def build_services(
         operator_groups=operator_groups,
         supervision=supervision_service,
         vip_callers=vips,
+        retention=RetentionService(
+            retention_store, recordings, settings.retention, clock, settings.tz
+        ),
+        privacy=PrivacyService(
+            db, PrivacyStore(db), retention_store, recordings, clock, secret_key, forget_number
+        ),
     )
     _wire_changes(built)
     return built
@@ -477,6 +504,27 @@ async def prepare(built: keys.Services) -> None:
             initial_credentials=f"admin / {generated}",
             hint="log in and change it, or set CALLCENTERD_ADMIN_PASSWORD before first start",
         )
+
+
+async def purge_service(
+    settings: Settings, db: Database, session: aiohttp.ClientSession
+) -> RetentionService:
+    """The retention purge for `callcenterd purge`, outside the daemon: recordings are
+    deleted through an ARI connection of its own, to the stored Asterisk settings (none
+    while Asterisk is disabled there: calls with recordings then stay)."""
+    _, secret_key = _keys(settings)
+    system_settings = SystemSettingsService(
+        db, SettingsRepository(db), SecretBox(secret_key), utcnow, session, settings.ari.app
+    )
+    config = (await system_settings.current()).asterisk_config
+    control = (
+        AriCallControl(AriClient(session, system_settings.endpoint(config)))
+        if config.enabled
+        else None
+    )
+    return RetentionService(
+        RetentionStore(db), AriRecordings(lambda: control), settings.retention, utcnow, settings.tz
+    )
 
 
 async def _close_event_sockets(app: web.Application) -> None:

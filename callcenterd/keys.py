@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
+    from callcenterd.services.privacy import PrivacyService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.retention import RetentionService
     from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
@@ -67,6 +69,8 @@ class Services:
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
     vip_callers: VipCallers
+    retention: RetentionService  # the purge of old records (issue 15)
+    privacy: PrivacyService  # erasure of a phone number
 
 
 SETTINGS = web.AppKey("settings", Settings)
