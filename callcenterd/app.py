@@ -80,6 +80,7 @@ from callcenterd.services.vip_callers import VipCallers
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
+from callcenterd.store.call_stats import Thresholds
 from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
@@ -513,6 +514,11 @@ async def purge_service(
     deleted through an ARI connection of its own, to the stored Asterisk settings (none
     while Asterisk is disabled there: calls with recordings then stay)."""
     _, secret_key = _keys(settings)
+    # The rollups built first (as the daemon does at start): the calls purged stay counted.
+    analytics = settings.analytics
+    await AnalyticsStore(db).prepare_rollups(
+        Thresholds(analytics.service_level_threshold, analytics.short_abandon_threshold)
+    )
     system_settings = SystemSettingsService(
         db, SettingsRepository(db), SecretBox(secret_key), utcnow, session, settings.ari.app
     )

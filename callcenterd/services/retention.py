@@ -158,7 +158,9 @@ class RetentionService:
                 return await self._count(limits)
             recordings = kept = 0
             if limits.recordings is not None:
-                recordings, kept = await self._delete_recordings(limits.recordings, now)
+                recordings, kept = await self._delete_recordings(
+                    limits.recordings, now, limits.calls
+                )
             calls = CallsPurged()
             if limits.calls is not None:
                 calls = await self._delete_calls(limits.calls)
@@ -210,14 +212,16 @@ class RetentionService:
                 return total
             await asyncio.sleep(0)  # writers waiting for the lock go first
 
-    async def _delete_recordings(self, before: datetime, now: datetime) -> tuple[int, int]:
+    async def _delete_recordings(
+        self, before: datetime, now: datetime, calls_before: datetime | None
+    ) -> tuple[int, int]:
         """Files first (outside any transaction), then their names cleared in one short one.
         Stops at the first recording Asterisk cannot be asked about: (deleted, left)."""
         deleted = 0
         while True:
             batch = await self._store.recordings_before(before, self._batch)
             gone, unavailable = await delete_files(self._recordings, batch)
-            await self._store.recordings_deleted(gone, now, "retention")
+            await self._store.recordings_deleted(gone, now, "retention", calls_before)
             deleted += len(gone)
             if unavailable:
                 left = await self._store.count_recordings_before(before)

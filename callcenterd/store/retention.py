@@ -140,8 +140,12 @@ class RetentionStore:
         )
         return [StoredRecording(row["id"], row["recording"]) for row in rows]
 
-    async def recordings_deleted(self, call_ids: list[str], at: datetime, why: str) -> int:
-        """The calls' recordings are gone from Asterisk: the name cleared, a timeline entry.
+    async def recordings_deleted(
+        self, call_ids: list[str], at: datetime, why: str, purged_before: datetime | None = None
+    ) -> int:
+        """The calls' recordings are gone from Asterisk: the name cleared, and a timeline
+        entry on each call that stays (those started before `purged_before` are about to be
+        purged: no entry for them).
 
         `recording` is not among the columns the rollups' triggers watch: no figure moves.
         """
@@ -153,10 +157,17 @@ class RetentionStore:
                 " AND recording IS NOT NULL",
                 (to_iso(at), *call_ids),
             )
-            await conn.executemany(
+            await conn.execute(
                 "INSERT INTO call_events (call_id, at, kind, operator_id, data)"
-                " VALUES (?, ?, ?, NULL, json_object('reason', ?))",
-                [(call_id, to_iso(at), RECORDING_DELETED, why) for call_id in call_ids],
+                " SELECT id, ?, ?, NULL, json_object('reason', ?) FROM calls"
+                f" WHERE id IN ({marks(call_ids)}) AND start_time >= ?",
+                (
+                    to_iso(at),
+                    RECORDING_DELETED,
+                    why,
+                    *call_ids,
+                    "" if purged_before is None else to_iso(purged_before),
+                ),
             )
             return cursor.rowcount
 
