@@ -3,6 +3,7 @@ recordings deleted through ARI's REST API served by a real aiohttp server on loo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -166,7 +167,7 @@ def service(
     db: Database,
     control: AriCallControl | None,
     batch_size: int = 500,
-    **days: int,
+    **days: Any,
 ) -> RetentionService:
     return RetentionService(
         RetentionStore(db),
@@ -418,3 +419,20 @@ async def test_the_dry_run_counts_and_changes_nothing(
         assert real.counts() == expected and not real.dry_run
     finally:
         await server.close()
+
+
+async def test_the_nightly_run_waits_for_run_at_then_purges(db: Database) -> None:
+    add_call(db, "old", CALL_CUTOFF - timedelta(days=2))
+    purge = service(db, None, calls_days=30, run_at="03:30")
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            raise asyncio.CancelledError  # the daemon stopping
+
+    with pytest.raises(asyncio.CancelledError):
+        await purge.nightly(sleep)
+    # 10:30 UTC is 12:30 in Berlin: the next 03:30 there is 15 hours later.
+    assert waits[0] == 15 * 3600
+    assert ids(db, "calls") == set()  # the first night's run purged
