@@ -24,6 +24,7 @@ from callcenterd.api import (
     callbacks,
     calls,
     dashboard,
+    email_settings,
     operators,
     privacy,
     queues,
@@ -39,12 +40,13 @@ from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits, TokenBuckets
 from callcenterd.api.ws import add_ws_routes
-from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
+from callcenterd.contract.schemas import AsteriskConfig, EmailConfig, SystemSettings
 from callcenterd.events.bus import EventBus
 from callcenterd.events.filters import AudienceTracker
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
+from callcenterd.notify.email import SmtpTransport
 from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
     Clock,
@@ -65,6 +67,7 @@ from callcenterd.services.callback_calls import CallbackDial
 from callcenterd.services.callbacks import CallbackFacts, CallbackService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
+from callcenterd.services.email_notifications import EmailNotifications
 from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
@@ -84,6 +87,7 @@ from callcenterd.store.call_stats import Thresholds
 from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
+from callcenterd.store.notifications import NotificationDirectory
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
 from callcenterd.store.privacy import PrivacyStore
 from callcenterd.store.queues import QueueRepository, all_queue_configs
@@ -116,6 +120,7 @@ HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 API_AREAS = (
     auth.routes,
     admin.routes,
+    email_settings.routes,
     queues.routes,
     operators.routes,
     calls.routes,
@@ -242,6 +247,11 @@ def create_app(
         yield
         await ami.stop()
 
+    async def email_jobs(app: web.Application) -> AsyncIterator[None]:
+        # Digests and the daily report; what the sources know is refreshed at each tick.
+        async with running(app[keys.SERVICES].email.run(), "email-notifications"):
+            yield
+
     async def watchdog(app: web.Application) -> AsyncIterator[None]:
         interval = watchdog_interval()
         if interval is None:
@@ -267,6 +277,7 @@ def create_app(
             ari_link,
             ami_link,
             metrics_context(metrics, ws_clients),
+            email_jobs,
             watchdog,
             retention,
         ]
@@ -382,6 +393,30 @@ def build_services(
         clock,
     )
     dispatcher.watch_supervision(supervision_service)
+    analytics_store = AnalyticsStore(db)
+    analytics = AnalyticsService(
+        analytics_store,
+        queue_store,
+        directory,
+        operator_service,
+        dispatcher.engine,
+        clock,
+        settings,
+    )
+
+    def email_config() -> EmailConfig:
+        return email.config()
+
+    email = EmailNotifications(
+        db,
+        NotificationDirectory(db),
+        analytics_store,
+        lambda: analytics.thresholds,
+        system_settings,
+        SmtpTransport(email_config),
+        clock,
+        settings.tz,
+    )
     # Recordings live in Asterisk (bridges recorded by call id), deleted through ARI.
     recordings = AriRecordings(lambda: ari.connected_control)
     retention_store = RetentionStore(db)
@@ -437,19 +472,12 @@ def build_services(
             settings.tz,
         ),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
-        analytics=AnalyticsService(
-            AnalyticsStore(db),
-            queue_store,
-            directory,
-            operator_service,
-            dispatcher.engine,
-            clock,
-            settings,
-        ),
+        analytics=analytics,
         events_stream=events_stream,
         operator_groups=operator_groups,
         supervision=supervision_service,
         vip_callers=vips,
+        email=email,
         retention=RetentionService(
             retention_store, recordings, settings.retention, clock, settings.tz
         ),
@@ -476,8 +504,10 @@ def _wire_changes(built: keys.Services) -> None:
         built.events_stream.revalidate_user(user_id)
 
     built.system_settings.on_change(settings_saved)
+    built.system_settings.on_change(built.email.settings_saved)
     built.users.on_change(built.operators.sync_user)
     built.users.on_change(user_changed)
+    built.users.on_change(built.email.user_changed)
     built.auth.on_logout(built.events_stream.revalidate_user)
 
 
@@ -495,6 +525,7 @@ async def prepare(built: keys.Services) -> None:
     await built.auth.start()
     await built.analytics.prepare()
     await built.operator_groups.reload()
+    await built.email.refresh()
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     generated = await built.users.ensure_initial_admin(admin_password)
     if generated:

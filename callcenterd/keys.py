@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from callcenterd.services.callbacks import CallbackService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
+    from callcenterd.services.email_notifications import EmailNotifications
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.privacy import PrivacyService
@@ -69,6 +70,7 @@ class Services:
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
     vip_callers: VipCallers
+    email: EmailNotifications  # email notifications and the SMTP test (issue 15)
     retention: RetentionService  # the purge of old records (issue 15)
     privacy: PrivacyService  # erasure of a phone number
 

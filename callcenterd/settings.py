@@ -270,6 +270,21 @@ class Settings(_Section):
         # `CALLCENTERD_DATABASE=` in an env file means "not set", not the current folder.
         return None if value == "" else value
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _sqlite_only(cls, value: Any) -> Any:
+        # A URL the store cannot open must stop the start, not become a folder named after
+        # its scheme. Only the scheme is quoted: the rest may hold a password.
+        if not isinstance(value, str) or "://" not in value:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() == "sqlite" and rest.startswith("/"):
+            return rest
+        raise ValueError(
+            f"a {scheme}:// database cannot be used: the store is SQLite,"
+            " given as a file path or sqlite:///absolute/path"
+        )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -88,6 +88,8 @@ TABLE: dict[tuple[str, str], Row] = {
         # A closed local port: the probe fails at once, and still answers 200.
         body={"host": "127.0.0.1", "port": free_port(), "username": "probe", "timeout": 1},
     ),
+    # Email not configured in the matrix: the test answers 200 with success false at once.
+    ("POST", "/admin/settings/email/test"): Row(ADMIN, 200, body={"to": "probe@example.com"}),
     ("GET", "/admin/system/info"): Row(ADMIN, 200),
     # Queues, operators, calls: per-record scoping (own group, own calls) is in their own tests;
     # "missing" ids answer the same for every allowed role.
