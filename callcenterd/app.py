@@ -26,6 +26,7 @@ from callcenterd.api import (
     dashboard,
     email_settings,
     operators,
+    privacy,
     queues,
     sms_settings,
     supervision,
@@ -73,7 +74,9 @@ from callcenterd.services.email_notifications import EmailNotifications
 from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
+from callcenterd.services.privacy import PrivacyService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.retention import AriRecordings, RetentionService
 from callcenterd.services.sms import SmsService
 from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
@@ -84,12 +87,15 @@ from callcenterd.services.vip_callers import VipCallers
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
+from callcenterd.store.call_stats import Thresholds
 from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.notifications import NotificationDirectory
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
+from callcenterd.store.privacy import PrivacyStore
 from callcenterd.store.queues import QueueRepository, all_queue_configs
+from callcenterd.store.retention import RetentionStore
 from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
@@ -103,6 +109,8 @@ from callcenterd.store.vip_callers import VipCallerRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
+from callcenterd.telephony.ari_client import AriClient
+from callcenterd.telephony.ari_control import AriCallControl
 from callcenterd.telephony.ari_link import AriLink
 from callcenterd.telephony.call_control import CallControl
 from callcenterd.web.routes import add_web_routes
@@ -127,6 +135,7 @@ API_AREAS = (
     dashboard.routes,
     vip_callers.routes,
     sms_settings.routes,
+    privacy.routes,
 )
 
 
@@ -256,6 +265,10 @@ def create_app(
         async with running(_watchdog_loop(app[keys.SERVICES], interval), "systemd-watchdog"):
             yield
 
+    async def retention(app: web.Application) -> AsyncIterator[None]:
+        async with running(app[keys.SERVICES].retention.nightly(), "retention-purge"):
+            yield
+
     def ws_clients() -> int:
         return len(app[keys.SERVICES].events_stream.clients())
 
@@ -271,6 +284,7 @@ def create_app(
             metrics_context(metrics, ws_clients),
             email_jobs,
             watchdog,
+            retention,
         ]
     )
     app.on_shutdown.append(_close_event_sockets)
@@ -410,6 +424,14 @@ def build_services(
         clock,
         settings.tz,
     )
+    # Recordings live in Asterisk (bridges recorded by call id), deleted through ARI.
+    recordings = AriRecordings(lambda: ari.connected_control)
+    retention_store = RetentionStore(db)
+
+    async def forget_number(key: str) -> None:
+        await vips.load()
+        dispatcher.last_operators.forget(key)
+
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -470,6 +492,12 @@ def build_services(
             system_settings.current,
             queue_store.configs,
         ),
+        retention=RetentionService(
+            retention_store, recordings, settings.retention, clock, settings.tz
+        ),
+        privacy=PrivacyService(
+            db, PrivacyStore(db), retention_store, recordings, clock, secret_key, forget_number
+        ),
     )
     _wire_changes(built)
     return built
@@ -525,6 +553,32 @@ async def prepare(built: keys.Services) -> None:
             initial_credentials=f"admin / {generated}",
             hint="log in and change it, or set CALLCENTERD_ADMIN_PASSWORD before first start",
         )
+
+
+async def purge_service(
+    settings: Settings, db: Database, session: aiohttp.ClientSession
+) -> RetentionService:
+    """The retention purge for `callcenterd purge`, outside the daemon: recordings are
+    deleted through an ARI connection of its own, to the stored Asterisk settings (none
+    while Asterisk is disabled there: calls with recordings then stay)."""
+    _, secret_key = _keys(settings)
+    # The rollups built first (as the daemon does at start): the calls purged stay counted.
+    analytics = settings.analytics
+    await AnalyticsStore(db).prepare_rollups(
+        Thresholds(analytics.service_level_threshold, analytics.short_abandon_threshold)
+    )
+    system_settings = SystemSettingsService(
+        db, SettingsRepository(db), SecretBox(secret_key), utcnow, session, settings.ari.app
+    )
+    config = (await system_settings.current()).asterisk_config
+    control = (
+        AriCallControl(AriClient(session, system_settings.endpoint(config)))
+        if config.enabled
+        else None
+    )
+    return RetentionService(
+        RetentionStore(db), AriRecordings(lambda: control), settings.retention, utcnow, settings.tz
+    )
 
 
 async def _close_event_sockets(app: web.Application) -> None:

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from callcenterd.services.email_notifications import EmailNotifications
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
+    from callcenterd.services.privacy import PrivacyService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.retention import RetentionService
     from callcenterd.services.sms import SmsService
     from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
@@ -71,6 +73,8 @@ class Services:
     vip_callers: VipCallers
     email: EmailNotifications  # email notifications and the SMTP test (issue 15)
     sms: SmsService  # SMS notices (the call-event MessageSource: sms.notices) and the test
+    retention: RetentionService  # the purge of old records (issue 15)
+    privacy: PrivacyService  # erasure of a phone number
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -309,6 +309,28 @@ class SmsSettings(_Section):
         return bool(self.url)
 
 
+class RetentionSettings(_Section):
+    """How long each kind of record is kept, in days (0: forever), and when the nightly purge
+    runs. Statistics survive a purge: the dashboards read rollups (migrations 0005/0006)
+    that deleting calls does not change; see services/retention.py for the figures that
+    still read raw call rows."""
+
+    # Calls with their timeline (call_events), legs and who-was-rung index; their recordings
+    # too. Counted from the UTC midnight before (the rollups' day), so a purge removes whole
+    # days.
+    calls_days: int = Field(0, ge=0, le=36_600)
+    # Recordings alone (the call rows stay, the recording name cleared, a timeline entry
+    # added); only meaningful when shorter than calls_days.
+    recordings_days: int = Field(0, ge=0, le=36_600)
+    audit_log_days: int = Field(0, ge=0, le=36_600)
+    # Outbox messages in a final state (sent, failed, cancelled) not changed for this long.
+    outbox_days: int = Field(0, ge=0, le=36_600)
+    # The nightly run, HH:MM in the configured time zone.
+    run_at: str = Field("03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # Rows per transaction: each batch holds the writer for a few milliseconds only.
+    batch_size: int = Field(500, ge=1, le=100_000)
+
+
 class Settings(_Section):
     http: HttpSettings = HttpSettings()
     state_dir: Path = Path("state")
@@ -325,6 +347,8 @@ class Settings(_Section):
     events: EventsSettings = EventsSettings()
     transfers: TransferSettings = TransferSettings()
     sms: SmsSettings = SmsSettings()
+
+    retention: RetentionSettings = RetentionSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"

@@ -78,6 +78,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", "/vip-callers/{number}"): Row(
         EDITORS, 404, "DB_002", params={"number": "missing number"}
     ),
+    # Erasure (issue 15): a number the matrix never stored, so every admin call answers 200.
+    ("POST", "/admin/privacy/erase"): Row(ADMIN, 200, body={"phone_number": "+7 900 000-00-01"}),
     ("GET", "/admin/settings"): Row(ADMIN, 200),
     ("PUT", "/admin/settings"): Row(ADMIN, 200, body={"call_recording": True}),
     ("POST", "/admin/settings/asterisk/test"): Row(
