@@ -24,9 +24,12 @@ from callcenterd.api import (
     callbacks,
     calls,
     dashboard,
+    email_settings,
     operators,
     outbox,
+    privacy,
     queues,
+    sms_settings,
     supervision,
     transfers,
     vip_callers,
@@ -40,12 +43,15 @@ from callcenterd.api.metrics import add_metrics_routes, metrics_context
 from callcenterd.api.middlewares import errors_as_json, request_context
 from callcenterd.api.ratelimit import RATE_LIMITS, RateLimits, TokenBuckets
 from callcenterd.api.ws import add_ws_routes
-from callcenterd.contract.schemas import AsteriskConfig, SystemSettings
+from callcenterd.contract.schemas import AsteriskConfig, EmailConfig, SystemSettings
 from callcenterd.events.bus import EventBus
 from callcenterd.events.filters import AudienceTracker
 from callcenterd.events.queue_stats import queue_members, queue_of_call, queue_stats_source
 from callcenterd.events.stream import CLOSE_GOING_AWAY, EventStream, stream_settings
 from callcenterd.metrics.registry import Metrics
+from callcenterd.notify.email import SmtpTransport
+from callcenterd.notify.sms import SmsGateway
+from callcenterd.notify.sms_notices import SmsNotices, SmsRules
 from callcenterd.notify.webhooks import TargetPolicy
 from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
@@ -67,11 +73,15 @@ from callcenterd.services.callback_calls import CallbackDial
 from callcenterd.services.callbacks import CallbackFacts, CallbackService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
+from callcenterd.services.email_notifications import EmailNotifications
 from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.outbox import OutboxService, OutboxWorker
+from callcenterd.services.privacy import PrivacyService
 from callcenterd.services.queues import QueueService
+from callcenterd.services.retention import AriRecordings, RetentionService
+from callcenterd.services.sms import SmsService
 from callcenterd.services.supervision import SupervisionService
 from callcenterd.services.system import SystemService
 from callcenterd.services.system_settings import SystemSettingsService, seed_from
@@ -82,12 +92,16 @@ from callcenterd.services.webhooks import WebhookService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
+from callcenterd.store.call_stats import Thresholds
 from callcenterd.store.callbacks import CallbackStore
 from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
+from callcenterd.store.notifications import NotificationDirectory
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
 from callcenterd.store.outbox import OutboxRepository
+from callcenterd.store.privacy import PrivacyStore
 from callcenterd.store.queues import QueueRepository, all_queue_configs
+from callcenterd.store.retention import RetentionStore
 from callcenterd.store.supervision import SupervisionRepository
 from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
@@ -102,6 +116,8 @@ from callcenterd.store.webhooks import WebhookRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
+from callcenterd.telephony.ari_client import AriClient
+from callcenterd.telephony.ari_control import AriCallControl
 from callcenterd.telephony.ari_link import AriLink
 from callcenterd.telephony.call_control import CallControl
 from callcenterd.web.routes import add_web_routes
@@ -115,6 +131,7 @@ HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 API_AREAS = (
     auth.routes,
     admin.routes,
+    email_settings.routes,
     queues.routes,
     operators.routes,
     calls.routes,
@@ -126,6 +143,8 @@ API_AREAS = (
     vip_callers.routes,
     outbox.routes,
     webhooks.routes,
+    sms_settings.routes,
+    privacy.routes,
 )
 
 
@@ -250,12 +269,21 @@ def create_app(
         yield
         await ami.stop()
 
+    async def email_jobs(app: web.Application) -> AsyncIterator[None]:
+        # Digests and the daily report; what the sources know is refreshed at each tick.
+        async with running(app[keys.SERVICES].email.run(), "email-notifications"):
+            yield
+
     async def watchdog(app: web.Application) -> AsyncIterator[None]:
         interval = watchdog_interval()
         if interval is None:
             yield
             return
         async with running(_watchdog_loop(app[keys.SERVICES], interval), "systemd-watchdog"):
+            yield
+
+    async def retention(app: web.Application) -> AsyncIterator[None]:
+        async with running(app[keys.SERVICES].retention.nightly(), "retention-purge"):
             yield
 
     def ws_clients() -> int:
@@ -272,7 +300,9 @@ def create_app(
             ari_link,
             ami_link,
             metrics_context(metrics, ws_clients),
+            email_jobs,
             watchdog,
+            retention,
         ]
     )
     app.on_shutdown.append(_close_event_sockets)
@@ -308,13 +338,15 @@ def build_services(
         TargetPolicy(settings.webhooks.allow_private_targets, settings.webhooks.allow_networks),
         clock,
     )
-    outbox_worker.register(webhook_service.transport)
-    # Call facts enqueue their messages (webhook deliveries) in their own transactions.
+    # Call facts enqueue their messages (webhooks, SMS, email) in their own transactions;
+    # the sources other than the webhooks' are added in _wire_outbox.
     records = CallRecorder(
         CallWriter(db), bus, sources=[webhook_service.source], on_enqueued=outbox_worker.wake
     )
     callback_store = CallbackStore(db)
-    callback_facts = CallbackFacts(callback_store, records, bus)
+    sms_rules = SmsRules.of(settings)
+    sms_notices = SmsNotices(sms_rules)
+    callback_facts = CallbackFacts(callback_store, records, bus, sms_notices)
     links: list[AriLink] = []
 
     def control_of(node: str) -> CallControl | None:
@@ -405,6 +437,38 @@ def build_services(
         clock,
     )
     dispatcher.watch_supervision(supervision_service)
+    analytics_store = AnalyticsStore(db)
+    analytics = AnalyticsService(
+        analytics_store,
+        queue_store,
+        directory,
+        operator_service,
+        dispatcher.engine,
+        clock,
+        settings,
+    )
+
+    def email_config() -> EmailConfig:
+        return email.config()
+
+    email = EmailNotifications(
+        db,
+        NotificationDirectory(db),
+        analytics_store,
+        lambda: analytics.thresholds,
+        system_settings,
+        SmtpTransport(email_config),
+        clock,
+        settings.tz,
+    )
+    # Recordings live in Asterisk (bridges recorded by call id), deleted through ARI.
+    recordings = AriRecordings(lambda: ari.connected_control)
+    retention_store = RetentionStore(db)
+
+    async def forget_number(key: str) -> None:
+        await vips.load()
+        dispatcher.last_operators.forget(key)
+
     built = keys.Services(
         settings=settings,
         clock=clock,
@@ -452,15 +516,7 @@ def build_services(
             settings.tz,
         ),
         asterisk=AsteriskService(ari, dispatcher, extension_of, clock, ami=ami),
-        analytics=AnalyticsService(
-            AnalyticsStore(db),
-            queue_store,
-            directory,
-            operator_service,
-            dispatcher.engine,
-            clock,
-            settings,
-        ),
+        analytics=analytics,
         events_stream=events_stream,
         operator_groups=operator_groups,
         supervision=supervision_service,
@@ -468,17 +524,46 @@ def build_services(
         records=records,
         outbox=outbox_service,
         webhooks=webhook_service,
+        email=email,
+        sms=SmsService(
+            sms_rules,
+            sms_notices,
+            SmsGateway(session, settings.sms) if settings.sms.configured else None,
+            system_settings.current,
+            queue_store.configs,
+        ),
+        retention=RetentionService(
+            retention_store, recordings, settings.retention, clock, settings.tz
+        ),
+        privacy=PrivacyService(
+            db, PrivacyStore(db), retention_store, recordings, clock, secret_key, forget_number
+        ),
     )
+    _wire_outbox(built, outbox_worker)
     _wire_changes(built)
     return built
+
+
+def _wire_outbox(built: keys.Services, worker: OutboxWorker) -> None:
+    """What the outbox sends and what call facts enqueue: a transport per kind, the call
+    events' message sources (each skipped while it has nothing to say), and the alert to
+    admins when a message fails finally."""
+    worker.register(built.webhooks.transport)
+    worker.register(built.email.transport)
+    if built.sms.transport is not None:
+        worker.register(built.sms.transport)
+    built.records.add_source(built.email.alerts)  # missed-call alerts to supervisors
+    built.records.add_source(built.sms.notices)  # the missed-call SMS to the caller
+    worker.add_failure_source(built.email.failures.messages_for_failure)
 
 
 def _wire_changes(built: keys.Services) -> None:
     """Saved changes act at once on what runs."""
 
     async def settings_saved(new: SystemSettings, old: SystemSettings) -> None:
-        # The engine's timings, recording, the ARI link.
+        # The engine's timings, recording, the ARI link, the SMS switches.
         await built.dispatcher.apply_settings(new)
+        await built.sms.apply_settings(new)
         if new.asterisk_config != old.asterisk_config:
             await reconnect_ari(built, new.asterisk_config)
 
@@ -488,8 +573,11 @@ def _wire_changes(built: keys.Services) -> None:
         built.events_stream.revalidate_user(user_id)
 
     built.system_settings.on_change(settings_saved)
+    built.system_settings.on_change(built.email.settings_saved)
+    built.queues.on_change(built.sms.reload_queues)
     built.users.on_change(built.operators.sync_user)
     built.users.on_change(user_changed)
+    built.users.on_change(built.email.user_changed)
     built.auth.on_logout(built.events_stream.revalidate_user)
 
 
@@ -507,6 +595,8 @@ async def prepare(built: keys.Services) -> None:
     await built.auth.start()
     await built.analytics.prepare()
     await built.operator_groups.reload()
+    await built.email.refresh()
+    await built.sms.load()
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     generated = await built.users.ensure_initial_admin(admin_password)
     if generated:
@@ -517,6 +607,32 @@ async def prepare(built: keys.Services) -> None:
             initial_credentials=f"admin / {generated}",
             hint="log in and change it, or set CALLCENTERD_ADMIN_PASSWORD before first start",
         )
+
+
+async def purge_service(
+    settings: Settings, db: Database, session: aiohttp.ClientSession
+) -> RetentionService:
+    """The retention purge for `callcenterd purge`, outside the daemon: recordings are
+    deleted through an ARI connection of its own, to the stored Asterisk settings (none
+    while Asterisk is disabled there: calls with recordings then stay)."""
+    _, secret_key = _keys(settings)
+    # The rollups built first (as the daemon does at start): the calls purged stay counted.
+    analytics = settings.analytics
+    await AnalyticsStore(db).prepare_rollups(
+        Thresholds(analytics.service_level_threshold, analytics.short_abandon_threshold)
+    )
+    system_settings = SystemSettingsService(
+        db, SettingsRepository(db), SecretBox(secret_key), utcnow, session, settings.ari.app
+    )
+    config = (await system_settings.current()).asterisk_config
+    control = (
+        AriCallControl(AriClient(session, system_settings.endpoint(config)))
+        if config.enabled
+        else None
+    )
+    return RetentionService(
+        RetentionStore(db), AriRecordings(lambda: control), settings.retention, utcnow, settings.tz
+    )
 
 
 async def _close_event_sockets(app: web.Application) -> None:

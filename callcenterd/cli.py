@@ -1,5 +1,5 @@
-"""The `callcenterd` command: run, migrate, user create|list|set-password, check-config,
-asterisk export-queues."""
+"""The `callcenterd` command: run, migrate, backup, purge, user create|list|set-password,
+check-config, asterisk export-queues."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+import aiohttp
 import structlog
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from callcenterd import __version__
 from callcenterd.api.server import ApiRunner
-from callcenterd.app import create_app
+from callcenterd.app import create_app, purge_service
 from callcenterd.contract.schemas import Password, UserCreate
 from callcenterd.domain.users import Role
 from callcenterd.errors import CallcenterError
@@ -144,6 +145,41 @@ def cmd_asterisk_export_queues(settings: Settings, args: argparse.Namespace) -> 
     return asyncio.run(_with_db(settings, work))
 
 
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete (or --dry-run: count) what the [retention] settings say is too old."""
+
+    async def work(db: Database) -> int:
+        async with aiohttp.ClientSession() as session:
+            report = await (await purge_service(settings, db, session)).purge(dry_run=args.dry_run)
+        verb = "would delete" if report.dry_run else "deleted"
+        limits = settings.retention
+        kept = {
+            "calls": limits.calls_days,
+            "recordings": limits.recordings_days or limits.calls_days,
+            "audit_log": limits.audit_log_days,
+            "outbox": limits.outbox_days,
+        }
+        print(f"retention ({'dry run' if report.dry_run else 'purge'}), {verb}:")
+        for kind, count in report.counts().items():
+            if kind == "recordings_kept":
+                continue
+            days = kept.get(kind)
+            note = (
+                ""
+                if days is None
+                else (f" (older than {days} days)" if days else " (kept forever)")
+            )
+            print(f"  {kind:<12} {count}{note}")
+        if report.recordings_kept:
+            print(
+                f"  {report.recordings_kept} recordings (and their calls) kept: Asterisk could not"
+                " be asked to delete them; they go at the next run"
+            )
+        return 0
+
+    return asyncio.run(_with_db(settings, work))
+
+
 def _password_from(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -256,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate the configuration")
     check.add_argument("--env", action="store_true", help="list every environment variable")
     check.set_defaults(func=cmd_check_config)
+
+    purge = commands.add_parser(
+        "purge", help="delete what is older than the [retention] settings keep"
+    )
+    purge.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted, delete nothing"
+    )
+    purge.set_defaults(func=cmd_purge)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True

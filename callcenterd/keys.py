@@ -27,10 +27,14 @@ if TYPE_CHECKING:
     from callcenterd.services.callbacks import CallbackService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
+    from callcenterd.services.email_notifications import EmailNotifications
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
     from callcenterd.services.outbox import OutboxService
+    from callcenterd.services.privacy import PrivacyService
     from callcenterd.services.queues import QueueService
+    from callcenterd.services.retention import RetentionService
+    from callcenterd.services.sms import SmsService
     from callcenterd.services.supervision import SupervisionService
     from callcenterd.services.system import SystemService
     from callcenterd.services.system_settings import SystemSettingsService
@@ -73,6 +77,10 @@ class Services:
     records: CallRecorder  # call facts: stored, their messages enqueued, then published
     outbox: OutboxService  # the durable outbox (issue 15): the worker and the admin API
     webhooks: WebhookService
+    email: EmailNotifications  # email notifications and the SMTP test (issue 15)
+    sms: SmsService  # SMS notices (the call-event MessageSource: sms.notices) and the test
+    retention: RetentionService  # the purge of old records (issue 15)
+    privacy: PrivacyService  # erasure of a phone number
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -7,6 +7,7 @@ drift apart. ``callcenterd check-config`` prints them all.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 ENV_PREFIX = "CALLCENTERD_"
@@ -248,6 +250,113 @@ class WebhookSettings(_Section):
     _split_allow = field_validator("allow_networks", mode="before")(_comma_separated)
 
 
+def _json_object(value: object) -> object:
+    """A body template given in the environment as one JSON object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"is not a JSON object: {err}") from err
+    return value
+
+
+class SmsSettings(_Section):
+    """The HTTP SMS gateway (callcenterd/notify/sms.py) and what the SMS notices say.
+
+    Generic: a URL, a method, one auth header, a body template whose string values may hold
+    {to}, {to_digits}, {text}, {sender}, {id}, {auth}, sent as JSON or form fields (GET: the
+    query string). Which answers mean success is configured too, so no provider needs code.
+    """
+
+    url: str = ""  # empty: no gateway, no SMS (the test endpoint says "not configured")
+    method: Literal["POST", "GET"] = "POST"
+    encoding: Literal["json", "form"] = "json"
+    auth_header: str = Field("Authorization", max_length=100, pattern=r"^[A-Za-z0-9-]*$")
+    # E.g. "Bearer <token>" or "Basic <base64 of user:password>". Never logged or answered.
+    # Sent in `auth_header` (empty: no header); the body template may also hold it as {auth}.
+    auth_value: SecretStr = SecretStr("")
+    body: dict[str, Any] = Field(
+        default_factory=lambda: {"to": "{to}", "text": "{text}", "sender": "{sender}"}
+    )
+    # Success: one of these status codes (empty: any 2xx), and when set, the JSON answer's
+    # field (dotted path, e.g. "result.status") equal to the value, and/or the body holding
+    # the substring.
+    success_status: tuple[int, ...] = ()
+    success_json_field: str = Field("", max_length=200)
+    success_json_value: str = Field("", max_length=200)
+    success_body_contains: str = Field("", max_length=200)
+    timeout: float = Field(10.0, gt=0, le=120)  # seconds for one request to the gateway
+    sender: str = Field("", max_length=50)
+    # A number gets at most one missed-call SMS (and one callback confirmation) per window.
+    window_seconds: int = Field(3600, ge=0, le=30 * 24 * 3600)
+    # Normalisation to E.164: numbers without an international prefix are national ones.
+    country_code: str = Field("7", pattern=r"^[1-9][0-9]{0,2}$")
+    national_prefix: str = Field("8", pattern=r"^[0-9]{0,2}$")
+    national_number_length: int = Field(10, ge=0, le=14)  # 0: any length
+    # Numbers this short (or shorter) are internal extensions: never an SMS.
+    internal_max_length: int = Field(6, ge=0, le=10)
+    language: Literal["ru", "en"] = "ru"  # queues without a language of their own
+    company: str = Field("", max_length=60)  # named in every text before the queue's name
+    reminder_minutes: int = Field(15, ge=0, le=24 * 60)  # before a timed callback; 0: none
+
+    _split_status = field_validator("success_status", mode="before")(_comma_separated)
+    _body_from_json = field_validator("body", mode="before")(_json_object)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url_or_empty(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError("must be empty or an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("success_status")
+    @classmethod
+    def _status_codes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for code in value:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code")
+        return value
+
+    @model_validator(mode="after")
+    def _body_fits_encoding(self) -> SmsSettings:
+        if self.method == "GET" and self.encoding == "json":
+            raise ValueError('GET sends the fields as a query string: use encoding = "form"')
+        if self.encoding == "form":
+            for key, value in self.body.items():
+                if not isinstance(value, str | int | float | bool):
+                    raise ValueError(f"body.{key}: form encoding takes flat key/value pairs")
+        if self.success_json_value and not self.success_json_field:
+            raise ValueError("success_json_value needs success_json_field")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.url)
+
+
+class RetentionSettings(_Section):
+    """How long each kind of record is kept, in days (0: forever), and when the nightly purge
+    runs. Statistics survive a purge: the dashboards read rollups (migrations 0005/0006)
+    that deleting calls does not change; see services/retention.py for the figures that
+    still read raw call rows."""
+
+    # Calls with their timeline (call_events), legs and who-was-rung index; their recordings
+    # too. Counted from the UTC midnight before (the rollups' day), so a purge removes whole
+    # days.
+    calls_days: int = Field(0, ge=0, le=36_600)
+    # Recordings alone (the call rows stay, the recording name cleared, a timeline entry
+    # added); only meaningful when shorter than calls_days.
+    recordings_days: int = Field(0, ge=0, le=36_600)
+    audit_log_days: int = Field(0, ge=0, le=36_600)
+    # Outbox messages in a final state (sent, failed, cancelled) not changed for this long.
+    outbox_days: int = Field(0, ge=0, le=36_600)
+    # The nightly run, HH:MM in the configured time zone.
+    run_at: str = Field("03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # Rows per transaction: each batch holds the writer for a few milliseconds only.
+    batch_size: int = Field(500, ge=1, le=100_000)
+
+
 class Settings(_Section):
     http: HttpSettings = HttpSettings()
     state_dir: Path = Path("state")
@@ -265,6 +374,9 @@ class Settings(_Section):
     transfers: TransferSettings = TransferSettings()
     outbox: OutboxSettings = OutboxSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    sms: SmsSettings = SmsSettings()
+
+    retention: RetentionSettings = RetentionSettings()
     # Password of the `admin` user created on first start; random (and logged once) when unset.
     admin_password: SecretStr | None = None
     timezone: str = "UTC"
@@ -274,6 +386,21 @@ class Settings(_Section):
     def _empty_is_unset(cls, value: Any) -> Any:
         # `CALLCENTERD_DATABASE=` in an env file means "not set", not the current folder.
         return None if value == "" else value
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _sqlite_only(cls, value: Any) -> Any:
+        # A URL the store cannot open must stop the start, not become a folder named after
+        # its scheme. Only the scheme is quoted: the rest may hold a password.
+        if not isinstance(value, str) or "://" not in value:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() == "sqlite" and rest.startswith("/"):
+            return rest
+        raise ValueError(
+            f"a {scheme}:// database cannot be used: the store is SQLite,"
+            " given as a file path or sqlite:///absolute/path"
+        )
 
     @field_validator("timezone")
     @classmethod

@@ -49,6 +49,10 @@ def queue_out(view: QueueView) -> QueueOut:
         last_operator_wait=round(config.last_operator_wait),
         callback_enabled=config.callback_enabled,
         callback_offer_after=round(config.callback_offer_after),
+        sms_missed_call=config.sms_missed_call,
+        sms_callback_scheduled=config.sms_callback_scheduled,
+        sms_callback_reminder=config.sms_callback_reminder,
+        notification_language=config.notification_language,
         created_at=queue.created_at,
         updated_at=queue.updated_at,
     )

@@ -90,6 +90,15 @@ OfferAfter = Annotated[
     int, Field(ge=0, le=3600, description="Seconds of waiting before the callback offer; 0: none")
 ]
 CallStatus = Literal["incoming", "answered", "completed", "missed"]
+NotificationLanguage = Literal["ru", "en"]
+_SMS_SWITCH = "SMS to the caller (with SystemSettings.sms_notifications on): "
+SmsMissedCall = Annotated[bool, Field(description=_SMS_SWITCH + "after a missed call")]
+SmsCallbackScheduled = Annotated[
+    bool, Field(description=_SMS_SWITCH + "when a callback is booked or moved")
+]
+SmsCallbackReminder = Annotated[
+    bool, Field(description=_SMS_SWITCH + "a reminder before a timed callback")
+]
 
 
 # --- queues --------------------------------------------------------------------------------
@@ -155,6 +164,12 @@ class QueueCreate(_In):
         None, description="Offer callbacks; null: the system setting callback_enabled"
     )
     callback_offer_after: OfferAfter = 60
+    sms_missed_call: SmsMissedCall = True
+    sms_callback_scheduled: SmsCallbackScheduled = True
+    sms_callback_reminder: SmsCallbackReminder = True
+    notification_language: NotificationLanguage | None = Field(
+        None, description="The language of the queue's SMS; null: the daemon's [sms] language"
+    )
 
 
 class QueueUpdate(_In):
@@ -182,6 +197,9 @@ class QueueUpdate(_In):
         "announce_wait",
         "last_operator_wait",
         "callback_offer_after",
+        "sms_missed_call",
+        "sms_callback_scheduled",
+        "sms_callback_reminder",
     )
 
     name: Name | None = None
@@ -208,6 +226,12 @@ class QueueUpdate(_In):
     last_operator_wait: LastOperatorWait | None = None
     callback_enabled: bool | None = Field(None, description="null: the system setting")
     callback_offer_after: OfferAfter | None = None
+    sms_missed_call: SmsMissedCall | None = None
+    sms_callback_scheduled: SmsCallbackScheduled | None = None
+    sms_callback_reminder: SmsCallbackReminder | None = None
+    notification_language: NotificationLanguage | None = Field(
+        None, description="null: the daemon's [sms] language"
+    )
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 
@@ -250,6 +274,10 @@ class QueueOut(BaseModel):
     last_operator_wait: int
     callback_enabled: bool | None
     callback_offer_after: int
+    sms_missed_call: bool
+    sms_callback_scheduled: bool
+    sms_callback_reminder: bool
+    notification_language: NotificationLanguage | None
     created_at: datetime
     updated_at: datetime
 

@@ -307,6 +307,119 @@ PauseReasons = Annotated[
 ]
 
 
+EmailSecurity = Literal["starttls", "tls", "none"]
+SupervisorAlerts = Literal["immediate", "digest", "off"]
+EmailLanguage = Literal["ru", "en"]
+MailHost = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=253, pattern=r"^[\w.:-]*$")
+]
+ReportTime = Annotated[
+    str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"), Field(examples=["08:00"])
+]
+MAX_EMAIL_RECIPIENTS = 50
+EmailRecipients = Annotated[
+    list[Email], Field(max_length=MAX_EMAIL_RECIPIENTS, json_schema_extra={"uniqueItems": True})
+]
+
+
+def _each_once(recipients: list[str]) -> list[str]:
+    if len({item.casefold() for item in recipients}) != len(recipients):
+        raise ValueError("each address may be listed once")
+    return recipients
+
+
+UniqueRecipients = Annotated[EmailRecipients, AfterValidator(_each_once)]
+
+
+class EmailConfig(BaseModel):
+    """SMTP and what is emailed. Mail goes out only with `email_notifications` on and a
+    host and from address set."""
+
+    host: MailHost = Field("", description="SMTP server; empty: email not configured")
+    port: int = Field(587, ge=1, le=65535)
+    security: EmailSecurity = Field(
+        "starttls", description="starttls (port 587), tls (implicit TLS, port 465) or none"
+    )
+    verify_certificate: bool = Field(
+        True, description="Check the server's TLS certificate (off only for a private relay)"
+    )
+    username: Annotated[str, StringConstraints(max_length=254)] = Field(
+        "", description="Empty: no login"
+    )
+    password: Annotated[str, StringConstraints(max_length=256)] = Field(
+        "", description=f"Write-only: answers show '{PASSWORD_MASK}' when one is stored"
+    )
+    from_address: Email | None = Field(None, description="The From of every email")
+    timeout: int = Field(15, ge=1, le=120, description="Seconds per SMTP exchange")
+    language: EmailLanguage = "ru"
+    supervisor_alerts: SupervisorAlerts = Field(
+        "immediate",
+        description="Missed-call alerts to the queue's supervisors: one email per call,"
+        " a digest every digest_interval_minutes, or none",
+    )
+    digest_interval_minutes: int = Field(30, ge=5, le=1440)
+    daily_report: bool = Field(True, description="Yesterday's figures per queue, once a day")
+    daily_report_time: ReportTime = Field("08:00", description="HH:MM, the configured timezone")
+    daily_report_recipients: UniqueRecipients = Field(
+        default_factory=list, description="Empty: every active manager"
+    )
+    admin_recipients: UniqueRecipients = Field(
+        default_factory=list,
+        description="Who hears of messages the outbox gave up on; empty: every active admin",
+    )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.from_address)
+
+
+class EmailConfigUpdate(_In):
+    NOT_NULL = (
+        "host",
+        "port",
+        "security",
+        "verify_certificate",
+        "username",
+        "timeout",
+        "language",
+        "supervisor_alerts",
+        "digest_interval_minutes",
+        "daily_report",
+        "daily_report_time",
+        "daily_report_recipients",
+        "admin_recipients",
+    )
+    host: MailHost | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    security: EmailSecurity | None = None
+    verify_certificate: bool | None = None
+    username: Annotated[str, StringConstraints(max_length=254)] | None = None
+    password: Annotated[str, StringConstraints(max_length=256)] | None = Field(
+        None, description=f"Omit, or send '{PASSWORD_MASK}', to keep the stored password"
+    )
+    from_address: Email | None = Field(None, description="null: no From (email off)")
+    timeout: int | None = Field(None, ge=1, le=120)
+    language: EmailLanguage | None = None
+    supervisor_alerts: SupervisorAlerts | None = None
+    digest_interval_minutes: int | None = Field(None, ge=5, le=1440)
+    daily_report: bool | None = None
+    daily_report_time: ReportTime | None = None
+    daily_report_recipients: UniqueRecipients | None = None
+    admin_recipients: UniqueRecipients | None = None
+
+    _not_null = field_validator(*NOT_NULL)(reject_null)
+
+
+class EmailTestRequest(_In):
+    to: Email
+
+
+class EmailTestResult(BaseModel):
+    success: bool
+    message: str
+    data: dict[str, Any]
+
+
 class SystemSettings(BaseModel):
     call_recording: bool = False
     auto_answer_delay: float = Field(0, ge=0, le=30, description="Seconds")
@@ -320,6 +433,9 @@ class SystemSettings(BaseModel):
         default_factory=lambda: list(DEFAULT_PAUSE_REASONS),
         description="extra: the reasons an operator may pause with (status busy); the"
         " system's own ('no_answer': autopause, 'paused': no reason) are always known",
+    )
+    email_config: EmailConfig = Field(
+        default_factory=EmailConfig, description="extra: SMTP and what is emailed"
     )
     updated_by: str | None = None
     updated_at: datetime | None = None
@@ -351,6 +467,7 @@ class SystemSettingsUpdate(_In):
         "email_notifications",
         "asterisk_config",
         "pause_reasons",
+        "email_config",
     )
     call_recording: bool | None = None
     auto_answer_delay: float | None = Field(None, ge=0, le=30)
@@ -361,6 +478,7 @@ class SystemSettingsUpdate(_In):
     email_notifications: bool | None = None
     asterisk_config: AsteriskConfigUpdate | None = None
     pause_reasons: PauseReasons | None = Field(None, description="Replaces the whole list")
+    email_config: EmailConfigUpdate | None = None
 
     _not_null = field_validator(*NOT_NULL)(reject_null)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 
 class Strategy(StrEnum):
@@ -67,6 +68,11 @@ class QueueConfig:
     last_operator_wait: float = 0.0
     callback_enabled: bool | None = None  # None: the system's callback_enabled
     callback_offer_after: float = 60.0  # seconds of waiting before the callback offer
+    # SMS to callers (notify/sms_notices.py), each switchable; not read by the engine.
+    sms_missed_call: bool = True
+    sms_callback_scheduled: bool = True
+    sms_callback_reminder: bool = True
+    notification_language: Literal["ru", "en"] | None = None  # None: the [sms] language
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,22 +60,26 @@ class CallRecorder:
         sources: Sequence[MessageSource] = (),
         on_enqueued: Callable[[], None] | None = None,
     ) -> None:
-        """`sources`: asked for each published event's messages (a source whose len() is 0
-        is skipped); `on_enqueued`: called after a commit that enqueued any (the outbox
+        """`sources`: asked for each published event's messages (a falsy one, by len() or
+        bool(), is skipped); `on_enqueued`: called after a commit that enqueued any (the outbox
         worker's wake)."""
         self._writer = writer
         self._bus = bus
         self._retry_delays = retry_delays
         self._lanes = SerialLanes(expected=(CallcenterError,))
-        self._sources = tuple(sources)
+        self._sources: tuple[MessageSource, ...] = tuple(sources)
         self._on_enqueued = on_enqueued
         # What the sources are told about each live call, learned from its facts (started,
         # queued, answered, ended); read from its record when missing (after a restart).
         self._facts: dict[str, CallFacts] = {}
 
     # --- messages the facts cause -------------------------------------------------------------
+    def add_source(self, source: MessageSource) -> None:
+        """One more source of messages (wired at start, before the first call)."""
+        self._sources = (*self._sources, source)
+
     def _sourcing(self) -> bool:
-        # any(): a source with a length (the webhooks) counts only when it holds something.
+        # any(): a source that is falsy (no webhook; SMS or email switched off) is not asked.
         return bool(self._sources) and any(self._sources)
 
     async def _messages(self, payload: out.Payload, at: datetime, **learned: Any) -> Messages:
@@ -91,7 +95,7 @@ class CallRecorder:
         found = [
             message
             for source in self._sources
-            if source
+            if source  # falsy: nothing to say now
             for message in source.messages_for(payload.TYPE, event, facts, at)
         ]
         return found
@@ -309,9 +313,11 @@ class CallRecorder:
         payload = out.CallEnded(call_id, to_iso(at), end.duration, end.status, end.reason)
         messages = NO_MESSAGES
         if self._sourcing():
-            learned: dict[str, str | None] = {"status": end.status, "reason": end.reason}
+            learned: dict[str, Any] = {"status": end.status, "reason": end.reason}
             if end.queue_id is not None:
                 learned["queue_id"] = end.queue_id
+            if end.wait_seconds is not None:
+                learned["extra"] = {"wait_seconds": end.wait_seconds}
             messages = await self._messages(payload, at, **learned)
         self._facts.pop(call_id, None)  # the call is over
         await self._store(call_id, lambda: self._writer.ended(call_id, at, end, messages))

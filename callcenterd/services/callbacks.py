@@ -28,11 +28,13 @@ from callcenterd.contract.callbacks import CallbackCreate, CallbackListQuery, Ca
 from callcenterd.contract.validation import field_error
 from callcenterd.domain import commands as cmd
 from callcenterd.domain import events as ev
-from callcenterd.domain.clock import to_iso
+from callcenterd.domain.clock import from_iso, to_iso
+from callcenterd.domain.messages import OutgoingMessage
 from callcenterd.domain.users import Role
 from callcenterd.errors import Conflict, NotFound, PermissionDenied
 from callcenterd.events.bus import EventBus
 from callcenterd.events.payloads import CallbackEvent
+from callcenterd.notify.sms_notices import CallbackNotice, SmsNotices
 from callcenterd.security import Clock, Principal
 from callcenterd.services.call_records import CallRecorder
 from callcenterd.services.context import audit
@@ -42,10 +44,12 @@ from callcenterd.store.callbacks import StoredCallback as StoredCallback  # re-e
 from callcenterd.store.calls import CallEnd
 from callcenterd.store.db import Database
 from callcenterd.store.operators import OperatorDirectory
+from callcenterd.store.outbox import enqueue_in
 
 log = structlog.get_logger(__name__)
 
 CALLBACK_ROUTED_BY = "callback"
+SAME_TIME = timedelta(milliseconds=1)
 Submit = Callable[[ev.Event], Awaitable[None]]
 _STATUS_OF_STEP = {
     "requested": "pending",
@@ -61,13 +65,29 @@ def _stamp(at: float | None) -> datetime | None:
     return None if at is None else datetime.fromtimestamp(at, UTC)
 
 
-class CallbackFacts:
-    """The engine's `CallbackChanged` facts: stored, then published, in the call's order."""
+def _notice(callback: StoredCallback, scheduled_at: datetime | None) -> CallbackNotice:
+    return CallbackNotice(callback.id, callback.queue_id, callback.number, scheduled_at)
 
-    def __init__(self, store: CallbackStore, records: CallRecorder, bus: EventBus) -> None:
+
+class CallbackFacts:
+    """The engine's `CallbackChanged` facts: stored, then published, in the call's order.
+
+    The caller's SMS about the callback (`notices`) are queued in the outbox in the same
+    transaction as the step that causes them: booked (confirmation, reminder), moved by a
+    person (the new time, its reminder; the old reminder withdrawn), dialed or over (a
+    reminder still queued is withdrawn)."""
+
+    def __init__(
+        self,
+        store: CallbackStore,
+        records: CallRecorder,
+        bus: EventBus,
+        notices: SmsNotices | None = None,
+    ) -> None:
         self._store = store
         self._records = records
         self._bus = bus
+        self._notices = notices
 
     def record(self, fact: cmd.CallbackChanged, at: datetime) -> asyncio.Task[None]:
         if fact.event == "requested":
@@ -114,11 +134,45 @@ class CallbackFacts:
             await self._store.insert(
                 conn, {**callback, "call_id": call_id, "created_at": stamp, "updated_at": stamp}
             )
+            if self._notices is not None:
+                scheduled = callback.get("scheduled_at")
+                notice = CallbackNotice(
+                    callback["id"],
+                    callback["queue_id"],
+                    callback["number"],
+                    from_iso(scheduled) if scheduled else None,
+                )
+                await enqueue_in(conn, self._notices.callback_booked(notice, at), at)
         data = {"callback_id": callback["id"], "origin_call_id": callback.get("origin_call_id")}
         await self._records.noted(call_id, at, "callback_requested", data)
         stored = await self._store.get(callback["id"])
         if stored is not None:
             self.publish("requested", stored, at)
+
+    async def _sms_of_step(
+        self, fact: cmd.CallbackChanged, scheduled_at: str | None, at: datetime
+    ) -> tuple[list[OutgoingMessage], str | None]:
+        """(messages to queue, reminder keys to withdraw) for a step of the callback."""
+        if self._notices is None:
+            return [], None
+        withdraw = SmsNotices.reminder_prefix(fact.callback_id)
+        if fact.event != "scheduled":
+            return [], withdraw  # dialing or over: a reminder still queued is stale
+        before = await self._store.get(fact.callback_id)
+        # A person moved it: it was waiting (not being dialed: that is a retry after an
+        # unanswered dial) and its time changed (a re-adopted callback keeps its own).
+        if before is None or before.status != "pending" or scheduled_at is None:
+            return [], None
+        moved_to = from_iso(scheduled_at)
+        # The engine's times are float seconds: the same time may differ by a microsecond.
+        if before.scheduled_at is not None and abs(before.scheduled_at - moved_to) < SAME_TIME:
+            return [], None
+        notice = _notice(before, moved_to)
+        return self._notices.callback_rescheduled(notice, at), withdraw
+
+    def withdraw_reminders(self, callback_id: str) -> str | None:
+        """The key prefix of the callback's reminders, to withdraw (None: no SMS here)."""
+        return None if self._notices is None else SmsNotices.reminder_prefix(callback_id)
 
     async def _existing(self, fact: cmd.CallbackChanged, at: datetime) -> None:
         stored = await self._store.get(fact.callback_id)
@@ -134,7 +188,10 @@ class CallbackFacts:
             columns["scheduled_at"] = to_iso(scheduled) if scheduled else None
         if fact.reason is not None:
             columns["reason"] = fact.reason
-        await self._store.change(fact.callback_id, at, **columns)
+        messages, withdraw = await self._sms_of_step(fact, columns.get("scheduled_at"), at)
+        await self._store.change(
+            fact.callback_id, at, messages=messages, withdraw=withdraw, **columns
+        )
         data: dict[str, Any] = {"callback_id": fact.callback_id, "attempts": fact.attempts}
         if fact.reason is not None:
             data["reason"] = fact.reason
@@ -347,7 +404,13 @@ class CallbackService:
         callback = await self._pending(callback_id, actor)
         assert callback.call_id is not None
         now = self._clock()
-        await self._store.change(callback.id, now, status="cancelled", reason="cancelled")
+        await self._store.change(
+            callback.id,
+            now,
+            withdraw=self._facts.withdraw_reminders(callback.id),
+            status="cancelled",
+            reason="cancelled",
+        )
         await self._records.later(
             callback.call_id,
             lambda: self._records.noted(

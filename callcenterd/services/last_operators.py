@@ -25,3 +25,7 @@ class LastOperators:
     def of(self, caller_number: str) -> str | None:
         key = number_key(caller_number)
         return self._by_number.get(key) if key else None
+
+    def forget(self, key: str) -> None:
+        """A number erased (its digits `key`): routing no longer knows who served it."""
+        self._by_number.pop(key, None)

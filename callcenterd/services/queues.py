@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ from callcenterd.store.queues import QueueMember as QueueMember  # re-exported f
 from callcenterd.store.queues import QueueRepository, StoredQueue
 
 log = structlog.get_logger(__name__)
+
+QueuesChanged = Callable[[], Awaitable[None]]
 
 # Columns written straight from the request (the rest are derived or JSON-encoded).
 _PLAIN = (
@@ -54,6 +57,10 @@ _PLAIN = (
     "last_operator_wait",
     "callback_enabled",
     "callback_offer_after",
+    "sms_missed_call",
+    "sms_callback_scheduled",
+    "sms_callback_reminder",
+    "notification_language",
 )
 
 
@@ -72,6 +79,15 @@ class QueueService:
         self._queues = queues
         self.routing = routing  # public so tests (and the app) can swap the port
         self._clock = clock
+        self._listeners: list[QueuesChanged] = []
+
+    def on_change(self, listener: QueuesChanged) -> None:
+        """Called after each stored change of a queue (created, updated, deleted)."""
+        self._listeners.append(listener)
+
+    async def _changed(self) -> None:
+        for listener in self._listeners:
+            await listener()
 
     # --- reads ------------------------------------------------------------------------------
     async def list_queues(self) -> list[QueueView]:
@@ -205,11 +221,13 @@ class QueueService:
             )
         log.info("queue_deleted", queue_id=queue_id)
         await self.routing.submit(QueueRemoved(queue_id))
+        await self._changed()
 
     async def _publish(self, queue_id: str) -> QueueView:
         """Tell the engine about the queue as stored, then answer with it."""
         view = await self.get(queue_id)
         await self.routing.submit(QueueUpserted(view.queue.config))
+        await self._changed()
         return view
 
     # --- rules ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""SystemSettings: stored in SQLite, the Asterisk password encrypted, never served in clear.
+"""SystemSettings: stored in SQLite, the Asterisk and SMTP passwords encrypted, never served
+in clear.
 
 The Asterisk values from the config file and environment seed the stored settings
 only while the database has none; after an admin saves settings through the API,
@@ -40,6 +41,9 @@ from callcenterd.telephony.errors import TelephonyError
 from callcenterd.telephony.translate import asterisk_system_name, asterisk_version
 
 log = structlog.get_logger(__name__)
+
+# The settings sections holding a password: stored encrypted, answered masked.
+SECRET_SECTIONS = ("asterisk_config", "email_config")
 
 SettingsChanged = Callable[[SystemSettings, SystemSettings], Awaitable[None]]
 
@@ -89,18 +93,22 @@ class SystemSettingsService:
             log.info("settings_seeded", asterisk_host=defaults.asterisk_config.host)
 
     async def current(self) -> SystemSettings:
-        """The settings with the Asterisk password in clear: for the daemon, never the API."""
+        """The settings with the passwords in clear: for the daemon, never the API."""
         stored = await self._repo.load()
         if stored is None:
             return SystemSettings()
-        asterisk = dict(stored.get("asterisk_config", {}))
-        encrypted = asterisk.pop("password_encrypted", "")
+        sections = {name: self._decrypted(stored.get(name, {}), name) for name in SECRET_SECTIONS}
+        return SystemSettings.model_validate({**stored, **sections})
+
+    def _decrypted(self, stored: dict[str, Any], section: str) -> dict[str, Any]:
+        section_data = dict(stored)
+        encrypted = section_data.pop("password_encrypted", "")
         try:
-            asterisk["password"] = self._box.decrypt(encrypted) if encrypted else ""
+            section_data["password"] = self._box.decrypt(encrypted) if encrypted else ""
         except ValueError:
-            log.error("settings_secret_undecryptable")
-            asterisk.pop("password", None)  # none (the model's default) rather than garbage
-        return SystemSettings.model_validate({**stored, "asterisk_config": asterisk})
+            log.error("settings_secret_undecryptable", section=section)
+            section_data.pop("password", None)  # none (the model's default) rather than garbage
+        return section_data
 
     async def pause_reasons(self) -> list[str]:
         """The pause reasons operators may choose now (as configured by admins)."""
@@ -111,46 +119,58 @@ class SystemSettingsService:
 
     @staticmethod
     def mask(settings: SystemSettings) -> SystemSettings:
-        asterisk = settings.asterisk_config
-        shown = PASSWORD_MASK if asterisk.password else ""
-        return settings.model_copy(
-            update={"asterisk_config": asterisk.model_copy(update={"password": shown})}
-        )
+        masked: dict[str, Any] = {}
+        for name in SECRET_SECTIONS:
+            section = getattr(settings, name)
+            shown = PASSWORD_MASK if section.password else ""
+            masked[name] = section.model_copy(update={"password": shown})
+        return settings.model_copy(update=masked)
 
     def _to_stored(self, settings: SystemSettings) -> dict[str, Any]:
         data = settings.model_dump(mode="json", exclude={"updated_by", "updated_at"})
-        password = data["asterisk_config"].pop("password")
-        data["asterisk_config"]["password_encrypted"] = (
-            self._box.encrypt(password) if password else ""
-        )
+        for name in SECRET_SECTIONS:
+            password = data[name].pop("password")
+            data[name]["password_encrypted"] = self._box.encrypt(password) if password else ""
         return data
 
     async def update(self, body: SystemSettingsUpdate, actor: Principal) -> SystemSettings:
         current = await self.current()
-        changes = body.model_dump(exclude_unset=True, exclude={"asterisk_config"})
-        asterisk_changes: dict[str, Any] = {}
-        if body.asterisk_config is not None:
-            asterisk_changes = body.asterisk_config.model_dump(exclude_unset=True)
-            if asterisk_changes.get("password") in (None, PASSWORD_MASK):
-                asterisk_changes.pop("password", None)
+        changes = body.model_dump(exclude_unset=True, exclude=set(SECRET_SECTIONS))
+        section_changes: dict[str, dict[str, Any]] = {}
+        for name in SECRET_SECTIONS:
+            sent = getattr(body, name)
+            section_changes[name] = sent.model_dump(exclude_unset=True) if sent else {}
+            if section_changes[name].get("password") in (None, PASSWORD_MASK):
+                section_changes[name].pop("password", None)
         try:
             # Validated as a whole: a field sent as null must be a 422, not a 500.
             merged = SystemSettings.model_validate(
                 {
                     **current.model_dump(),
                     **changes,
-                    "asterisk_config": {**current.asterisk_config.model_dump(), **asterisk_changes},
+                    **{
+                        name: {**getattr(current, name).model_dump(), **section_changes[name]}
+                        for name in SECRET_SECTIONS
+                    },
                 }
             )
         except ValidationError as err:
             raise validation_error(err, "body") from err
         async with self._db.transaction() as conn:
             await self._repo.save(conn, self._to_stored(merged), actor.id, self._clock())
-            shown = {**changes, "asterisk_config": dict(asterisk_changes)}
-            if "password" in shown["asterisk_config"]:
-                shown["asterisk_config"]["password"] = SECRET_CHANGED
+            shown: dict[str, Any] = dict(changes)
+            for name in SECRET_SECTIONS:
+                if name == "asterisk_config" or section_changes[name]:
+                    shown[name] = dict(section_changes[name])
+                    if "password" in shown[name]:
+                        shown[name]["password"] = SECRET_CHANGED
             await audit(conn, self._clock(), actor, "settings", "update", None, shown)
-        log.info("settings_updated", fields=sorted(changes), asterisk=sorted(asterisk_changes))
+        log.info(
+            "settings_updated",
+            fields=sorted(changes),
+            asterisk=sorted(section_changes["asterisk_config"]),
+            email=sorted(section_changes["email_config"]),
+        )
         for listener in self._listeners:
             await listener(merged, current)
         return await self.masked()

@@ -34,11 +34,11 @@ from callcenterd.store.call_stats import (
     definition_digest,
     on_quarter,
     raw_sql,
-    rebuild_sql,
+    rebuild_since_sql,
     rollup_sql,
     trigger_sql,
 )
-from callcenterd.store.db import Database, marks
+from callcenterd.store.db import Database, fetch_all_in, marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,12 @@ class AnalyticsStore:
     # --- call figures -----------------------------------------------------------------------
     async def prepare_rollups(self, thresholds: Thresholds) -> bool:
         """Install the rollups' triggers for these thresholds and rebuild the rollups, unless
-        they already follow this very definition. True when rebuilt."""
+        they already follow this very definition. True when rebuilt.
+
+        Rebuilt from the UTC day of the oldest call kept on: the days before hold only calls
+        a retention purge deleted, whose figures the rollups alone still have (counted with
+        the thresholds of their time). No call at all: nothing to rebuild from.
+        """
         digest = definition_digest(thresholds)
         stored = await self._db.fetch_value(
             "SELECT definition FROM call_stats_definition WHERE id = 1"
@@ -141,8 +146,14 @@ class AnalyticsStore:
         async with self._db.transaction() as conn:
             for name in TRIGGERS:
                 await conn.execute(f"DROP TRIGGER IF EXISTS {name}")
-            for statement in (*trigger_sql(thresholds), *rebuild_sql(thresholds)):
+            for statement in trigger_sql(thresholds):
                 await conn.execute(statement)
+            oldest = await fetch_all_in(
+                conn, f"SELECT MIN(start_time) FROM calls INDEXED BY {STATS_INDEX}"
+            )
+            if oldest[0][0] is not None:
+                for sql, params in rebuild_since_sql(thresholds, str(oldest[0][0])[:10]):
+                    await conn.execute(sql, params)
             await conn.execute(
                 "INSERT INTO call_stats_definition (id, definition, built_at)"
                 " VALUES (1, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"

@@ -337,20 +337,46 @@ def trigger_sql(thresholds: Thresholds) -> list[str]:
 
 def rebuild_sql(thresholds: Thresholds) -> list[str]:
     """Refill every rollup from every call (one pass each over the covering index)."""
+    return [sql for sql, _ in _rebuild(thresholds, since=None)]
+
+
+def rebuild_since_sql(thresholds: Thresholds, day: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Refill the rollups' slots of UTC day `day` ('YYYY-MM-DD') and after from the calls.
+
+    The slots before stay as they are: they hold the figures of calls a retention purge
+    deleted (store/retention.py), which the calls can no longer give. A purge removes whole
+    UTC days and keeps every call after the last one it removed, so the days rebuilt here
+    have all their calls.
+    """
+    return _rebuild(thresholds, since=day)
+
+
+def _rebuild(thresholds: Thresholds, since: str | None) -> list[tuple[str, tuple[str, ...]]]:
     figures = ", ".join(_aggregate(f, f.expression) for f in row_figures(thresholds))
-    statements = []
+    # Quarter-hour slots ('YYYY-MM-DDTHH:MM') of the day sort after the day itself.
+    slots = "" if since is None else " WHERE slot >= ?"
+    calls = "" if since is None else " WHERE start_time >= ?"
+    also = "" if since is None else " AND start_time >= ?"
+    params: tuple[str, ...] = () if since is None else (since,)
+    statements: list[tuple[str, tuple[str, ...]]] = []
     for tables, slot in ((ROLLUP_TABLES, slot_expression()), (DAY_TABLES, day_expression())):
         statements += [
-            f"DELETE FROM {tables['queue']}",
-            f"DELETE FROM {tables['operator']}",
-            f"INSERT INTO {tables['queue']} (slot, queue_id, {', '.join(COLUMNS)})"
-            f" SELECT {slot}, COALESCE(queue_id, ''), {figures}"
-            f" FROM calls INDEXED BY {STATS_INDEX} GROUP BY 1, 2",
-            f"INSERT INTO {tables['operator']}"
-            f" (slot, operator_id, queue_id, {', '.join(COLUMNS)})"
-            f" SELECT {slot}, operator_id, COALESCE(queue_id, ''), {figures}"
-            f" FROM calls INDEXED BY {STATS_INDEX}"
-            " WHERE operator_id IS NOT NULL GROUP BY 1, 2, 3",
+            (f"DELETE FROM {tables['queue']}{slots}", params),
+            (f"DELETE FROM {tables['operator']}{slots}", params),
+            (
+                f"INSERT INTO {tables['queue']} (slot, queue_id, {', '.join(COLUMNS)})"
+                f" SELECT {slot}, COALESCE(queue_id, ''), {figures}"
+                f" FROM calls INDEXED BY {STATS_INDEX}{calls} GROUP BY 1, 2",
+                params,
+            ),
+            (
+                f"INSERT INTO {tables['operator']}"
+                f" (slot, operator_id, queue_id, {', '.join(COLUMNS)})"
+                f" SELECT {slot}, operator_id, COALESCE(queue_id, ''), {figures}"
+                f" FROM calls INDEXED BY {STATS_INDEX}"
+                f" WHERE operator_id IS NOT NULL{also} GROUP BY 1, 2, 3",
+                params,
+            ),
         ]
     return statements
 

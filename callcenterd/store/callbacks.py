@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,8 +12,10 @@ from typing import Any
 import aiosqlite
 
 from callcenterd.domain.clock import from_iso, to_iso
+from callcenterd.domain.messages import OutgoingMessage
 from callcenterd.errors import Conflict
 from callcenterd.store.db import Database, insert_sql, set_sql
+from callcenterd.store.outbox import enqueue_in
 
 # Callbacks still to be served (one per number and queue: the unique index callbacks_one_open).
 OPEN_STATUSES = ("pending", "dialing")
@@ -149,12 +152,27 @@ class CallbackStore:
         )
         return [_callback(row) for row in rows]
 
-    async def change(self, callback_id: str, at: datetime, **columns: Any) -> None:
+    async def change(
+        self,
+        callback_id: str,
+        at: datetime,
+        *,
+        messages: Sequence[OutgoingMessage] = (),
+        withdraw: str | None = None,
+        **columns: Any,
+    ) -> None:
+        """Change the callback; in the same transaction queue `messages` (its SMS) and
+        withdraw its still-queued messages whose keys start with `withdraw` (a reminder of a
+        time that no longer holds), except those just queued."""
         assignments, params = set_sql({**columns, "updated_at": to_iso(at)})
         async with self._db.transaction() as conn:
             await conn.execute(
                 f"UPDATE callbacks SET {assignments} WHERE id = ?", (*params, callback_id)
             )
+            if withdraw is not None:
+                keep = [m.idempotency_key for m in messages]
+                await withdraw_queued_in(conn, withdraw, at, keep)
+            await enqueue_in(conn, messages, at)
 
     async def events_of(self, call_id: str) -> int:
         """Timeline entries of a call: an upper bound of the legs it used (new leg ids must
@@ -182,3 +200,19 @@ class CallbackStore:
             " AND b.status NOT IN ('pending', 'dialing')"
         )
         return [(str(row[0]), str(row[1])) for row in rows]
+
+
+async def withdraw_queued_in(
+    conn: aiosqlite.Connection, key_prefix: str, at: datetime, keep: Sequence[str] = ()
+) -> int:
+    """Cancel the outbox's still-queued messages whose idempotency key starts with
+    `key_prefix` (a callback's reminders), but those in `keep`; the number cancelled."""
+    sql = (
+        "UPDATE outbox SET state = 'cancelled', updated_at = ?,"
+        " last_error = 'withdrawn: the callback changed'"
+        " WHERE state = 'queued' AND substr(idempotency_key, 1, ?) = ?"
+    )
+    if keep:
+        sql += f" AND idempotency_key NOT IN ({', '.join('?' * len(keep))})"
+    cursor = await conn.execute(sql, (to_iso(at), len(key_prefix), key_prefix, *keep))
+    return cursor.rowcount

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosqlite
 
+from callcenterd.domain.callers import mentions_number, number_key
 from callcenterd.errors import Conflict, DatabaseUnavailable, InvalidData
 from callcenterd.security import private_dir, private_file, restrict
 
@@ -97,6 +98,14 @@ def _casefold(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 
 
+def _number_key(value: object) -> object:
+    return number_key(value) if isinstance(value, str) else None
+
+
+def _mentions(text: object, key: object) -> int:
+    return int(isinstance(text, str) and isinstance(key, str) and mentions_number(text, key))
+
+
 async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:
     # Step the statement to completion: a half-read PRAGMA keeps its lock.
     async with conn.execute(f"PRAGMA {setting}") as cursor:
@@ -150,6 +159,9 @@ class Database:
             conn.row_factory = sqlite3.Row
             # Unicode case folding for SQL (migration 0003 keys usernames and emails with it).
             await conn.create_function("casefold", 1, _casefold, deterministic=True)
+            # A caller's number as it is matched (domain/callers.py): the erasure's queries.
+            await conn.create_function("number_key", 1, _number_key, deterministic=True)
+            await conn.create_function("mentions_number", 2, _mentions, deterministic=True)
             await _pragma(conn, "foreign_keys=ON")
             await _pragma(conn, "busy_timeout=5000")
             # NORMAL is durable in WAL mode against application crashes; on power loss the

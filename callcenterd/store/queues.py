@@ -27,6 +27,7 @@ _QUEUE_COLUMNS = (
     " numbers, required_skills, is_default, ring_timeout, retry_delay, wrapup_seconds,"
     " join_empty, overflow_action, overflow_queue_id, music_class, greeting, announce_every,"
     " announce_wait, last_operator_wait, callback_enabled, callback_offer_after,"
+    " sms_missed_call, sms_callback_scheduled, sms_callback_reminder, notification_language,"
     " created_at, updated_at"
 )
 
@@ -95,6 +96,10 @@ def _queue(row: sqlite3.Row, members: Sequence[QueueMember]) -> StoredQueue:
         last_operator_wait=float(row["last_operator_wait"]),
         callback_enabled=None if row["callback_enabled"] is None else bool(row["callback_enabled"]),
         callback_offer_after=float(row["callback_offer_after"]),
+        sms_missed_call=bool(row["sms_missed_call"]),
+        sms_callback_scheduled=bool(row["sms_callback_scheduled"]),
+        sms_callback_reminder=bool(row["sms_callback_reminder"]),
+        notification_language=row["notification_language"],
     )
     return StoredQueue(
         config=config,

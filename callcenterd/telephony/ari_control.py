@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -202,3 +203,7 @@ class AriCallControl:
 
     async def recording_file(self, name: str) -> aiohttp.ClientResponse:
         return await self._client.recording_file(name)
+
+    async def delete_recording(self, name: str) -> None:
+        # Asterisk removes the file from its recordings folder (astspooldir/recording).
+        await self._client.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")

@@ -165,3 +165,7 @@ class CallControl(Protocol):
     async def recording_file(self, name: str) -> aiohttp.ClientResponse:
         """The stored recording as a streaming response (the caller must release it)."""
         ...
+
+    async def delete_recording(self, name: str) -> None:
+        """Delete the stored recording, its file included (AriNotFound: none by that name)."""
+        ...

@@ -41,6 +41,8 @@ RULES_BEYOND_THE_SCHEMA = (
     # A webhook's URL must name a host that resolves, and to a public address (the config
     # file may allow private ones): the schema cannot know what a name resolves to.
     ("url", re.compile(r"URL refused: .*")),
+    # An SMS recipient is a plausible number under the configured numbering plan ([sms]).
+    ("to", re.compile(r"not a number an SMS can go to: .*")),
 )
 
 

@@ -78,6 +78,8 @@ TABLE: dict[tuple[str, str], Row] = {
     ("DELETE", "/vip-callers/{number}"): Row(
         EDITORS, 404, "DB_002", params={"number": "missing number"}
     ),
+    # Erasure (issue 15): a number the matrix never stored, so every admin call answers 200.
+    ("POST", "/admin/privacy/erase"): Row(ADMIN, 200, body={"phone_number": "+7 900 000-00-01"}),
     ("GET", "/admin/settings"): Row(ADMIN, 200),
     ("PUT", "/admin/settings"): Row(ADMIN, 200, body={"call_recording": True}),
     ("POST", "/admin/settings/asterisk/test"): Row(
@@ -86,6 +88,10 @@ TABLE: dict[tuple[str, str], Row] = {
         # A closed local port: the probe fails at once, and still answers 200.
         body={"host": "127.0.0.1", "port": free_port(), "username": "probe", "timeout": 1},
     ),
+    # Email not configured in the matrix: the test answers 200 with success false at once.
+    ("POST", "/admin/settings/email/test"): Row(ADMIN, 200, body={"to": "probe@example.com"}),
+    # No gateway configured in these tests: the test answers 200 with success false (SMS_001).
+    ("POST", "/admin/settings/sms/test"): Row(ADMIN, 200, body={"to": "+79161234567"}),
     ("GET", "/admin/system/info"): Row(ADMIN, 200),
     # The outbox and webhooks (issue 15): admins only, a message may hold personal data.
     ("GET", "/admin/outbox"): Row(ADMIN, 200),

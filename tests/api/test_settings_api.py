@@ -35,7 +35,7 @@ SETTINGS_KEYS = {
     "updated_at",
 }
 # Documented extensions beyond the contract's SystemSettings.
-EXTENSION_KEYS = {"pause_reasons"}
+EXTENSION_KEYS = {"pause_reasons", "email_config"}
 ASTERISK_KEYS = {"host", "port", "username", "password", "protocol", "timeout", "enabled"}
 
 

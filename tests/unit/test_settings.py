@@ -327,3 +327,15 @@ def test_secrets_never_appear_in_repr_or_str() -> None:
     # ...while the daemon can still read them.
     assert settings.ari.password.get_secret_value() == "ari-pass-123"
     assert settings.ami.secret.get_secret_value() == "ami-secret-456"
+
+
+def test_a_database_url_the_store_cannot_use_stops_the_start() -> None:
+    message = _config_error(None, {"CALLCENTERD_DATABASE": "postgresql://ccd:s3cret@db/ccd"})
+    assert "database" in message and "postgresql://" in message
+    assert "s3cret" not in message  # the URL's password is never repeated
+
+
+def test_a_sqlite_url_is_the_file_it_names(tmp_path: Path) -> None:
+    target = tmp_path / "calls.sqlite3"
+    settings = load_settings(None, {"CALLCENTERD_DATABASE": f"sqlite://{target}"})
+    assert settings.database_path == target
