@@ -26,12 +26,14 @@ from callcenterd.api import (
     dashboard,
     email_settings,
     operators,
+    outbox,
     privacy,
     queues,
     sms_settings,
     supervision,
     transfers,
     vip_callers,
+    webhooks,
 )
 from callcenterd.api.docs import add_docs_routes
 from callcenterd.api.endpoints import ENDPOINTS, SHARED_ANSWERS, SharedAnswers, mount
@@ -50,6 +52,7 @@ from callcenterd.metrics.registry import Metrics
 from callcenterd.notify.email import SmtpTransport
 from callcenterd.notify.sms import SmsGateway
 from callcenterd.notify.sms_notices import SmsNotices, SmsRules
+from callcenterd.notify.webhooks import TargetPolicy
 from callcenterd.routing import EngineSettings, RoutingEngine
 from callcenterd.security import (
     Clock,
@@ -74,6 +77,7 @@ from callcenterd.services.email_notifications import EmailNotifications
 from callcenterd.services.fallback import AmiFallback
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
+from callcenterd.services.outbox import OutboxService, OutboxWorker
 from callcenterd.services.privacy import PrivacyService
 from callcenterd.services.queues import QueueService
 from callcenterd.services.retention import AriRecordings, RetentionService
@@ -84,6 +88,7 @@ from callcenterd.services.system_settings import SystemSettingsService, seed_fro
 from callcenterd.services.transfers import CallTransfers
 from callcenterd.services.users import GroupService, UserService
 from callcenterd.services.vip_callers import VipCallers
+from callcenterd.services.webhooks import WebhookService
 from callcenterd.settings import Settings
 from callcenterd.store.analytics import AnalyticsStore
 from callcenterd.store.call_queries import CallQueries
@@ -93,6 +98,7 @@ from callcenterd.store.calls import CallWriter, OperatorStatusWriter
 from callcenterd.store.db import Database
 from callcenterd.store.notifications import NotificationDirectory
 from callcenterd.store.operators import OperatorDirectory, all_operator_profiles
+from callcenterd.store.outbox import OutboxRepository
 from callcenterd.store.privacy import PrivacyStore
 from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.retention import RetentionStore
@@ -106,6 +112,7 @@ from callcenterd.store.users import (
     UserRepository,
 )
 from callcenterd.store.vip_callers import VipCallerRepository
+from callcenterd.store.webhooks import WebhookRepository
 from callcenterd.systemd import notify, watchdog_interval
 from callcenterd.tasks import running
 from callcenterd.telephony.ami import AmiEndpoint, AmiLink
@@ -134,6 +141,8 @@ API_AREAS = (
     asterisk.routes,
     dashboard.routes,
     vip_callers.routes,
+    outbox.routes,
+    webhooks.routes,
     sms_settings.routes,
     privacy.routes,
 )
@@ -215,6 +224,14 @@ def create_app(
         yield
         built.auth.close()
 
+    async def outbox_worker(app: web.Application) -> AsyncIterator[None]:
+        # Before the dispatcher: the webhooks are known before the first call fact.
+        built = app[keys.SERVICES]
+        await built.webhooks.load()
+        async with running(built.outbox.worker.run(), "outbox-worker"):
+            yield
+        await built.webhooks.transport.close()
+
     async def dispatcher(app: web.Application) -> AsyncIterator[None]:
         built = app[keys.SERVICES]
         await built.dispatcher.apply_settings(await built.system_settings.current())
@@ -277,6 +294,7 @@ def create_app(
             database,
             http_client,
             services,
+            outbox_worker,
             dispatcher,
             event_stream,
             ari_link,
@@ -301,11 +319,30 @@ def build_services(
     """Every object the daemon runs on, wired together; nothing started, nothing read."""
     signing_key, secret_key = _keys(settings)
     hasher = PasswordHasher(settings.auth.bcrypt_rounds)
+    box = SecretBox(secret_key)
     system_settings = SystemSettingsService(
-        db, SettingsRepository(db), SecretBox(secret_key), clock, session, settings.ari.app
+        db, SettingsRepository(db), box, clock, session, settings.ari.app
     )
     bus = EventBus(clock)
-    records = CallRecorder(CallWriter(db), bus)
+    outbox_rows = OutboxRepository(db)
+    outbox_worker = OutboxWorker(
+        db, outbox_rows, settings.outbox, clock, on_outcome=metrics.count_outbox
+    )
+    outbox_service = OutboxService(db, outbox_rows, outbox_worker, clock)
+    webhook_service = WebhookService(
+        db,
+        WebhookRepository(db),
+        outbox_rows,
+        outbox_service,
+        box,
+        TargetPolicy(settings.webhooks.allow_private_targets, settings.webhooks.allow_networks),
+        clock,
+    )
+    # Call facts enqueue their messages (webhooks, SMS, email) in their own transactions;
+    # the sources other than the webhooks' are added in _wire_outbox.
+    records = CallRecorder(
+        CallWriter(db), bus, sources=[webhook_service.source], on_enqueued=outbox_worker.wake
+    )
     callback_store = CallbackStore(db)
     sms_rules = SmsRules.of(settings)
     sms_notices = SmsNotices(sms_rules)
@@ -484,6 +521,9 @@ def build_services(
         operator_groups=operator_groups,
         supervision=supervision_service,
         vip_callers=vips,
+        records=records,
+        outbox=outbox_service,
+        webhooks=webhook_service,
         email=email,
         sms=SmsService(
             sms_rules,
@@ -499,8 +539,22 @@ def build_services(
             db, PrivacyStore(db), retention_store, recordings, clock, secret_key, forget_number
         ),
     )
+    _wire_outbox(built, outbox_worker)
     _wire_changes(built)
     return built
+
+
+def _wire_outbox(built: keys.Services, worker: OutboxWorker) -> None:
+    """What the outbox sends and what call facts enqueue: a transport per kind, the call
+    events' message sources (each skipped while it has nothing to say), and the alert to
+    admins when a message fails finally."""
+    worker.register(built.webhooks.transport)
+    worker.register(built.email.transport)
+    if built.sms.transport is not None:
+        worker.register(built.sms.transport)
+    built.records.add_source(built.email.alerts)  # missed-call alerts to supervisors
+    built.records.add_source(built.sms.notices)  # the missed-call SMS to the caller
+    worker.add_failure_source(built.email.failures.messages_for_failure)
 
 
 def _wire_changes(built: keys.Services) -> None:

@@ -228,3 +228,9 @@ class SupervisionOver(CallcenterError):
 class AlreadySupervising(CallcenterError):
     status, code, type = 409, "SUP_004", "conflict"
     default_detail = "You are supervising a call already: end that session or change its mode"
+
+
+# --- the outbox and webhooks (issue 15) ----------------------------------------------------
+class OutboxStateConflict(CallcenterError):
+    status, code, type = 409, "OUTBOX_001", "conflict"
+    default_detail = "The message's state does not allow this"

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from callcenterd.services.analytics import AnalyticsService
     from callcenterd.services.asterisk import AsteriskService
     from callcenterd.services.auth import AuthService
+    from callcenterd.services.call_records import CallRecorder
     from callcenterd.services.callbacks import CallbackService
     from callcenterd.services.calls import CallService
     from callcenterd.services.dispatcher import Dispatcher
     from callcenterd.services.email_notifications import EmailNotifications
     from callcenterd.services.operator_groups import OperatorGroups
     from callcenterd.services.operators import OperatorService
+    from callcenterd.services.outbox import OutboxService
     from callcenterd.services.privacy import PrivacyService
     from callcenterd.services.queues import QueueService
     from callcenterd.services.retention import RetentionService
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from callcenterd.services.transfers import CallTransfers
     from callcenterd.services.users import GroupService, UserService
     from callcenterd.services.vip_callers import VipCallers
+    from callcenterd.services.webhooks import WebhookService
     from callcenterd.store.db import Database
     from callcenterd.telephony.ami import AmiLink
     from callcenterd.telephony.ari_link import AriLink
@@ -71,6 +74,9 @@ class Services:
     transfers: CallTransfers  # hold and transfers (issue 11)
     supervision: SupervisionService
     vip_callers: VipCallers
+    records: CallRecorder  # call facts: stored, their messages enqueued, then published
+    outbox: OutboxService  # the durable outbox (issue 15): the worker and the admin API
+    webhooks: WebhookService
     email: EmailNotifications  # email notifications and the SMTP test (issue 15)
     sms: SmsService  # SMS notices (the call-event MessageSource: sms.notices) and the test
     retention: RetentionService  # the purge of old records (issue 15)

@@ -224,6 +224,32 @@ class TransferSettings(_Section):
     external_context: str = Field("", max_length=80, pattern=r"^[A-Za-z0-9_.-]*$")
 
 
+class OutboxSettings(_Section):
+    """The outbox worker (callcenterd/services/outbox.py): how often and how hard it sends."""
+
+    # Seconds between looks for due messages when nothing wakes the worker sooner.
+    poll_seconds: float = Field(5.0, gt=0, le=3600)
+    # Retry n waits a random time up to min(max_delay, base_delay * 2**(n-1)) (full jitter).
+    base_delay: float = Field(2.0, gt=0, le=3600)
+    max_delay: float = Field(600.0, gt=0, le=24 * 3600)
+    max_attempts: int = Field(8, ge=1, le=100)  # tries before a message is `failed`
+    concurrency: int = Field(8, ge=1, le=256)  # messages sent at the same time
+    send_timeout: float = Field(15.0, gt=0, le=600)  # one try of one message
+
+
+class WebhookSettings(_Section):
+    """Webhook targets (/api/admin/webhooks). A URL whose host resolves to a loopback,
+    link-local, private, unspecified, multicast or reserved address is refused, at creation
+    and again at each send, unless allowed here."""
+
+    allow_private_targets: bool = False
+    # Networks allowed although private, e.g. ["10.1.2.0/24"]. In the environment:
+    # comma-separated.
+    allow_networks: tuple[IPvAnyNetwork, ...] = ()
+
+    _split_allow = field_validator("allow_networks", mode="before")(_comma_separated)
+
+
 def _json_object(value: object) -> object:
     """A body template given in the environment as one JSON object."""
     if isinstance(value, str):
@@ -346,6 +372,8 @@ class Settings(_Section):
     callbacks: CallbackSettings = CallbackSettings()
     events: EventsSettings = EventsSettings()
     transfers: TransferSettings = TransferSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     sms: SmsSettings = SmsSettings()
 
     retention: RetentionSettings = RetentionSettings()

@@ -25,6 +25,7 @@ from callcenterd.metrics.live import (
     operators_by_status,
     waiting_callers,
 )
+from callcenterd.metrics.outbox import CachedOutboxStats, OutboxCollector
 from callcenterd.metrics.registry import Metrics
 from callcenterd.services.loop_lag import watch_loop_lag
 from callcenterd.settings import MetricsSettings
@@ -35,6 +36,7 @@ from callcenterd.tasks import running
 class Scrape:
     metrics: Metrics
     call_counts: CachedCallCounts
+    outbox: CachedOutboxStats
 
 
 SCRAPE = web.AppKey("metrics_scrape", Scrape)
@@ -70,6 +72,7 @@ def add_metrics_routes(app: web.Application, settings: MetricsSettings) -> None:
         check_access(request, settings)
         scrape = request.app[SCRAPE]
         await scrape.call_counts.refresh()
+        await scrape.outbox.refresh()
         body, media_type = scrape.metrics.render(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": media_type})
 
@@ -95,12 +98,16 @@ def metrics_context(
             )
         )
         metrics.watch(collector)
-        app[SCRAPE] = Scrape(metrics, call_counts)
+        outbox = CachedOutboxStats(services.outbox.stats)
+        outbox_collector = OutboxCollector(outbox, services.clock)
+        metrics.watch(outbox_collector)
+        app[SCRAPE] = Scrape(metrics, call_counts, outbox)
         async with (
             running(watch_loop_lag(metrics.observe_loop_lag), "loop-lag"),
             running(count_bus_events(services.bus, metrics.count_event), "metrics-bus-counter"),
         ):
             yield
+        metrics.unwatch(outbox_collector)
         metrics.unwatch(collector)
 
     return feed

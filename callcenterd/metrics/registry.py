@@ -44,6 +44,24 @@ class Metrics:
             ["type"],
             registry=registry,
         )
+        self.outbox_sent = Counter(
+            "callcenterd_outbox_sent",
+            "Outbox messages the far end accepted, by kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.outbox_failed = Counter(
+            "callcenterd_outbox_failed",
+            "Outbox messages that finally failed (tries used up, or refused for good), by kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.outbox_retries = Counter(
+            "callcenterd_outbox_retries",
+            "Failed tries of outbox messages that will be tried again, by kind",
+            ["kind"],
+            registry=registry,
+        )
         ProcessCollector(registry=registry)  # CPU, memory, open files of this process
 
     def observe_routing(self, seconds: float) -> None:
@@ -55,6 +73,13 @@ class Metrics:
 
     def count_event(self, type_: str) -> None:
         self.events.labels(type=type_).inc()
+
+    def count_outbox(self, kind: str, outcome: str) -> None:
+        """One try's outcome: sent, retry or failed (services/outbox.py)."""
+        counter = {"sent": self.outbox_sent, "failed": self.outbox_failed}.get(
+            outcome, self.outbox_retries
+        )
+        counter.labels(kind=kind).inc()
 
     def watch(self, collector: Collector) -> None:
         self.registry.register(collector)

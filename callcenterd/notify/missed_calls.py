@@ -82,6 +82,10 @@ class MissedCallAlerts:
     def update(self, audience: SupervisorAudience) -> None:
         self._audience = audience
 
+    def __bool__(self) -> bool:
+        """False unless alerts go at once: the call recorder then skips this source."""
+        return self._audience.mode == "immediate"
+
     def messages_for(
         self, event_type: str, event: dict[str, Any], call: CallFacts, at: datetime
     ) -> Sequence[OutgoingMessage]:

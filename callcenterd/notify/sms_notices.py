@@ -135,6 +135,10 @@ class SmsNotices:
     def active(self) -> bool:
         return self._enabled and self._rules.configured
 
+    def __bool__(self) -> bool:
+        """False while no SMS can be sent: the call recorder then skips this source."""
+        return self.active
+
     def _language(self, queue: QueueSms) -> Language:
         return queue.language or self._rules.language
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,8 +11,15 @@ from typing import Any
 import aiosqlite
 
 from callcenterd.domain.clock import from_iso, to_iso
+from callcenterd.domain.messages import CallFacts, OutgoingMessage
 from callcenterd.store import call_legs as legs
 from callcenterd.store.db import Database, set_sql
+from callcenterd.store.outbox import enqueue_in
+
+# The messages a fact causes (webhook deliveries, SMS...), enqueued in the fact's own
+# transaction: both are written, or neither. Empty: no outbox work at all.
+Messages = Sequence[OutgoingMessage]
+NO_MESSAGES: Messages = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,23 @@ class CallWriter:
             for row in rows
         ]
 
+    async def facts_of(self, call_id: str) -> CallFacts | None:
+        """What message sources know of a call, from its record (after a restart)."""
+        row = await self._db.fetch_one(
+            "SELECT caller_number, called_number, queue_id, status, reason FROM calls WHERE id = ?",
+            (call_id,),
+        )
+        if row is None:
+            return None
+        return CallFacts(
+            call_id,
+            row["caller_number"],
+            row["called_number"],
+            row["queue_id"],
+            status=row["status"],
+            reason=row["reason"],
+        )
+
     async def answered_by(self, since: datetime) -> list[tuple[str, str]]:
         """(caller number, operator id) of the calls answered that started since then, oldest
         first (calls_caller_start and calls_start make it an index range)."""
@@ -118,6 +143,7 @@ class CallWriter:
         at: datetime,
         routed_by: str = "ari",
         priority: int = 0,
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         stamp = to_iso(at)
         async with self._db.transaction() as conn:
@@ -138,6 +164,8 @@ class CallWriter:
                 ),
             )
             await _event(conn, call_id, at, "started", None, {"channel_id": channel_id})
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     async def queued(
         self,
@@ -148,6 +176,7 @@ class CallWriter:
         *,
         moved_from: str | None = None,
         asterisk_queue: str | None = None,
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         data: dict[str, Any] = {"position": position, "moved_from": moved_from}
         if asterisk_queue is not None:
@@ -155,6 +184,8 @@ class CallWriter:
         async with self._db.transaction() as conn:
             await _change(conn, call_id, at, queue_id=queue_id)
             await _event(conn, call_id, at, "queued", None, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     async def ringing(
         self,
@@ -165,6 +196,7 @@ class CallWriter:
         *,
         extension: str | None = None,
         node: str | None = None,
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         """An operator's phone rings (the operator is added to `operators_tried` once); a
         phone no operator has (AMI fallback) is kept on the timeline by its extension."""
@@ -180,6 +212,8 @@ class CallWriter:
                     (operator_id, to_iso(at), call_id, operator_id),
                 )
             await _event(conn, call_id, at, "ringing", operator_id, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
             await legs.leg_rung(conn, call_id, leg_id, operator_id, node, at)
 
     async def leg_ended(
@@ -200,6 +234,7 @@ class CallWriter:
         extension: str | None = None,
         leg_id: str | None = None,
         transferred: bool = False,
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         """`transferred`: a later operator after a transfer (the first answer's time and
         wait stay as they are)."""
@@ -223,8 +258,12 @@ class CallWriter:
                 data["leg_id"] = leg_id
                 await legs.leg_answered(conn, call_id, leg_id, at)
             await _event(conn, call_id, at, "answered", operator_id, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
 
-    async def ended(self, call_id: str, at: datetime, end: CallEnd) -> None:
+    async def ended(
+        self, call_id: str, at: datetime, end: CallEnd, messages: Messages = NO_MESSAGES
+    ) -> None:
         columns: dict[str, Any] = {
             "status": end.status,
             "reason": end.reason,
@@ -245,24 +284,46 @@ class CallWriter:
             await _change(conn, call_id, at, **columns)
             await legs.leg_closed(conn, call_id, at, end.reason)
             await _event(conn, call_id, at, kind, end.operator_id, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     # --- hold and transfers (issue 11) ------------------------------------------------------
-    async def held(self, call_id: str, at: datetime, operator_id: str) -> None:
+    async def held(
+        self, call_id: str, at: datetime, operator_id: str, messages: Messages = NO_MESSAGES
+    ) -> None:
         async with self._db.transaction() as conn:
             await _change(conn, call_id, at)
             await _event(conn, call_id, at, "held", operator_id, {})
+            if messages:
+                await enqueue_in(conn, messages, at)
 
-    async def unheld(self, call_id: str, at: datetime, operator_id: str, seconds: float) -> None:
+    async def unheld(
+        self,
+        call_id: str,
+        at: datetime,
+        operator_id: str,
+        seconds: float,
+        messages: Messages = NO_MESSAGES,
+    ) -> None:
         async with self._db.transaction() as conn:
             await legs.hold_added(conn, call_id, operator_id, seconds)
             await _change(conn, call_id, at)
             await _event(conn, call_id, at, "unheld", operator_id, {"seconds": round(seconds, 3)})
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     async def transfer_started(
-        self, call_id: str, at: datetime, operator_id: str, data: dict[str, Any]
+        self,
+        call_id: str,
+        at: datetime,
+        operator_id: str,
+        data: dict[str, Any],
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         async with self._db.transaction() as conn:
             await _event(conn, call_id, at, "transfer_started", operator_id, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     async def consult_answered(
         self, call_id: str, at: datetime, leg_id: str, operator_id: str
@@ -281,6 +342,7 @@ class CallWriter:
         data: dict[str, Any],
         *,
         to_operator_id: str | None = None,
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         """The operator's leg ends as transferred; an attended transfer's target has the
         call from now (`to_operator_id`)."""
@@ -293,6 +355,8 @@ class CallWriter:
             else:
                 await _change(conn, call_id, at)
             await _event(conn, call_id, at, "transferred", operator_id, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     async def transfer_failed(
         self,
@@ -304,6 +368,7 @@ class CallWriter:
         held_seconds: float,
         *,
         answered: bool,
+        messages: Messages = NO_MESSAGES,
     ) -> None:
         """The target did not take the call; an answered consultation's leg ends here."""
         async with self._db.transaction() as conn:
@@ -313,6 +378,8 @@ class CallWriter:
                 await legs.leg_closed(conn, call_id, at, reason, leg_id=leg_id)
             data = {"leg_id": leg_id, "reason": reason}
             await _event(conn, call_id, at, "transfer_failed", operator_id, data)
+            if messages:
+                await enqueue_in(conn, messages, at)
 
     async def recording_started(self, call_id: str, at: datetime, name: str) -> None:
         async with self._db.transaction() as conn:

@@ -38,6 +38,9 @@ RULES_BEYOND_THE_SCHEMA = (
     # An operator needs an extension (role and extension together; on an update the role
     # may be the stored one). Any other role may have one, or none.
     ("extension", re.compile(r"(Value error, )?extension is required for role 'operator'")),
+    # A webhook's URL must name a host that resolves, and to a public address (the config
+    # file may allow private ones): the schema cannot know what a name resolves to.
+    ("url", re.compile(r"URL refused: .*")),
     # An SMS recipient is a plausible number under the configured numbering plan ([sms]).
     ("to", re.compile(r"not a number an SMS can go to: .*")),
 )

@@ -93,6 +93,35 @@ TABLE: dict[tuple[str, str], Row] = {
     # No gateway configured in these tests: the test answers 200 with success false (SMS_001).
     ("POST", "/admin/settings/sms/test"): Row(ADMIN, 200, body={"to": "+79161234567"}),
     ("GET", "/admin/system/info"): Row(ADMIN, 200),
+    # The outbox and webhooks (issue 15): admins only, a message may hold personal data.
+    ("GET", "/admin/outbox"): Row(ADMIN, 200),
+    ("GET", "/admin/outbox/{message_id}"): Row(
+        ADMIN, 404, "DB_002", params={"message_id": "missing"}
+    ),
+    ("POST", "/admin/outbox/{message_id}/retry"): Row(
+        ADMIN, 404, "DB_002", params={"message_id": "missing"}
+    ),
+    ("POST", "/admin/outbox/{message_id}/cancel"): Row(
+        ADMIN, 404, "DB_002", params={"message_id": "missing"}
+    ),
+    ("GET", "/admin/webhooks"): Row(ADMIN, 200),
+    # A loopback target, refused (these tests do not allow private targets): 422 naming url.
+    ("POST", "/admin/webhooks"): Row(ADMIN, 422, "DB_003", body={"url": "http://127.0.0.1:9/hook"}),
+    ("GET", "/admin/webhooks/{webhook_id}"): Row(
+        ADMIN, 404, "DB_002", params={"webhook_id": "missing"}
+    ),
+    ("PUT", "/admin/webhooks/{webhook_id}"): Row(
+        ADMIN, 404, "DB_002", body={"active": False}, params={"webhook_id": "missing"}
+    ),
+    ("DELETE", "/admin/webhooks/{webhook_id}"): Row(
+        ADMIN, 404, "DB_002", params={"webhook_id": "missing"}
+    ),
+    ("GET", "/admin/webhooks/{webhook_id}/deliveries"): Row(
+        ADMIN, 404, "DB_002", params={"webhook_id": "missing"}
+    ),
+    ("POST", "/admin/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): Row(
+        ADMIN, 404, "DB_002", params={"webhook_id": "missing", "delivery_id": "missing"}
+    ),
     # Queues, operators, calls: per-record scoping (own group, own calls) is in their own tests;
     # "missing" ids answer the same for every allowed role.
     ("GET", "/queues/"): Row(READERS, 200),
