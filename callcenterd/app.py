@@ -575,6 +575,7 @@ def _wire_changes(built: keys.Services) -> None:
     built.system_settings.on_change(settings_saved)
     built.system_settings.on_change(built.email.settings_saved)
     built.queues.on_change(built.sms.reload_queues)
+    built.queues.on_change(built.email.queues_changed)  # who supervises which queue
     built.users.on_change(built.operators.sync_user)
     built.users.on_change(user_changed)
     built.users.on_change(built.email.user_changed)

@@ -157,6 +157,10 @@ class EmailNotifications:
     async def user_changed(self, user_id: str) -> None:
         await self.refresh()
 
+    async def queues_changed(self) -> None:
+        # A queue's members decide its supervisors: a new queue is alerted about at once.
+        await self.refresh()
+
     # --- the loop ---------------------------------------------------------------------------
     async def run(self) -> None:
         """Tick for as long as the daemon runs (tasks.running); a failing tick is logged."""

@@ -410,6 +410,22 @@ async def test_a_missed_call_alerts_the_queues_supervisors_at_once(
     ]
 
 
+async def test_a_queue_created_after_the_settings_alerts_its_supervisors_at_once(
+    client: TestClient[Any, Any],
+    actors: dict[str, Actor],
+    world: dict[str, str],
+    mail: SmtpServer,
+    clock: FakeClock,
+) -> None:
+    await configure(client, actors["admin"], mail)
+    # Queue changes refresh who supervises what: no waiting for the next tick.
+    billing = await make_queue(client, actors["admin"], "Billing", "billing", ["1001"])
+    assert await alert_for(client, billing, "+79161234567", "call-9", clock()) == 1
+    await deliver(client)
+    [got] = mail.mailbox.to("supervisor1@example.com")
+    assert got.subject == "Пропущенный звонок от +79161234567 (Billing)"
+
+
 async def test_no_immediate_alerts_in_digest_mode_or_with_email_off(
     client: TestClient[Any, Any], actors: dict[str, Actor], world: dict[str, str], clock: FakeClock
 ) -> None:

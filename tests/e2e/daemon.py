@@ -25,8 +25,9 @@ class DaemonApi:
     async def api(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
         raise NotImplementedError
 
-    async def operator(self, extension: str) -> str:
-        """Create an operator user with this extension and set them online."""
+    async def operator(self, extension: str, **fields: Any) -> str:
+        """Create an operator user with this extension (and `fields`, e.g. group_id) and set
+        them online."""
         user = await self.api(
             "POST",
             "/api/admin/users",
@@ -37,6 +38,7 @@ class DaemonApi:
                 "password": "secret-pw",
                 "role": "operator",
                 "extension": extension,
+                **fields,
             },
             status=201,
         )
@@ -93,10 +95,15 @@ class Daemon(DaemonApi):
 
 
 async def start_daemon(
-    aiohttp_client: Any, state_dir: Path, asterisk: AsteriskSandbox, via: Literal["ari", "ami"]
+    aiohttp_client: Any,
+    state_dir: Path,
+    asterisk: AsteriskSandbox,
+    via: Literal["ari", "ami"],
+    **overrides: Any,
 ) -> Daemon:
     """`ari`: routes calls as the Stasis app. `ami`: ARI left on a closed port, so calls fall
-    back to Asterisk's own Queue() and are followed through AMI."""
+    back to Asterisk's own Queue() and are followed through AMI. `overrides`: more settings
+    sections (e.g. sms, outbox)."""
     if via == "ari":
         settings = make_settings(
             state_dir,
@@ -107,6 +114,7 @@ async def start_daemon(
                 "app": asterisk.ari_app,
             },
             transfers={"external_context": OUTSIDE_CONTEXT},
+            **overrides,
         )
     else:
         settings = make_settings(
@@ -117,6 +125,7 @@ async def start_daemon(
                 "username": asterisk.ami_username,
                 "secret": asterisk.ami_secret,
             },
+            **overrides,
         )
     app = create_app(settings)
     client: TestClient[Any, Any] = await aiohttp_client(app)
