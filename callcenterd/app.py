@@ -75,6 +75,7 @@ from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.email_notifications import EmailNotifications
 from callcenterd.services.fallback import AmiFallback
+from callcenterd.services.key_fingerprints import verify_keys
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
 from callcenterd.services.outbox import OutboxService, OutboxWorker
@@ -103,7 +104,7 @@ from callcenterd.store.privacy import PrivacyStore
 from callcenterd.store.queues import QueueRepository, all_queue_configs
 from callcenterd.store.retention import RetentionStore
 from callcenterd.store.supervision import SupervisionRepository
-from callcenterd.store.system import RevokedTokenRepository, SettingsRepository
+from callcenterd.store.system import KeyFingerprints, RevokedTokenRepository, SettingsRepository
 from callcenterd.store.users import (
     AuthEpoch,
     GroupRepository,
@@ -218,6 +219,7 @@ def create_app(
     async def services(app: web.Application) -> AsyncIterator[None]:
         # Built only: nothing runs yet. Each running part has its own lifetime below, so a
         # failing start-up step stops exactly what had started.
+        await verify_keys(KeyFingerprints(app[DATABASE]), *_keys(settings), clock())
         built = build_services(settings, clock, app[DATABASE], app[HTTP_CLIENT], metrics)
         app[keys.SERVICES] = built
         await prepare(built)

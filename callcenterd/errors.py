@@ -234,3 +234,9 @@ class AlreadySupervising(CallcenterError):
 class OutboxStateConflict(CallcenterError):
     status, code, type = 409, "OUTBOX_001", "conflict"
     default_detail = "The message's state does not allow this"
+
+
+# --- start-up ------------------------------------------------------------------------------
+class KeysMismatch(CallcenterError):
+    status, code, type = 500, "CFG_001", "configuration_error"
+    default_detail = "A key differs from the one this database was written with"

@@ -83,3 +83,25 @@ async def calls_since(db: Database, since: datetime) -> int:
     return int(
         await db.fetch_value("SELECT COUNT(*) FROM calls WHERE start_time >= ?", (to_iso(since),))
     )
+
+
+class KeyFingerprints:
+    """The fingerprints of the keys the database was written with (migration 0018)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def recorded(self) -> dict[str, str]:
+        rows = await self._db.fetch_all("SELECT name, fingerprint FROM key_fingerprints")
+        return {row["name"]: row["fingerprint"] for row in rows}
+
+    async def record_missing(self, fingerprints: dict[str, str], at: datetime) -> None:
+        """Keep the first fingerprint of each key: a database written before it was kept
+        adopts the keys it is started with."""
+        async with self._db.transaction() as conn:
+            for name, fingerprint in fingerprints.items():
+                await conn.execute(
+                    "INSERT OR IGNORE INTO key_fingerprints (name, fingerprint, recorded_at)"
+                    " VALUES (?, ?, ?)",
+                    (name, fingerprint, to_iso(at)),
+                )
