@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from callcenterd.errors import KeysMismatch
+import structlog
+
+from callcenterd.errors import DatabaseUnavailable, KeysMismatch
 from callcenterd.security import key_fingerprint
 from callcenterd.store.system import KeyFingerprints
+
+log = structlog.get_logger(__name__)
 
 KEY_NAMES = {
     "jwt_signing": "the JWT signing key (auth.jwt_secret, else <state_dir>/jwt.key)",
@@ -36,4 +40,11 @@ async def verify_keys(
                 f" (fingerprint {fingerprint}, the database's {kept}): start with that key;"
                 " every daemon sharing a database needs the same keys"
             )
-    await store.record_missing(current, at)
+    missing = {name: value for name, value in current.items() if name not in recorded}
+    if not missing:
+        return  # nothing to write: a database it may only read still starts
+    try:
+        await store.record_missing(missing, at)
+    except DatabaseUnavailable as err:
+        # Not writable now (readyz says so); recorded at the next start that can write.
+        log.warning("key_fingerprints_not_recorded", error=err.detail)

@@ -161,10 +161,14 @@ async def test_an_abandoned_caller_gets_an_sms_the_supervisor_a_mail_a_webhook_e
     assert all(r.signed for r in receiver.received)
     ended = receiver.accepted[-1].body
     assert ended["type"] == "call_ended" and ended["data"]["status"] == "missed"
+
     # The outbox holds each message as sent.
-    page = await daemon.api("GET", "/api/admin/outbox?limit=100")
-    states = {(item["kind"], item["state"]) for item in page["items"]}
-    assert states == {("sms", "sent"), ("email", "sent"), ("webhook", "sent")}, page
+    async def all_sent() -> None:  # marked once the far end's answer is back
+        page = await daemon.api("GET", "/api/admin/outbox?limit=100")
+        states = {(item["kind"], item["state"]) for item in page["items"]}
+        assert states == {("sms", "sent"), ("email", "sent"), ("webhook", "sent")}, page
+
+    await eventually(all_sent, 10)
     shown = await daemon.api("GET", f"/api/admin/webhooks/{hook['id']}/deliveries")
     assert len(shown["items"] if isinstance(shown, dict) else shown) == len(stream)
 
