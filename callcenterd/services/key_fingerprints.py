@@ -20,7 +20,8 @@ log = structlog.get_logger(__name__)
 
 KEY_NAMES = {
     "jwt_signing": "the JWT signing key (auth.jwt_secret, else <state_dir>/jwt.key)",
-    "secret_encryption": "the key of stored secrets (auth.secret_key, else <state_dir>/secret.key)",
+    # A description of where the key comes from, not a password.
+    "secret_encryption": "the key of stored secrets (auth.secret_key, else <state_dir>/secret.key)",  # nosec B105
 }
 
 
