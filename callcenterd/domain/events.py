@@ -50,6 +50,7 @@ class CallResumed:
     leg_id: str
     connected_at: float
     held_at: float | None = None  # on hold when the daemon stopped: since then
+    finish_hold: bool = False  # ... but the caller is not in the holding bridge yet
 
 
 @dataclass(frozen=True, slots=True)

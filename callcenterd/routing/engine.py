@@ -648,6 +648,8 @@ class RoutingEngine:
         self.calls[call.id] = call
         self._talking[event.leg_id] = call.id
         operator.talking.add(call.id)
+        if event.finish_hold:
+            out.append(cmd.ParkCaller(call.id, self._music(call), keep_talk=True))
         if self.settings.max_call_duration > 0:
             self._deadlines.add(
                 event.connected_at + self.settings.max_call_duration,

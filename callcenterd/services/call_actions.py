@@ -26,7 +26,7 @@ from callcenterd.services.live_calls import LiveCall, LiveCalls, hold_bridge_of,
 from callcenterd.tasks import SerialLanes
 from callcenterd.telephony import announcements
 from callcenterd.telephony.call_control import DEFAULT_NODE, CallControl, EndpointState
-from callcenterd.telephony.errors import AriNotFound, TelephonyError
+from callcenterd.telephony.errors import AriNotFound, AriRequestFailed, TelephonyError
 from callcenterd.telephony.translate import LEG_MARK
 
 log = structlog.get_logger(__name__)
@@ -181,6 +181,10 @@ class CallActions:
         """Hang up a caller whose conversation cannot go on (its operator is gone)."""
         self._run(call.call_id, call.node, lambda c: self._hang_up_orphan(c, call))
 
+    def destroy_bridge(self, call: LiveCall, bridge_id: str) -> None:
+        """Tear down one of the call's bridges, in turn with its other actions."""
+        self._run(call.call_id, call.node, lambda c: _quietly(c.destroy_bridge(bridge_id)))
+
     def leg_in_stasis(self, leg_id: str) -> asyncio.Event:
         ready = self._leg_ready.get(leg_id)
         if ready is None:
@@ -309,7 +313,7 @@ class CallActions:
     async def _park(self, control: CallControl, live: LiveCall, park: cmd.ParkCaller) -> None:
         """The caller out of the conversation, into a holding bridge with music."""
         if live.talk_bridge is not None:
-            await _quietly(control.remove_from_bridge(live.talk_bridge, live.channel_id))
+            await _out_of_bridge(control, live.talk_bridge, live.channel_id)
             if not park.keep_talk:
                 await _quietly(control.destroy_bridge(live.talk_bridge))
                 live.talk_bridge = None
@@ -354,3 +358,10 @@ async def _quietly(request: Awaitable[None]) -> None:
     """A channel or bridge already gone is the expected race, not an error."""
     with contextlib.suppress(AriNotFound):
         await request
+
+
+async def _out_of_bridge(control: CallControl, bridge_id: str, channel_id: str) -> None:
+    """The channel out of the bridge. Asterisk answers 422 when it is not in it: what was
+    wanted (a hold finished after a restart finds the caller out of every bridge)."""
+    with contextlib.suppress(AriNotFound, AriRequestFailed):
+        await control.remove_from_bridge(bridge_id, channel_id)

@@ -349,9 +349,12 @@ class Dispatcher:
     def _adopt(self, node: str, action: plan.ResumeTalk | plan.EndOrphaned | plan.Requeue) -> None:
         record = action.record
         call = LiveCall(record.id, record.channel_id, record.caller_number, node)
-        if action.holding:
-            call.holding_bridge = hold_bridge_of(record.id)
         self._live.add(call)
+        if isinstance(action, plan.ResumeTalk) and action.finish_hold and action.holding:
+            # A holding bridge the caller never reached: made again by the finished hold.
+            self._actions.destroy_bridge(call, hold_bridge_of(record.id))
+        elif action.holding:
+            call.holding_bridge = hold_bridge_of(record.id)
         self._note(record.id, "adopted", {"status": record.status})
         arrived = record.start_time.timestamp()
         match action:
@@ -372,6 +375,7 @@ class Dispatcher:
                         leg_id,
                         answered.timestamp(),
                         held_at=held_at if action.held else None,
+                        finish_hold=action.finish_hold,
                     )
                 )
                 log.info("call_resumed", call_id=record.id, operator_id=record.operator_id)

@@ -48,7 +48,10 @@ class ResumeTalk:
     record: OpenCall
     leg_id: str
     holding: bool
-    held: bool = False  # the caller is in the holding bridge: on hold, or consulting
+    held: bool = False  # the caller is in the holding bridge (on hold, or consulting) ...
+    # ... or the record says on hold but the caller is not there yet: the daemon stopped while
+    # putting it there (the hold was answered 200), so the hold is finished now.
+    finish_hold: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,8 @@ def _adoption(
     """A record from before the restart whose caller is still in the application.
 
     Its operator still in the talk bridge: the talk resumes (held if the caller is in the
-    holding bridge; a consultation's leg there is a stray, hung up). Answered but no operator
+    holding bridge, or if the record says held: a hold cut short by the stop is finished; a
+    consultation's leg there is a stray, hung up). Answered but no operator
     there while the caller holds: a transfer was under way; the caller waits in its queue
     again, as a transferred caller does. Answered, alone: the conversation is over."""
     talk = snapshot.bridges.get(talk_bridge_of(record.id), frozenset())
@@ -100,7 +104,8 @@ def _adoption(
     in_hold = record.channel_id in snapshot.bridges.get(hold_bridge_of(record.id), frozenset())
     leg = record.operator_leg if record.operator_leg in others else next(iter(others), None)
     if leg and record.operator_id and record.queue_id:
-        return ResumeTalk(record, leg, holding, held=in_hold)
+        unfinished = record.held_at is not None and not in_hold
+        return ResumeTalk(record, leg, holding, held=in_hold or unfinished, finish_hold=unfinished)
     if in_hold and record.queue_id:
         return Requeue(record, holding)
     return EndOrphaned(record, holding)

@@ -75,6 +75,21 @@ def test_a_held_call_resumes_held_with_its_operator() -> None:
     ]
 
 
+def test_a_hold_the_stop_cut_short_is_finished() -> None:
+    # The record says held; the caller left the conversation but never reached the holding
+    # bridge (the daemon was killed between the two requests).
+    held = replace(record("c1", "1.1", "answered", operator_id="op1"), held_at=STARTED)
+    state = snapshot({"1.1", "c1-1"}, **{"talk-c1": {"c1-1"}})
+    assert reconcile(state, [held], {}, set()) == [
+        ResumeTalk(held, "c1-1", holding=False, held=True, finish_hold=True)
+    ]
+    # ... or never left it: the hold is finished too, as it was answered.
+    state = snapshot({"1.1", "c1-1"}, **{"talk-c1": {"1.1", "c1-1"}})
+    assert reconcile(state, [held], {}, set()) == [
+        ResumeTalk(held, "c1-1", holding=False, held=True, finish_hold=True)
+    ]
+
+
 def test_a_consultation_cut_by_the_restart_resumes_the_operator_and_drops_the_target() -> None:
     # The operator's leg is c1-1 (the record says so), c1-2 the consulted target's.
     consulting = replace(record("c1", "1.1", "answered", operator_id="op1"), operator_leg="c1-2")

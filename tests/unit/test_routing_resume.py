@@ -93,6 +93,25 @@ def test_a_call_resumed_on_hold_can_be_unheld_and_counts_its_hold() -> None:
     assert cmd.CallUnheld("c1", "a", 60.0) in out  # held since 150, before the restart
 
 
+def test_a_hold_cut_short_by_the_restart_is_finished_and_counted_from_its_request() -> None:
+    engine = engine_with(["a"])
+    resumed = ev.CallResumed(
+        "c1", "555", "q", 100.0, "a", "c1-1", 110.0, held_at=150.0, finish_hold=True
+    )
+    out = engine.handle(resumed, 200.0)
+    assert cmd.ParkCaller("c1", "default", keep_talk=True) in out
+    out = engine.handle(ev.UnholdRequested("c1"), 210.0)
+    assert cmd.CallUnheld("c1", "a", 60.0) in out
+
+
+def test_a_call_resumed_on_hold_in_its_holding_bridge_is_not_parked_again() -> None:
+    engine = engine_with(["a"])
+    out = engine.handle(
+        ev.CallResumed("c1", "555", "q", 100.0, "a", "c1-1", 110.0, held_at=150.0), 200.0
+    )
+    assert not [c for c in out if isinstance(c, cmd.ParkCaller)]
+
+
 def test_a_caller_readopted_mid_transfer_waits_and_ends_completed_if_it_hangs_up() -> None:
     engine = engine_with(["a"])
     engine.handle(ev.OperatorPresenceSet("a", Presence.PAUSED), 0.0)
