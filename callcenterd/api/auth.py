@@ -62,9 +62,11 @@ async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
     " so an operator can read and set their own status.",
 )
 async def me(request: web.Request, user: Principal) -> MeOut:
-    services = request.app[keys.SERVICES]
-    found = await services.users.operator_of(user.id)
-    operator = operator_item(await services.operators.view(found.id)) if found else None
+    # The principal is the user as of this request (authenticate checked it against the
+    # store's auth epoch, which moves when an operator row comes or goes): no second read.
+    operator_id = user.user.operator_id
+    operators = request.app[keys.SERVICES].operators
+    operator = operator_item(await operators.view(operator_id)) if operator_id else None
     return MeOut(**user_out(user.user).model_dump(), operator=operator)
 
 
