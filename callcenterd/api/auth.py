@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from callcenterd import keys
@@ -16,8 +18,8 @@ from callcenterd.security import Principal
 routes = ApiRoutes("auth")
 
 
-def user_out(user: User) -> UserOut:
-    return UserOut(
+def _user_fields(user: User) -> dict[str, Any]:
+    return dict(
         id=user.id,
         username=user.username,
         email=user.email,
@@ -28,6 +30,10 @@ def user_out(user: User) -> UserOut:
         created_at=user.created_at,
         updated_at=user.updated_at,
     )
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(**_user_fields(user))
 
 
 @routes.route(
@@ -67,7 +73,7 @@ async def me(request: web.Request, user: Principal) -> MeOut:
     operator_id = user.user.operator_id
     operators = request.app[keys.SERVICES].operators
     operator = operator_item(await operators.view(operator_id)) if operator_id else None
-    return MeOut(**user_out(user.user).model_dump(), operator=operator)
+    return MeOut(**_user_fields(user.user), operator=operator)
 
 
 @routes.route(
