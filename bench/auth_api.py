@@ -5,7 +5,12 @@ rate limits off) and a bare aiohttp app answering a fixed JSON body. Then drives
 the same closed-loop client (C concurrent connections for D seconds) and prints requests
 per second and latency percentiles, and the ratio of each endpoint to the baseline.
 
-    python bench/auth_api.py [--seconds 5] [--concurrency 16] [--bcrypt-rounds 12]
+The authenticated reads are driven in R interleaved rounds (bare, then each endpoint, again
+and again): on a shared machine a burst of other work then weighs on all of them alike,
+and the ratios stay comparable. Beside each line, the server's CPU time per request (user
+and system, from /proc): what a request costs the daemon whatever the machine is doing.
+
+    python bench/auth_api.py [--seconds 5] [--rounds 5] [--concurrency 16] [--bcrypt-rounds 12]
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -53,17 +58,44 @@ async def wait_ready(url: str, within: float = 20.0) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a process so far (Linux; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     name: str
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    cpu_seconds: float | None = 0.0
+
+    def add(self, other: Result) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.seconds += other.seconds
+        self.latencies_ms += other.latencies_ms
+        if self.cpu_seconds is not None and other.cpu_seconds is not None:
+            self.cpu_seconds += other.cpu_seconds
+        else:
+            self.cpu_seconds = None
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_us(self) -> float:
+        """Server CPU microseconds per request."""
+        return (self.cpu_seconds or 0.0) / max(1, self.requests) * 1e6
 
     def pct(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -73,7 +105,20 @@ class Result:
 Request = Callable[[aiohttp.ClientSession], Awaitable[int]]
 
 
-async def drive(name: str, request: Request, seconds: float, concurrency: int) -> Result:
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def log_in(session: aiohttp.ClientSession, base: str, credentials: dict[str, str]) -> str:
+    async with session.post(f"{base}/api/auth/login", json=credentials) as response:
+        if response.status != 200:
+            raise RuntimeError(f"logging in as {credentials['username']}: {response.status}")
+        return str((await response.json())["access_token"])
+
+
+async def drive(
+    name: str, request: Request, seconds: float, concurrency: int, server_pid: int
+) -> Result:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -89,24 +134,29 @@ async def drive(name: str, request: Request, seconds: float, concurrency: int) -
                 if status != 200:
                     errors += 1
 
+        cpu_before = cpu_seconds(server_pid)
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    return Result(name, len(latencies), errors, elapsed, latencies)
+        cpu_after = cpu_seconds(server_pid)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Result(name, len(latencies), errors, elapsed, latencies, cpu)
 
 
 def show(result: Result, baseline: Result | None) -> None:
     ratio = f"{result.rps / baseline.rps:6.3f}x" if baseline else "  base "
+    cpu = "   n/a" if result.cpu_seconds is None else f"{result.cpu_us:6.0f}"
     print(
-        f"{result.name:<22} {result.rps:9.1f} req/s  p50 {result.pct(0.50):7.2f} ms  "
+        f"{result.name:<30} {result.rps:8.1f} req/s  p50 {result.pct(0.50):7.2f} ms  "
         f"p99 {result.pct(0.99):7.2f} ms  max {max(result.latencies_ms):7.2f} ms  "
-        f"errors {result.errors:<4} vs bare {ratio}"
+        f"server cpu {cpu} us/req  errors {result.errors:<4} vs bare {ratio}"
     )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per endpoint, all rounds")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--bcrypt-rounds", type=int, default=12)
     args = parser.parse_args()
@@ -132,37 +182,72 @@ async def main() -> None:
         await wait_ready(f"http://127.0.0.1:{bare_port}/bare")
         await wait_ready(f"{base}/healthz")
         credentials = {"username": "admin", "password": "bench-password"}
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(f"{base}/api/auth/login", json=credentials) as response,
-        ):
-            token = (await response.json())["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
+        operator = {"username": "bench-operator", "password": "bench-password"}
+        async with aiohttp.ClientSession() as session:
+            admin_token = await log_in(session, base, credentials)
+            # An operator's /me carries their operator row too (its status, calls today).
+            created = {
+                **operator,
+                "email": "operator@bench.invalid",
+                "name": "Bench Operator",
+                "role": "operator",
+                "extension": "1001",
+            }
+            async with session.post(
+                f"{base}/api/admin/users", json=created, headers=bearer(admin_token)
+            ) as response:
+                if response.status != 201:
+                    raise RuntimeError(f"creating the operator: {response.status}")
+            operator_token = await log_in(session, base, operator)
 
-        async def bare(session: aiohttp.ClientSession) -> int:
-            async with session.get(f"http://127.0.0.1:{bare_port}/bare") as response:
-                await response.read()
-                return response.status
+        def get(url: str, headers: dict[str, str]) -> Request:
+            async def request(session: aiohttp.ClientSession) -> int:
+                async with session.get(url, headers=headers) as response:
+                    await response.read()
+                    return response.status
 
-        async def me(session: aiohttp.ClientSession) -> int:
-            async with session.get(f"{base}/api/auth/me", headers=auth) as response:
-                await response.read()
-                return response.status
+            return request
 
         async def login(session: aiohttp.ClientSession) -> int:
             async with session.post(f"{base}/api/auth/login", json=credentials) as response:
                 await response.read()
                 return response.status
 
+        # The first is the baseline; the others are compared with it.
+        targets: list[tuple[str, Request, int]] = [
+            ("bare aiohttp GET", get(f"http://127.0.0.1:{bare_port}/bare", {}), servers[0].pid),
+            ("GET /api/auth/me", get(f"{base}/api/auth/me", bearer(admin_token)), servers[1].pid),
+            (
+                "GET /api/auth/me (operator)",
+                get(f"{base}/api/auth/me", bearer(operator_token)),
+                servers[1].pid,
+            ),
+            (
+                "GET /api/dashboard/realtime",
+                get(f"{base}/api/dashboard/realtime", bearer(admin_token)),
+                servers[1].pid,
+            ),
+        ]
         print(
-            f"# loopback, {args.concurrency} connections, {args.seconds:g} s each, "
-            f"bcrypt rounds {args.bcrypt_rounds}, {os.cpu_count()} cores"
+            f"# loopback, {args.concurrency} connections, {args.seconds:g} s each in"
+            f" {args.rounds} interleaved rounds, bcrypt rounds {args.bcrypt_rounds},"
+            f" {os.cpu_count()} cores"
         )
-        baseline = await drive("bare aiohttp GET", bare, args.seconds, args.concurrency)
+        results = [Result(name) for name, _, _ in targets]
+        for _ in range(args.rounds):
+            for result, (name, request, pid) in zip(results, targets, strict=True):
+                slice_seconds = args.seconds / args.rounds
+                result.add(await drive(name, request, slice_seconds, args.concurrency, pid))
+        baseline = results[0]
         show(baseline, None)
-        show(await drive("GET /api/auth/me", me, args.seconds, args.concurrency), baseline)
-        show(await drive("POST /api/auth/login", login, args.seconds, args.concurrency), baseline)
+        for result in results[1:]:
+            show(result, baseline)
+        logins = await drive(
+            "POST /api/auth/login", login, args.seconds, args.concurrency, servers[1].pid
+        )
+        show(logins, baseline)
         print("# login is bcrypt-bound by design: one hash check per attempt, off the event loop")
+        print("# dashboard: one answer a second per viewer scope, shared (SharedAnswers)")
     finally:
         for server in servers:
             server.terminate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from callcenterd import keys
@@ -16,8 +18,8 @@ from callcenterd.security import Principal
 routes = ApiRoutes("auth")
 
 
-def user_out(user: User) -> UserOut:
-    return UserOut(
+def _user_fields(user: User) -> dict[str, Any]:
+    return dict(
         id=user.id,
         username=user.username,
         email=user.email,
@@ -28,6 +30,10 @@ def user_out(user: User) -> UserOut:
         created_at=user.created_at,
         updated_at=user.updated_at,
     )
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(**_user_fields(user))
 
 
 @routes.route(
@@ -62,10 +68,12 @@ async def login(request: web.Request, body: LoginRequest) -> TokenResponse:
     " so an operator can read and set their own status.",
 )
 async def me(request: web.Request, user: Principal) -> MeOut:
-    services = request.app[keys.SERVICES]
-    found = await services.users.operator_of(user.id)
-    operator = operator_item(await services.operators.view(found.id)) if found else None
-    return MeOut(**user_out(user.user).model_dump(), operator=operator)
+    # The principal is the user as of this request (authenticate checked it against the
+    # store's auth epoch, which moves when an operator row comes or goes): no second read.
+    operator_id = user.user.operator_id
+    operators = request.app[keys.SERVICES].operators
+    operator = operator_item(await operators.view(operator_id)) if operator_id else None
+    return MeOut(**_user_fields(user.user), operator=operator)
 
 
 @routes.route(

@@ -196,8 +196,11 @@ LARGE_RESPONSE_ITEMS = 200
 
 
 def _large(result: Any) -> bool:
-    items = result if isinstance(result, list) else getattr(result, "items", None)
-    return isinstance(items, list) and len(items) > LARGE_RESPONSE_ITEMS
+    if isinstance(result, BaseModel):
+        # A declared field only: getattr on a model without one raises inside pydantic,
+        # which cost a small answer more than encoding it.
+        result = getattr(result, "items", None) if "items" in type(result).model_fields else None
+    return isinstance(result, list) and len(result) > LARGE_RESPONSE_ITEMS
 
 
 def _encode(adapter: TypeAdapter[Any], result: Any) -> bytes:

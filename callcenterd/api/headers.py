@@ -79,7 +79,9 @@ def apply_security_headers(
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """An on_response_prepare hook: static files and WebSocket handshakes get them too."""
-    apply_security_headers(response, path=request.path, host=request.host)
+    path = request.path
+    # The Host header is parsed only for the pages, whose policy names it.
+    apply_security_headers(response, path=path, host=request.host if is_web_path(path) else None)
 
 
 class Cors:

@@ -37,6 +37,8 @@ class User:
     locked_until: datetime | None = None
     # The user's own phone (an operator's extension, or another role's, rung to supervise).
     extension: str | None = None
+    # The user's operator row (not deleted), if they have one.
+    operator_id: str | None = None
 
     def locked_at(self, now: datetime) -> datetime | None:
         """The end of the lock still running at `now`, else None."""

@@ -22,7 +22,9 @@ _USER_COLUMNS = (
     # The user's own phone: an operator's is on their operator row (routing reads it there),
     # anyone else's on the user row (migration 0009).
     " COALESCE((SELECT o.extension FROM operators AS o"
-    " WHERE o.user_id = users.id AND o.deleted_at IS NULL), users.extension) AS extension"
+    " WHERE o.user_id = users.id AND o.deleted_at IS NULL), users.extension) AS extension,"
+    " (SELECT o.id FROM operators AS o WHERE o.user_id = users.id AND o.deleted_at IS NULL)"
+    " AS operator_id"
 )
 # A user with the lock of their name beside them (the row of the name tried at login).
 _USERS = "users LEFT JOIN login_failures AS lf ON lf.username_key = users.username_key"
@@ -47,6 +49,7 @@ def _user(row: sqlite3.Row) -> User:
         updated_at=from_iso(row["updated_at"]),
         locked_until=from_iso(row["locked_until"]) if row["locked_until"] else None,
         extension=row["extension"],
+        operator_id=row["operator_id"],
     )
 
 

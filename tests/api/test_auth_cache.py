@@ -94,6 +94,54 @@ async def test_an_extension_change_is_seen_on_the_next_request(
     assert (principal.role, principal.user.extension) == (Role.MANAGER, None)
 
 
+async def test_an_operator_row_coming_and_going_is_seen_on_the_next_request(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    """/me answers the operator from the cached user (no read of its own): it must follow."""
+    user = await _create(client, admin, user_body("shifter", role="manager"))
+    token = await login(client, "shifter", PASSWORD)
+    assert (await _warm(client, token))["operator"] is None
+    await _update(client, admin, user["id"], {"role": "operator", "extension": "2301"})
+    operator = (await _warm(client, token))["operator"]
+    assert (operator["user_id"], operator["extension"]) == (user["id"], "2301")
+    await _update(client, admin, user["id"], {"role": "supervisor"})
+    assert (await _warm(client, token))["operator"] is None
+    # Revived (the row is kept for the call history): the same operator again.
+    await _update(client, admin, user["id"], {"role": "operator", "extension": "2302"})
+    assert (await _warm(client, token))["operator"]["id"] == operator["id"]
+
+
+async def test_another_process_removing_an_operator_row_is_picked_up(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    user = await _create(client, admin, user_body("faded", "operator", extension="2311"))
+    token = await login(client, "faded", PASSWORD)
+    assert (await _warm(client, token))["operator"] is not None
+    other = Database(client.app[keys.SETTINGS].database_path)
+    await other.open()
+    try:
+        async with other.transaction() as conn:
+            await conn.execute(
+                "UPDATE operators SET deleted_at = '2026-01-01T00:00:00Z' WHERE user_id = ?",
+                (user["id"],),
+            )
+    finally:
+        await other.close()
+    assert (await _warm(client, token))["operator"] is None
+
+
+async def test_a_deleted_user_is_refused_on_the_next_request(
+    client: TestClient[Any, Any], admin: Actor
+) -> None:
+    user = await _create(client, admin, user_body("goner", "operator", extension="2321"))
+    token = await login(client, "goner", PASSWORD)
+    await _warm(client, token)
+    response = await client.delete(f"/api/admin/users/{user['id']}", headers=admin.headers)
+    assert response.status == 200, await response.text()
+    response = await client.get("/api/auth/me", headers=bearer(token))
+    assert response.status == 401, await response.text()
+
+
 async def test_a_password_change_refuses_the_next_request_with_an_older_token(
     client: TestClient[Any, Any], admin: Actor
 ) -> None:
