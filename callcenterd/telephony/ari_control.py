@@ -45,12 +45,13 @@ class AriCallControl:
     async def app_channel_ids(self) -> set[str]:
         return translate.app_channel_ids(await self._get(f"/applications/{self._client.app}"))
 
-    async def drop_event_types(self, types: list[str]) -> None:
-        # Server-side event filter: ChannelVarset alone is ~40 events per call.
+    async def allow_event_types(self, types: list[str]) -> None:
+        # Server-side event filter: only these types are sent to the app (an empty
+        # disallowed list, so a filter set by an older version is cleared).
         await self._client.request(
             "PUT",
             f"/applications/{self._client.app}/eventFilter",
-            body={"disallowed": [{"type": name} for name in types]},
+            body={"allowed": [{"type": name} for name in types], "disallowed": []},
         )
 
     async def subscribe(self, event_source: str) -> None:
