@@ -27,6 +27,11 @@ and the top entries by tottime are printed when it stops.
         [--top 25] [--quick]
 
 ``--quick`` places 30 calls (a smoke run). Exits 1 if a call has no complete record.
+
+Figures (2 shared cores, 200 calls at 4/s, 2026-12-07; runs on this machine vary by +-25 %,
+so compare runs made back to back): before issue 17's call-path work 20.3 ms per routed
+call (event loop 16.5, SQLite writer thread 3.6; 49 calls/s per core), after it 15.9 ms
+(12.8 and 2.9; 63 calls/s per core). The target is 1.5 ms.
 """
 
 from __future__ import annotations
