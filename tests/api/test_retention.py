@@ -1,11 +1,13 @@
 """Past statistics answered by the API are the same before and after a retention purge.
 
-Calls of a past fortnight (45 to 31 days ago, local Berlin days) in two queues, answered,
+Calls of a past fortnight (46 to 32 days ago, local Berlin days) in two queues, answered,
 abandoned and timed out, with operators; then the purge with `calls_days = 30` deletes every
-one of them. Every figure read from the rollups must answer the same: the dashboard, the call
-statistics, the queue statistics and forecast, the call analytics' hours and queues, and
-each operator's calls handled. The figures read from call rows (an operator's legs, offers,
-rings, ratings) are shown to cover only the calls kept: that is the documented limit.
+one of them (it cuts at a UTC midnight, up to a day off Berlin's: 32 days keeps them older
+than the cut at any hour the suite runs). Every figure read from the rollups must answer the
+same: the dashboard, the call statistics, the queue statistics and forecast, the call
+analytics' hours and queues, and each operator's calls handled. The figures read from call
+rows (an operator's legs, offers, rings, ratings) are shown to cover only the calls kept:
+that is the documented limit.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ async def world(
         ("missed", "timeout", None, 61.0, 0),
         ("completed", "caller_hangup", ids["C"], 18.25, 60),
     ]
-    for day in range(31, 46):
+    for day in range(32, 47):
         for n, (status, reason, operator, wait, talk) in enumerate(outcomes):
             start = (today - timedelta(days=day)).replace(hour=8 + n, minute=7 * n)
             insert_call(
