@@ -77,6 +77,7 @@ bench-sandbox: $(STAMP)
 	$(BIN)/python bench/soak.py --minutes 3
 	$(BIN)/python bench/slow_consumers.py
 	$(BIN)/python bench/load_sandbox.py
+	$(BIN)/python bench/cost_per_call.py
 
 sandbox: $(STAMP)
 	$(BIN)/python -m tests.sandbox up --phones 4

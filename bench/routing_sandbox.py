@@ -219,6 +219,10 @@ class Bench:
             "CALLCENTERD_LOG_LEVEL": "warning",
         }
 
+    def daemon_command(self) -> list[str]:
+        """How the daemon is started (a subclass may wrap it, e.g. in a profiler)."""
+        return [sys.executable, "-m", "callcenterd", "run"]
+
     async def start_daemon(self, sandbox: AsteriskSandbox, state: str | None = None) -> None:
         """Start the daemon on `state` (a new temporary folder if None) and log in as admin."""
         port = free_port()
@@ -228,10 +232,7 @@ class Bench:
         self.daemon_log = Path(state) / "daemon.log"
         with self.daemon_log.open("ab") as output:
             self.daemon = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "callcenterd",
-                "run",
+                *self.daemon_command(),
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=output,

@@ -74,7 +74,7 @@ from callcenterd.services.callbacks import CallbackFacts, CallbackService
 from callcenterd.services.calls import CallService
 from callcenterd.services.dispatcher import Dispatcher
 from callcenterd.services.email_notifications import EmailNotifications
-from callcenterd.services.fallback import AmiFallback
+from callcenterd.services.fallback import FOLLOWED_EVENTS, AmiFallback
 from callcenterd.services.key_fingerprints import verify_keys
 from callcenterd.services.operator_groups import OperatorGroups
 from callcenterd.services.operators import OperatorService
@@ -402,7 +402,7 @@ def build_services(
 
     # Calls Asterisk's own Queue() serves while ARI is down, followed through AMI.
     fallback = AmiFallback(records, clock, operator_of_extension, queue_of_asterisk_name)
-    ami = AmiLink(clock, fallback.on_ami_event)
+    ami = AmiLink(clock, fallback.on_ami_event, events=FOLLOWED_EVENTS)
     operator_groups = OperatorGroups(directory)
 
     async def operator_of_user(user_id: str) -> str | None:

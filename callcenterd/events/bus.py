@@ -44,7 +44,11 @@ class Subscription:
             yield event
 
     async def next(self, within: float) -> BusEvent:
-        return await asyncio.wait_for(self.queue.get(), within)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that arrives
+        # as the event does (the fan-out then never stopped at shutdown), and it makes a
+        # task per event.
+        async with asyncio.timeout(within):
+            return await self.queue.get()
 
 
 class EventBus:

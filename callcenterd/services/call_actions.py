@@ -98,7 +98,7 @@ class CallActions:
                 node = self._node_of(command.call_id)
                 self._run(command.leg_id, node, lambda c: self._ring(c, command))
             case cmd.AnswerCaller(call_id=call_id):
-                self._on_caller(call_id, lambda c, live: _quietly(c.answer(live.channel_id)))
+                self._on_caller(call_id, self._answer)
             case cmd.HoldCaller(call_id=call_id, music_class=music):
                 self._on_caller(call_id, lambda c, live: self._hold(c, live, music))
             case cmd.GreetCaller(call_id=call_id, sound=sound):
@@ -232,6 +232,10 @@ class CallActions:
             self._run(call_id, live.node, lambda c: action(c, live))
 
     # --- the actions --------------------------------------------------------------------------
+    async def _answer(self, control: CallControl, live: LiveCall) -> None:
+        await _quietly(control.answer(live.channel_id))
+        live.answered = True
+
     async def _hold(self, control: CallControl, live: LiveCall, music_class: str) -> None:
         if live.talk_bridge is not None:
             return
@@ -293,10 +297,12 @@ class CallActions:
         if live.talk_bridge is None:  # ARI refuses to create a bridge id twice
             await control.create_bridge(bridge, "mixing")
             live.talk_bridge = bridge
+        # Into the talk bridge straight from the holding one: adding a channel to a bridge
+        # takes it out of the Stasis bridge it is in (no removeChannel first).
         if live.holding_bridge is not None:
-            await _quietly(control.remove_from_bridge(live.holding_bridge, live.channel_id))
             await _quietly(control.stop_moh(live.channel_id))
-        await _quietly(control.answer(live.channel_id))
+        if not live.answered:  # answered by now unless it was connected before AnswerCaller
+            await self._answer(control, live)
         await _quietly(control.add_to_bridge(bridge, live.channel_id))
         await _quietly(control.add_to_bridge(bridge, connect.leg_id))
         if live.holding_bridge is not None:

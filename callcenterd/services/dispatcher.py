@@ -47,7 +47,7 @@ from callcenterd.tasks import SerialLanes, retrying
 from callcenterd.telephony.call_control import Bridge, CallControl, EndpointState
 from callcenterd.telephony.errors import AriNotFound, AriRequestFailed, TelephonyError
 from callcenterd.telephony.translate import (
-    NOISE,
+    HANDLED,
     CallerEntered,
     CallerLeft,
     DigitReceived,
@@ -260,7 +260,7 @@ class Dispatcher:
 
     async def on_ari_connected(self, control: CallControl) -> None:
         with contextlib.suppress(TelephonyError):
-            await control.drop_event_types(sorted(NOISE))
+            await control.allow_event_types(sorted(HANDLED))
         try:
             await control.subscribe(ENDPOINT_SOURCE)
             for endpoint in await control.endpoints("PJSIP"):

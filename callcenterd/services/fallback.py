@@ -28,6 +28,17 @@ from callcenterd.store.calls import CallEnd
 log = structlog.get_logger(__name__)
 
 ROUTED_BY = "ami"
+# The AMI events AmiCallTracker reads: the AMI link asks Asterisk for these alone.
+FOLLOWED_EVENTS = (
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentRingNoAnswer",
+    "AgentConnect",
+    "AgentComplete",
+    "Hangup",
+)
 _COMPLETE_REASON = {
     "caller": EndReason.CALLER_HANGUP,
     "agent": EndReason.OPERATOR_HANGUP,

@@ -21,6 +21,7 @@ class LiveCall:
     talk_bridge: str | None = None
     playback_id: str | None = None  # the announcement playing to the caller, if any
     playbacks: int = 0  # announcements played so far (their ids)
+    answered: bool = False  # the caller's channel was answered by us (no second answer)
 
 
 # Bridge ids are the call's: after a restart they tell which bridge was whose.

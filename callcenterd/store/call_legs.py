@@ -11,11 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from callcenterd.analytics.kpis import OperatorParts
 from callcenterd.domain.clock import from_iso, to_iso
-from callcenterd.store.db import Database, marks
+from callcenterd.store.db import Database, WriteBatch, marks
 
 # Seconds between an ISO column and a bound ISO time (SQLite reads the trailing Z as UTC).
 _ELAPSED = "MAX(0, (julianday(?) - julianday(answered_at)) * 86400.0)"
@@ -34,31 +32,31 @@ class CallLeg:
     hold_seconds: float
 
 
-async def leg_rung(
-    conn: aiosqlite.Connection,
+def leg_rung(
+    tx: WriteBatch,
     call_id: str,
     leg_id: str,
     operator_id: str | None,
     node: str | None,
     at: datetime,
 ) -> None:
-    await conn.execute(
+    tx.add(
         "INSERT OR IGNORE INTO call_legs (call_id, leg_id, operator_id, node, rung_at)"
         " VALUES (?, ?, ?, ?, ?)",
         (call_id, leg_id, operator_id, node, to_iso(at)),
     )
 
 
-async def leg_answered(conn: aiosqlite.Connection, call_id: str, leg_id: str, at: datetime) -> None:
-    await conn.execute(
+def leg_answered(tx: WriteBatch, call_id: str, leg_id: str, at: datetime) -> None:
+    tx.add(
         "UPDATE call_legs SET answered_at = ? WHERE call_id = ? AND leg_id = ?"
         " AND answered_at IS NULL",
         (to_iso(at), call_id, leg_id),
     )
 
 
-async def leg_closed(
-    conn: aiosqlite.Connection,
+def leg_closed(
+    tx: WriteBatch,
     call_id: str,
     at: datetime,
     outcome: str,
@@ -69,7 +67,7 @@ async def leg_closed(
     stamp = to_iso(at)
     which = "leg_id = ?" if leg_id is not None else "answered_at IS NOT NULL"
     params: tuple[object, ...] = (call_id, leg_id) if leg_id is not None else (call_id,)
-    await conn.execute(
+    tx.add(
         "UPDATE call_legs SET ended_at = ?, outcome = ?,"
         " talk_seconds = CASE WHEN answered_at IS NULL THEN 0"
         f" ELSE MAX(0, {_ELAPSED} - hold_seconds) END"
@@ -78,14 +76,10 @@ async def leg_closed(
     )
 
 
-async def hold_added(
-    conn: aiosqlite.Connection, call_id: str, operator_id: str | None, seconds: float
-) -> None:
+def hold_added(tx: WriteBatch, call_id: str, operator_id: str | None, seconds: float) -> None:
     """A hold ended: its seconds go to the call and to the operator's open leg."""
-    await conn.execute(
-        "UPDATE calls SET hold_seconds = hold_seconds + ? WHERE id = ?", (seconds, call_id)
-    )
-    await conn.execute(
+    tx.add("UPDATE calls SET hold_seconds = hold_seconds + ? WHERE id = ?", (seconds, call_id))
+    tx.add(
         "UPDATE call_legs SET hold_seconds = hold_seconds + ? WHERE call_id = ?"
         " AND operator_id IS ? AND answered_at IS NOT NULL AND ended_at IS NULL",
         (seconds, call_id, operator_id),

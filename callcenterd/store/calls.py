@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from callcenterd.domain.clock import from_iso, to_iso
 from callcenterd.domain.messages import CallFacts, OutgoingMessage
 from callcenterd.store import call_legs as legs
-from callcenterd.store.db import Database, set_sql
+from callcenterd.store.db import Database, WriteBatch, set_sql
 from callcenterd.store.outbox import enqueue_in
 
 # The messages a fact causes (webhook deliveries, SMS...), enqueued in the fact's own
@@ -146,8 +144,8 @@ class CallWriter:
         messages: Messages = NO_MESSAGES,
     ) -> None:
         stamp = to_iso(at)
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.batch() as tx:
+            tx.add(
                 "INSERT INTO calls (id, channel_id, caller_number, called_number, status,"
                 " start_time, routed_by, priority, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, 'incoming', ?, ?, ?, ?, ?)",
@@ -163,9 +161,9 @@ class CallWriter:
                     stamp,
                 ),
             )
-            await _event(conn, call_id, at, "started", None, {"channel_id": channel_id})
+            _event(tx, call_id, at, "started", None, {"channel_id": channel_id})
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def queued(
         self,
@@ -181,11 +179,11 @@ class CallWriter:
         data: dict[str, Any] = {"position": position, "moved_from": moved_from}
         if asterisk_queue is not None:
             data["asterisk_queue"] = asterisk_queue
-        async with self._db.transaction() as conn:
-            await _change(conn, call_id, at, queue_id=queue_id)
-            await _event(conn, call_id, at, "queued", None, data)
+        async with self._db.batch() as tx:
+            _change(tx, call_id, at, queue_id=queue_id)
+            _event(tx, call_id, at, "queued", None, data)
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def ringing(
         self,
@@ -201,28 +199,28 @@ class CallWriter:
         """An operator's phone rings (the operator is added to `operators_tried` once); a
         phone no operator has (AMI fallback) is kept on the timeline by its extension."""
         data: dict[str, Any] = {"leg_id": leg_id}
-        async with self._db.transaction() as conn:
+        async with self._db.batch() as tx:
             if operator_id is None:
                 data["extension"] = extension
             else:
-                await conn.execute(
+                tx.add(
                     "UPDATE calls SET operators_tried = json_insert(operators_tried, '$[#]', ?),"
                     " updated_at = ? WHERE id = ? AND NOT EXISTS"
                     " (SELECT 1 FROM json_each(operators_tried) WHERE value = ?)",
                     (operator_id, to_iso(at), call_id, operator_id),
                 )
-            await _event(conn, call_id, at, "ringing", operator_id, data)
+            _event(tx, call_id, at, "ringing", operator_id, data)
+            legs.leg_rung(tx, call_id, leg_id, operator_id, node, at)
             if messages:
-                await enqueue_in(conn, messages, at)
-            await legs.leg_rung(conn, call_id, leg_id, operator_id, node, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def leg_ended(
         self, call_id: str, at: datetime, leg_id: str, operator_id: str | None, outcome: str
     ) -> None:
-        async with self._db.transaction() as conn:
+        async with self._db.batch() as tx:
             data = {"leg_id": leg_id, "outcome": outcome}
-            await _event(conn, call_id, at, "leg_ended", operator_id, data)
-            await legs.leg_closed(conn, call_id, at, outcome, leg_id=leg_id)
+            _event(tx, call_id, at, "leg_ended", operator_id, data)
+            legs.leg_closed(tx, call_id, at, outcome, leg_id=leg_id)
 
     async def answered(
         self,
@@ -238,12 +236,12 @@ class CallWriter:
     ) -> None:
         """`transferred`: a later operator after a transfer (the first answer's time and
         wait stay as they are)."""
-        async with self._db.transaction() as conn:
+        async with self._db.batch() as tx:
             if transferred:
-                await _change(conn, call_id, at, operator_id=operator_id)
+                _change(tx, call_id, at, operator_id=operator_id)
             else:
-                await _change(
-                    conn,
+                _change(
+                    tx,
                     call_id,
                     at,
                     status="answered",
@@ -256,10 +254,10 @@ class CallWriter:
             )
             if leg_id is not None:
                 data["leg_id"] = leg_id
-                await legs.leg_answered(conn, call_id, leg_id, at)
-            await _event(conn, call_id, at, "answered", operator_id, data)
+                legs.leg_answered(tx, call_id, leg_id, at)
+            _event(tx, call_id, at, "answered", operator_id, data)
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def ended(
         self, call_id: str, at: datetime, end: CallEnd, messages: Messages = NO_MESSAGES
@@ -278,24 +276,24 @@ class CallWriter:
             kind, data = "reconciled", {"outcome": end.status, "reason": end.reason}
         else:
             kind, data = "ended", {"reason": end.reason}
-        async with self._db.transaction() as conn:
+        async with self._db.batch() as tx:
             if end.held_seconds:
-                await legs.hold_added(conn, call_id, end.operator_id, end.held_seconds)
-            await _change(conn, call_id, at, **columns)
-            await legs.leg_closed(conn, call_id, at, end.reason)
-            await _event(conn, call_id, at, kind, end.operator_id, data)
+                legs.hold_added(tx, call_id, end.operator_id, end.held_seconds)
+            _change(tx, call_id, at, **columns)
+            legs.leg_closed(tx, call_id, at, end.reason)
+            _event(tx, call_id, at, kind, end.operator_id, data)
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     # --- hold and transfers (issue 11) ------------------------------------------------------
     async def held(
         self, call_id: str, at: datetime, operator_id: str, messages: Messages = NO_MESSAGES
     ) -> None:
-        async with self._db.transaction() as conn:
-            await _change(conn, call_id, at)
-            await _event(conn, call_id, at, "held", operator_id, {})
+        async with self._db.batch() as tx:
+            _change(tx, call_id, at)
+            _event(tx, call_id, at, "held", operator_id, {})
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def unheld(
         self,
@@ -305,12 +303,12 @@ class CallWriter:
         seconds: float,
         messages: Messages = NO_MESSAGES,
     ) -> None:
-        async with self._db.transaction() as conn:
-            await legs.hold_added(conn, call_id, operator_id, seconds)
-            await _change(conn, call_id, at)
-            await _event(conn, call_id, at, "unheld", operator_id, {"seconds": round(seconds, 3)})
+        async with self._db.batch() as tx:
+            legs.hold_added(tx, call_id, operator_id, seconds)
+            _change(tx, call_id, at)
+            _event(tx, call_id, at, "unheld", operator_id, {"seconds": round(seconds, 3)})
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def transfer_started(
         self,
@@ -320,17 +318,17 @@ class CallWriter:
         data: dict[str, Any],
         messages: Messages = NO_MESSAGES,
     ) -> None:
-        async with self._db.transaction() as conn:
-            await _event(conn, call_id, at, "transfer_started", operator_id, data)
+        async with self._db.batch() as tx:
+            _event(tx, call_id, at, "transfer_started", operator_id, data)
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def consult_answered(
         self, call_id: str, at: datetime, leg_id: str, operator_id: str
     ) -> None:
-        async with self._db.transaction() as conn:
-            await legs.leg_answered(conn, call_id, leg_id, at)
-            await _event(conn, call_id, at, "consult_answered", operator_id, {"leg_id": leg_id})
+        async with self._db.batch() as tx:
+            legs.leg_answered(tx, call_id, leg_id, at)
+            _event(tx, call_id, at, "consult_answered", operator_id, {"leg_id": leg_id})
 
     async def transferred(
         self,
@@ -346,17 +344,17 @@ class CallWriter:
     ) -> None:
         """The operator's leg ends as transferred; an attended transfer's target has the
         call from now (`to_operator_id`)."""
-        async with self._db.transaction() as conn:
+        async with self._db.batch() as tx:
             if held_seconds:
-                await legs.hold_added(conn, call_id, operator_id, held_seconds)
-            await legs.leg_closed(conn, call_id, at, "transferred", leg_id=from_leg_id)
+                legs.hold_added(tx, call_id, operator_id, held_seconds)
+            legs.leg_closed(tx, call_id, at, "transferred", leg_id=from_leg_id)
             if to_operator_id is not None:
-                await _change(conn, call_id, at, operator_id=to_operator_id)
+                _change(tx, call_id, at, operator_id=to_operator_id)
             else:
-                await _change(conn, call_id, at)
-            await _event(conn, call_id, at, "transferred", operator_id, data)
+                _change(tx, call_id, at)
+            _event(tx, call_id, at, "transferred", operator_id, data)
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def transfer_failed(
         self,
@@ -371,41 +369,41 @@ class CallWriter:
         messages: Messages = NO_MESSAGES,
     ) -> None:
         """The target did not take the call; an answered consultation's leg ends here."""
-        async with self._db.transaction() as conn:
+        async with self._db.batch() as tx:
             if held_seconds:
-                await legs.hold_added(conn, call_id, operator_id, held_seconds)
+                legs.hold_added(tx, call_id, operator_id, held_seconds)
             if answered:
-                await legs.leg_closed(conn, call_id, at, reason, leg_id=leg_id)
+                legs.leg_closed(tx, call_id, at, reason, leg_id=leg_id)
             data = {"leg_id": leg_id, "reason": reason}
-            await _event(conn, call_id, at, "transfer_failed", operator_id, data)
+            _event(tx, call_id, at, "transfer_failed", operator_id, data)
             if messages:
-                await enqueue_in(conn, messages, at)
+                tx.then(lambda conn: enqueue_in(conn, messages, at))
 
     async def recording_started(self, call_id: str, at: datetime, name: str) -> None:
-        async with self._db.transaction() as conn:
-            await _change(conn, call_id, at, recording=name)
-            await _event(conn, call_id, at, "recording_started", None, {})
+        async with self._db.batch() as tx:
+            _change(tx, call_id, at, recording=name)
+            _event(tx, call_id, at, "recording_started", None, {})
 
     async def note(self, call_id: str, at: datetime, kind: str, data: dict[str, Any]) -> None:
         """A timeline entry that changes nothing else (what reconciliation did)."""
-        async with self._db.transaction() as conn:
-            await _event(conn, call_id, at, kind, None, data)
+        async with self._db.batch() as tx:
+            _event(tx, call_id, at, kind, None, data)
 
 
-async def _change(conn: aiosqlite.Connection, call_id: str, at: datetime, **columns: Any) -> None:
+def _change(tx: WriteBatch, call_id: str, at: datetime, **columns: Any) -> None:
     assignments, params = set_sql({**columns, "updated_at": to_iso(at)})
-    await conn.execute(f"UPDATE calls SET {assignments} WHERE id = ?", (*params, call_id))
+    tx.add(f"UPDATE calls SET {assignments} WHERE id = ?", (*params, call_id))
 
 
-async def _event(
-    conn: aiosqlite.Connection,
+def _event(
+    tx: WriteBatch,
     call_id: str,
     at: datetime,
     kind: str,
     operator_id: str | None,
     data: dict[str, Any],
 ) -> None:
-    await conn.execute(
+    tx.add(
         "INSERT INTO call_events (call_id, at, kind, operator_id, data) VALUES (?, ?, ?, ?, ?)",
         (call_id, to_iso(at), kind, operator_id, json.dumps(data)),
     )
@@ -416,8 +414,8 @@ class OperatorStatusWriter:
         self._db = db
 
     async def status(self, operator_id: str, status: str, reason: str | None, at: datetime) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.batch() as tx:
+            tx.add(
                 "UPDATE operators SET status = ?, status_reason = ?, last_activity = ?,"
                 " updated_at = ? WHERE id = ?",
                 (status, reason, to_iso(at), to_iso(at), operator_id),
@@ -429,8 +427,8 @@ class OperatorStatusWriter:
         """The engine paused someone (autopause): keep the chosen presence in step.
 
         The reason is the presence's too, so the pause's interval (0008) is kept under it."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        async with self._db.batch() as tx:
+            tx.add(
                 "UPDATE operators SET presence = ?, presence_reason = ?, status_reason = ?,"
                 " updated_at = ? WHERE id = ?",
                 (presence, reason, reason, to_iso(at), operator_id),

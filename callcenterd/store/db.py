@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -110,6 +110,43 @@ async def _pragma(conn: aiosqlite.Connection, setting: str) -> None:
     # Step the statement to completion: a half-read PRAGMA keeps its lock.
     async with conn.execute(f"PRAGMA {setting}") as cursor:
         await cursor.fetchall()
+
+
+Statement = tuple[str, Sequence[Any]]
+# A step of a batch that needs the transaction's connection itself (it reads, or counts).
+BatchStep = Callable[[aiosqlite.Connection], Awaitable[object]]
+
+
+class WriteBatch:
+    """The statements of one write transaction, collected first and then run in a single
+    trip to the writer's thread (each `await conn.execute` is a trip: a thread hand-off and
+    an event-loop wake-up)."""
+
+    def __init__(self) -> None:
+        self.statements: list[Statement] = []
+        self.step: BatchStep | None = None
+
+    def add(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.statements.append((sql, params))
+
+    def then(self, step: BatchStep) -> None:
+        """After the statements, in the same transaction (the outbox's enqueue_in): the
+        batch then runs statement by statement on the connection, as transaction() does."""
+        self.step = step
+
+
+def _run_batch(conn: aiosqlite.Connection, statements: list[Statement]) -> None:
+    """On the writer's thread: BEGIN IMMEDIATE, the statements, COMMIT; all or nothing."""
+    raw = conn._conn  # the sqlite3 connection, used on its own thread only
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in statements:
+            raw.execute(sql, params)
+        raw.commit()
+    except BaseException:
+        if raw.in_transaction:
+            raw.rollback()
+        raise
 
 
 # Readers in WAL mode run side by side (and beside the writer), each in its own thread with
@@ -214,6 +251,27 @@ class Database:
             except sqlite3.Error as err:
                 if conn.in_transaction:
                     await conn.rollback()
+                raise _translate(err) from err
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[WriteBatch]:
+        """A write transaction whose statements are collected in the block and committed
+        after it in one trip (nothing is written if the block raises)."""
+        batch = WriteBatch()
+        yield batch
+        if batch.step is not None:
+            async with self.transaction() as conn:
+                for sql, params in batch.statements:
+                    await conn.execute(sql, params)
+                await batch.step(conn)
+            return
+        async with self._write_lock:
+            conn = self._w
+            try:
+                # aiosqlite runs a function on the connection's thread (its private hook:
+                # the public calls are one trip per statement).
+                await conn._execute(_run_batch, conn, batch.statements)  # type: ignore[no-untyped-call]
+            except sqlite3.Error as err:
                 raise _translate(err) from err
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

@@ -39,6 +39,24 @@ class AriClient:
         params: Params | None = None,
         body: Any = None,
     ) -> Any:
+        """The answer's JSON (None for an empty one)."""
+        return await self._send(method, path, params, body, decode=True)
+
+    async def command(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = None,
+    ) -> None:
+        """An action whose answer is not needed: it is read (the connection is reused) but
+        not decoded (a created channel's or bridge's JSON, most of it)."""
+        await self._send(method, path, params, body, decode=False)
+
+    async def _send(
+        self, method: str, path: str, params: Params | None, body: Any, *, decode: bool
+    ) -> Any:
         url = f"{self.endpoint.base_url}/ari{path}"
         query = {k: str(v) for k, v in (params or {}).items()}
         try:
@@ -54,6 +72,9 @@ class AriClient:
                     raise AriRequestFailed(
                         f"{method} {path}: Asterisk answered {response.status}: {text[:200]}"
                     )
+                if not decode:
+                    await response.read()
+                    return None
                 if response.status == 204 or response.content_length == 0:
                     return None
                 return await response.json(content_type=None)

@@ -45,23 +45,24 @@ class AriCallControl:
     async def app_channel_ids(self) -> set[str]:
         return translate.app_channel_ids(await self._get(f"/applications/{self._client.app}"))
 
-    async def drop_event_types(self, types: list[str]) -> None:
-        # Server-side event filter: ChannelVarset alone is ~40 events per call.
-        await self._client.request(
+    async def allow_event_types(self, types: list[str]) -> None:
+        # Server-side event filter: only these types are sent to the app (an empty
+        # disallowed list, so a filter set by an older version is cleared).
+        await self._client.command(
             "PUT",
             f"/applications/{self._client.app}/eventFilter",
-            body={"disallowed": [{"type": name} for name in types]},
+            body={"allowed": [{"type": name} for name in types], "disallowed": []},
         )
 
     async def subscribe(self, event_source: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST",
             f"/applications/{self._client.app}/subscription",
             params={"eventSource": event_source},
         )
 
     async def unsubscribe(self, event_source: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "DELETE",
             f"/applications/{self._client.app}/subscription",
             params={"eventSource": event_source},
@@ -79,10 +80,10 @@ class AriCallControl:
         return translate.variable_value(answer)
 
     async def answer(self, channel_id: str) -> None:
-        await self._client.request("POST", f"/channels/{channel_id}/answer")
+        await self._client.command("POST", f"/channels/{channel_id}/answer")
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
-        await self._client.request("DELETE", f"/channels/{channel_id}", params={"reason": reason})
+        await self._client.command("DELETE", f"/channels/{channel_id}", params={"reason": reason})
 
     async def continue_in_dialplan(
         self, channel_id: str, context: str | None = None, extension: str | None = None
@@ -90,35 +91,35 @@ class AriCallControl:
         where: dict[str, str | int] | None = None
         if context and extension:
             where = {"context": context, "extension": extension, "priority": 1}
-        await self._client.request("POST", f"/channels/{channel_id}/continue", params=where)
+        await self._client.command("POST", f"/channels/{channel_id}/continue", params=where)
 
     async def redirect(self, channel_id: str, endpoint: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST", f"/channels/{channel_id}/redirect", params={"endpoint": endpoint}
         )
 
     async def start_moh(self, channel_id: str, music_class: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST", f"/channels/{channel_id}/moh", params={"mohClass": music_class}
         )
 
     async def stop_moh(self, channel_id: str) -> None:
-        await self._client.request("DELETE", f"/channels/{channel_id}/moh")
+        await self._client.command("DELETE", f"/channels/{channel_id}/moh")
 
     async def play(self, channel_id: str, playback_id: str, media: list[str]) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST",
             f"/channels/{channel_id}/play/{playback_id}",
             params={"media": ",".join(media)},
         )
 
     async def stop_playback(self, playback_id: str) -> None:
-        await self._client.request("DELETE", f"/playbacks/{playback_id}")
+        await self._client.command("DELETE", f"/playbacks/{playback_id}")
 
     async def create_leg(
         self, leg_id: str, endpoint: str, app_args: str, variables: Mapping[str, str]
     ) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST",
             "/channels/create",
             params={
@@ -134,7 +135,7 @@ class AriCallControl:
         params: dict[str, str | int] = {"timeout": ring_seconds}
         if caller_id_of:
             params["caller"] = caller_id_of
-        await self._client.request("POST", f"/channels/{leg_id}/dial", params=params)
+        await self._client.command("POST", f"/channels/{leg_id}/dial", params=params)
 
     async def snoop(
         self,
@@ -147,7 +148,7 @@ class AriCallControl:
         params = {"app": self._client.app, "spy": spy, "whisper": whisper}
         if app_args:
             params["appArgs"] = app_args
-        await self._client.request(
+        await self._client.command(
             "POST", f"/channels/{channel_id}/snoop/{snoop_id}", params=params
         )
 
@@ -169,23 +170,23 @@ class AriCallControl:
         return [translate.bridge_of(b) for b in await self._get("/bridges")]
 
     async def create_bridge(self, bridge_id: str, kind: BridgeKind) -> None:
-        await self._client.request("POST", f"/bridges/{bridge_id}", params={"type": kind})
+        await self._client.command("POST", f"/bridges/{bridge_id}", params={"type": kind})
 
     async def add_to_bridge(self, bridge_id: str, channel_id: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST", f"/bridges/{bridge_id}/addChannel", params={"channel": channel_id}
         )
 
     async def remove_from_bridge(self, bridge_id: str, channel_id: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST", f"/bridges/{bridge_id}/removeChannel", params={"channel": channel_id}
         )
 
     async def destroy_bridge(self, bridge_id: str) -> None:
-        await self._client.request("DELETE", f"/bridges/{bridge_id}")
+        await self._client.command("DELETE", f"/bridges/{bridge_id}")
 
     async def record_bridge(self, bridge_id: str, name: str) -> None:
-        await self._client.request(
+        await self._client.command(
             "POST",
             f"/bridges/{bridge_id}/record",
             params={"name": name, "format": "wav", "ifExists": "overwrite"},
@@ -206,4 +207,4 @@ class AriCallControl:
 
     async def delete_recording(self, name: str) -> None:
         # Asterisk removes the file from its recordings folder (astspooldir/recording).
-        await self._client.request("DELETE", f"/recordings/stored/{quote(name, safe='')}")
+        await self._client.command("DELETE", f"/recordings/stored/{quote(name, safe='')}")

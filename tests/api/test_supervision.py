@@ -469,7 +469,7 @@ class ReconnectingControl(RecordingControl):
         super().__init__()
         self._in_app, self._bridges = in_app, bridges
 
-    async def drop_event_types(self, types: list[str]) -> None:
+    async def allow_event_types(self, types: list[str]) -> None:
         return None
 
     async def subscribe(self, event_source: str) -> None:

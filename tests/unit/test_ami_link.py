@@ -279,3 +279,24 @@ def test_channel_ids_are_uniqueids_or_names() -> None:
     assert channel_name(channels, "1795890794.2") == "PJSIP/trunk-00000002"
     assert channel_name(channels, "PJSIP/trunk-00000002") == "PJSIP/trunk-00000002"
     assert channel_name(channels, "nope") is None
+
+
+async def test_asks_asterisk_for_the_followed_events_alone(ami: FakeAmi) -> None:
+    link = AmiLink(lambda: datetime.now(UTC), lambda _: None, events=("QueueCallerJoin", "Hangup"))
+    await link.configure(_endpoint(ami))
+    try:
+        await eventually(lambda: link.connected)
+        filters = [(a["Operation"], a["Filter"]) for a in ami.named("filter")]
+        assert filters == [("Add", "Event: (QueueCallerJoin|Hangup)")]
+    finally:
+        await link.stop()
+
+
+async def test_asks_for_every_event_when_it_follows_none(ami: FakeAmi) -> None:
+    link = _link()
+    await link.configure(_endpoint(ami))
+    try:
+        await eventually(lambda: link.connected)
+        assert ami.named("filter") == []
+    finally:
+        await link.stop()

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from callcenterd.errors import Conflict, DatabaseUnavailable, InvalidData
@@ -258,6 +259,55 @@ async def test_transaction_rolls_back_on_a_failing_statement(db: Database) -> No
             )
             await conn.execute("UPDATE no_such_table SET x = 1")
     assert await _group_names(db) == []
+
+
+_INSERT_GROUP = "INSERT INTO groups (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)"
+
+
+async def test_a_batch_commits_its_statements_together(db: Database) -> None:
+    async with db.batch() as tx:
+        tx.add(_INSERT_GROUP, ("g1", "Sales", NOW, NOW))
+        tx.add(_INSERT_GROUP, ("g2", "Support", NOW, NOW))
+        assert await _group_names(db) == []  # nothing is written before the block ends
+    assert await _group_names(db) == ["Sales", "Support"]
+
+
+async def test_a_batch_with_a_failing_statement_writes_nothing(db: Database) -> None:
+    with pytest.raises(Conflict):
+        async with db.batch() as tx:
+            tx.add(_INSERT_GROUP, ("g1", "Sales", NOW, NOW))
+            tx.add(_INSERT_GROUP, ("g2", "SALES", NOW, NOW))  # the name index: case-insensitive
+    assert await _group_names(db) == []
+    with pytest.raises(DatabaseUnavailable):
+        async with db.batch() as tx:
+            tx.add(_INSERT_GROUP, ("g1", "Sales", NOW, NOW))
+            tx.add("UPDATE no_such_table SET x = 1")
+    assert await _group_names(db) == []
+    await _add_group(db, "g1", "Sales")  # the writer is free and not inside a transaction
+    assert await _group_names(db) == ["Sales"]
+
+
+async def test_a_batch_step_runs_in_the_same_transaction(db: Database) -> None:
+    class Boom(Exception):
+        pass
+
+    async def step(conn: aiosqlite.Connection) -> None:
+        await conn.execute(_INSERT_GROUP, ("g2", "Support", NOW, NOW))
+        raise Boom()
+
+    with pytest.raises(Boom):
+        async with db.batch() as tx:
+            tx.add(_INSERT_GROUP, ("g1", "Sales", NOW, NOW))
+            tx.then(step)
+    assert await _group_names(db) == []
+
+    async def good_step(conn: aiosqlite.Connection) -> None:
+        await conn.execute(_INSERT_GROUP, ("g2", "Support", NOW, NOW))
+
+    async with db.batch() as tx:
+        tx.add(_INSERT_GROUP, ("g1", "Sales", NOW, NOW))
+        tx.then(good_step)
+    assert await _group_names(db) == ["Sales", "Support"]
 
 
 async def test_transaction_commits_and_readers_see_only_committed_data(db: Database) -> None:

@@ -152,6 +152,11 @@ CASES: list[tuple[str, dict[str, Any], list[Translated]]] = [
     ),
     ("varset noise", {"type": "ChannelVarset", "variable": "X", "channel": channel(LEG)}, []),
     (
+        "a type the app's event filter does not let through",
+        {"type": "ChannelStateChange", "channel": channel(LEG)},
+        [],
+    ),
+    (
         "endpoint offline",
         {
             "type": "EndpointStateChange",
